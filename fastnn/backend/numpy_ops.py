@@ -1,0 +1,446 @@
+"""NumpyOps: every primitive fastnn's layers, losses and optimizers use, in plain NumPy.
+
+This class is the contract.  It is the reference the native backend is tested against and
+the baseline it is benchmarked against, so it favours clarity over cleverness.
+
+Conventions shared by every method (NativeOps keeps them too):
+
+* Arrays are C-contiguous float32 or float64 unless a method says otherwise; callers (the
+  layers) validate and convert once, the ops trust their inputs.
+* ``out=`` / ``out_*=`` arguments are optional preallocated outputs.  When given, the
+  result is written there and that same array is returned, which is how the training
+  loop avoids allocating per step.
+* Each forward primitive has an explicit backward partner, because NumPy has no autodiff.
+* Optimizer updates modify the parameter and its state arrays in place.
+"""
+
+import numpy as np
+
+from . import activations as _act
+
+
+def _out(out, shape, dtype):
+    return np.empty(shape, dtype=dtype) if out is None else out
+
+
+class NumpyOps:
+    """The reference implementation of every primitive."""
+
+    name = "numpy"
+
+    # ------------------------------------------------------------------ matmul / dense
+    def matmul(self, a, b, transpose_a=False, transpose_b=False, out=None):
+        """``op(a) @ op(b)`` where ``op`` transposes when asked."""
+        a = a.T if transpose_a else a
+        b = b.T if transpose_b else b
+        if out is None:
+            return a @ b
+        np.matmul(a, b, out=out)
+        return out
+
+    def dense_forward(self, x, w, b, activation="linear", out=None, alpha=None):
+        """``y = act(x @ w + b)``; ``b`` may be None.  ``activation`` must not be in
+        NEEDS_INPUT: for those the layer runs 'linear' then ``activation_forward``."""
+        y = self.matmul(x, w, out=out)
+        if b is not None:
+            y += b
+        return self.activation_forward(y, activation, out=y, alpha=alpha)
+
+    def dense_backward(
+        self,
+        x,
+        w,
+        y,
+        dy,
+        activation="linear",
+        has_bias=True,
+        need_dx=True,
+        out_dx=None,
+        out_dw=None,
+        out_db=None,
+        alpha=None,
+    ):
+        """Gradients of ``y = act(x @ w + b)``.
+
+        The activation derivative is taken from the output ``y``.  Returns ``(dx, dw, db)``
+        where ``dx`` is None unless ``need_dx`` and ``db`` is None unless ``has_bias``.
+        ``dy`` is not modified.
+        """
+        dz = self.activation_backward(dy, y, activation, alpha=alpha)
+        dw = self.matmul(x, dz, transpose_a=True, out=out_dw)
+        db = self.bias_grad(dz, out=out_db) if has_bias else None
+        dx = self.matmul(dz, w, transpose_b=True, out=out_dx) if need_dx else None
+        return dx, dw, db
+
+    def bias_grad(self, dz, out=None):
+        """Column sums of ``dz`` (the bias gradient)."""
+        if out is None:
+            return dz.sum(axis=0)
+        np.sum(dz, axis=0, out=out)
+        return out
+
+    # ------------------------------------------------------------------ activations
+    def activation_forward(self, x, activation, out=None, alpha=None):
+        """``f(x)`` for a name in ``activations.ACTIVATIONS`` (``out`` may alias ``x``)."""
+        a = _act.resolve_alpha(activation, alpha)
+        out = _out(out, x.shape, x.dtype)
+        if activation == "linear":
+            if out is not x:
+                np.copyto(out, x)
+        elif activation == "relu":
+            np.maximum(x, 0, out=out)
+        elif activation == "sigmoid":
+            self._sigmoid(x, out)
+        elif activation == "tanh":
+            np.tanh(x, out=out)
+        elif activation == "softmax":
+            self.softmax(x, out=out)
+        elif activation == "leaky_relu":
+            np.copyto(out, np.where(x > 0, x, a * x))
+        elif activation == "elu":
+            np.copyto(out, np.where(x > 0, x, a * np.expm1(np.minimum(x, 0))))
+        elif activation == "selu":
+            neg = _act.SELU_ALPHA * np.expm1(np.minimum(x, 0))
+            np.copyto(out, _act.SELU_SCALE * np.where(x > 0, x, neg))
+        elif activation == "gelu":
+            # exact (erf) form, Keras 3's default approximate=False
+            np.copyto(out, 0.5 * x * (1.0 + self._erf(x / np.sqrt(2.0))))
+        elif activation == "softplus":
+            np.copyto(out, np.logaddexp(0, x))
+        elif activation == "swish":
+            s = self._sigmoid(x, np.empty_like(x))
+            np.multiply(x, s, out=out)
+        else:
+            raise ValueError(f"Unknown activation. Received: activation={activation!r}")
+        return out
+
+    def activation_backward(self, dy, y, activation, x=None, out=None, alpha=None):
+        """``dL/dx`` given ``dL/dy`` and the output ``y`` (and ``x`` for NEEDS_INPUT)."""
+        a = _act.resolve_alpha(activation, alpha)
+        if activation in _act.NEEDS_INPUT and x is None:
+            raise ValueError(f"activation_backward for {activation!r} needs x")
+        if activation == "linear":
+            g = dy
+        elif activation == "relu":
+            g = dy * (y > 0)
+        elif activation == "sigmoid":
+            g = dy * y * (1 - y)
+        elif activation == "tanh":
+            g = dy * (1 - y * y)
+        elif activation == "softmax":
+            g = y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+        elif activation == "leaky_relu":
+            # for a >= 0, y > 0 exactly when x > 0
+            g = np.where(y > 0, dy, a * dy)
+        elif activation == "elu":
+            # y = a*(e^x - 1) for x <= 0, so f'(x) = a*e^x = y + a
+            g = np.where(y > 0, dy, dy * (y + a))
+        elif activation == "selu":
+            sa = _act.SELU_SCALE * _act.SELU_ALPHA
+            g = np.where(y > 0, dy * _act.SELU_SCALE, dy * (y + sa))
+        elif activation == "softplus":
+            # sigmoid(x) = 1 - exp(-softplus(x))
+            g = dy * -np.expm1(-y)
+        elif activation == "gelu":
+            cdf = 0.5 * (1.0 + self._erf(x / np.sqrt(2.0)))
+            pdf = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+            g = dy * (cdf + x * pdf)
+        elif activation == "swish":
+            s = self._sigmoid(x, np.empty_like(x))
+            g = dy * (s * (1 + x * (1 - s)))
+        else:
+            raise ValueError(f"Unknown activation. Received: activation={activation!r}")
+        g = np.asarray(g, dtype=dy.dtype)
+        if out is None:
+            return g if g is not dy else g.copy()
+        np.copyto(out, g)
+        return out
+
+    def softmax(self, x, out=None):
+        """Row-wise softmax, shifted by the row maximum so that huge logits stay finite."""
+        out = _out(out, x.shape, x.dtype)
+        np.subtract(x, x.max(axis=-1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=-1, keepdims=True)
+        return out
+
+    @staticmethod
+    def _sigmoid(x, out):
+        # Two branches so that exp never overflows: e^-|x| is always <= 1.
+        e = np.exp(-np.abs(x))
+        np.copyto(out, np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)))
+        return out
+
+    @staticmethod
+    def _erf(x):
+        # NumPy has no erf; math.erf per element is exact and gelu is not a hot path
+        # on this backend.
+        from math import erf
+
+        return np.vectorize(erf, otypes=[x.dtype])(x) if x.size else x.copy()
+
+    # ------------------------------------------------------------------ losses
+    # Every loss returns the per-sample loss (shape (n,)) and, when asked, the gradient
+    # of sum_i(grad_scale[i] * loss_i) with respect to the prediction (or the logits for
+    # the fused ones).  The caller chooses grad_scale: Keras' "sum_over_batch_size"
+    # reduction with sample weights w is grad_scale = w / n.
+
+    def softmax_crossentropy(self, logits, target, sparse, grad_scale=None, out_grad=None):
+        """Fused softmax + categorical (``sparse=False``, one-hot ``target``) or sparse
+        categorical (integer ``target``) cross-entropy, computed from logits with
+        log-sum-exp so that logits of +-1e4 stay finite."""
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        lse = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        logp = shifted - lse
+        n = logits.shape[0]
+        if sparse:
+            idx = target.astype(np.intp, copy=False)
+            loss = -logp[np.arange(n), idx]
+        else:
+            loss = -(target * logp).sum(axis=-1)
+        if grad_scale is None:
+            return loss, None
+        grad = _out(out_grad, logits.shape, logits.dtype)
+        np.exp(logp, out=grad)
+        if sparse:
+            grad[np.arange(n), idx] -= 1
+        else:
+            # d/dz of -sum(t * log softmax(z)) = softmax(z) * sum(t) - t
+            grad *= target.sum(axis=-1, keepdims=True)
+            grad -= target
+        grad *= grad_scale[:, None]
+        return loss, grad
+
+    def sigmoid_binary_crossentropy(self, logits, target, grad_scale=None, out_grad=None):
+        """Fused sigmoid + binary cross-entropy from logits, averaged over the last axis:
+        ``max(z, 0) - z*t + log(1 + exp(-|z|))`` never overflows."""
+        elem = np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits)))
+        loss = elem.mean(axis=-1)
+        if grad_scale is None:
+            return loss, None
+        grad = _out(out_grad, logits.shape, logits.dtype)
+        self._sigmoid(logits, grad)
+        grad -= target
+        grad *= grad_scale[:, None] / logits.shape[-1]
+        return loss, grad
+
+    def loss(self, name, y_true, y_pred, grad_scale=None, epsilon=1e-7):
+        """Per-sample loss of a prediction (not logits) and its gradient.
+
+        ``name`` is one of: mse, mae, hinge, categorical_hinge, binary_crossentropy,
+        categorical_crossentropy, sparse_categorical_crossentropy.  The cross-entropies
+        clip probabilities to ``[epsilon, 1 - epsilon]`` as Keras does.
+        """
+        d = y_pred.shape[-1]
+        if name == "mse":
+            diff = y_pred - y_true
+            loss = (diff * diff).mean(axis=-1)
+            grad = None if grad_scale is None else 2.0 * diff / d
+        elif name == "mae":
+            diff = y_pred - y_true
+            loss = np.abs(diff).mean(axis=-1)
+            grad = None if grad_scale is None else np.sign(diff) / d
+        elif name == "hinge":
+            # Keras maps 0/1 labels to -1/+1 before the margin.
+            t = np.where(y_true == 0, -1.0, y_true).astype(y_pred.dtype)
+            margin = 1.0 - t * y_pred
+            loss = np.maximum(margin, 0).mean(axis=-1)
+            grad = None if grad_scale is None else -t * (margin > 0) / d
+        elif name == "categorical_hinge":
+            pos = (y_true * y_pred).sum(axis=-1)
+            neg_all = (1.0 - y_true) * y_pred
+            j = neg_all.argmax(axis=-1)
+            neg = neg_all[np.arange(len(j)), j]
+            margin = neg - pos + 1.0
+            loss = np.maximum(margin, 0)
+            grad = None
+            if grad_scale is not None:
+                active = (margin > 0).astype(y_pred.dtype)[:, None]
+                grad = -y_true * active
+                onehot_neg = np.zeros_like(y_pred)
+                onehot_neg[np.arange(len(j)), j] = 1.0
+                grad = grad + onehot_neg * (1.0 - y_true) * active
+        elif name == "binary_crossentropy":
+            p = np.clip(y_pred, epsilon, 1.0 - epsilon)
+            elem = -(y_true * np.log(p) + (1.0 - y_true) * np.log(1.0 - p))
+            loss = elem.mean(axis=-1)
+            grad = None
+            if grad_scale is not None:
+                inside = (y_pred > epsilon) & (y_pred < 1.0 - epsilon)
+                grad = (-(y_true / p) + (1.0 - y_true) / (1.0 - p)) * inside / d
+        elif name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+            t = y_true
+            if name == "sparse_categorical_crossentropy":
+                t = np.zeros_like(y_pred)
+                t[np.arange(len(y_true)), y_true.astype(np.intp)] = 1.0
+            # Keras renormalises the prediction to sum to one, then clips.
+            s = y_pred.sum(axis=-1, keepdims=True)
+            q = y_pred / s
+            qc = np.clip(q, epsilon, 1.0 - epsilon)
+            loss = -(t * np.log(qc)).sum(axis=-1)
+            grad = None
+            if grad_scale is not None:
+                inside = (q > epsilon) & (q < 1.0 - epsilon)
+                gq = -t / qc * inside
+                # chain rule through q = p / sum(p)
+                grad = (gq - (gq * q).sum(axis=-1, keepdims=True)) / s
+        else:
+            raise ValueError(f"Unknown loss. Received: name={name!r}")
+        loss = loss.astype(y_pred.dtype, copy=False)
+        if grad is None:
+            return loss, None
+        grad = np.asarray(grad, dtype=y_pred.dtype) * grad_scale[:, None]
+        return loss, grad.astype(y_pred.dtype, copy=False)
+
+    # ------------------------------------------------------------------ regularizers
+    def l1_l2_penalty(self, w, l1, l2):
+        """``l1 * sum|w| + l2 * sum(w^2)`` as a Python float."""
+        p = 0.0
+        if l1:
+            p += l1 * float(np.abs(w).sum())
+        if l2:
+            p += l2 * float((w * w).sum())
+        return p
+
+    def add_l1_l2_grad(self, w, dw, l1, l2):
+        """``dw += l1 * sign(w) + 2 * l2 * w`` in place."""
+        if l1:
+            dw += l1 * np.sign(w)
+        if l2:
+            dw += (2.0 * l2) * w
+        return dw
+
+    # ------------------------------------------------------------------ optimizers
+    # Updates follow Keras 3.  Each one: optional per-element clipping of the gradient
+    # (``clipvalue``, 0 = off) and scaling (``grad_scale``, used for clipnorm), then
+    # decoupled weight decay ``p -= lr * weight_decay * p``, then the rule itself.
+
+    def sum_squares(self, x):
+        """``sum(x^2)`` as a Python float (for clipnorm)."""
+        return float(np.dot(x.ravel(), x.ravel()))
+
+    @staticmethod
+    def _prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue):
+        g = grad
+        if clipvalue:
+            g = np.clip(g, -clipvalue, clipvalue)
+        if grad_scale != 1.0:
+            g = g * grad_scale
+        if weight_decay:
+            param -= (lr * weight_decay) * param
+        return g
+
+    def sgd_update(
+        self, param, grad, velocity, lr, momentum=0.0, nesterov=False,
+        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
+    ):
+        """Keras SGD: ``v = momentum*v - lr*g``; ``p += v`` (Nesterov:
+        ``p += momentum*v - lr*g``).  ``velocity`` may be None when momentum is 0."""
+        g = self._prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue)
+        if not momentum:
+            param -= lr * g
+            return
+        velocity *= momentum
+        velocity -= lr * g
+        if nesterov:
+            param += momentum * velocity - lr * g
+        else:
+            param += velocity
+
+    def adagrad_update(
+        self, param, grad, accumulator, lr, epsilon=1e-7,
+        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
+    ):
+        """Keras Adagrad: ``acc += g^2``; ``p -= lr * g / sqrt(acc + eps)``."""
+        g = self._prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue)
+        accumulator += g * g
+        param -= lr * g / np.sqrt(accumulator + epsilon)
+
+    def rmsprop_update(
+        self, param, grad, velocity, lr, rho=0.9, epsilon=1e-7, momentum=0.0,
+        momentum_buf=None, centered=False, average_grad=None,
+        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
+    ):
+        """Keras RMSprop: ``v = rho*v + (1-rho)*g^2``; ``p -= lr * g / sqrt(v + eps)``
+        (centered subtracts the squared running mean; momentum accumulates the step)."""
+        g = self._prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue)
+        velocity *= rho
+        velocity += (1.0 - rho) * g * g
+        denom = velocity
+        if centered:
+            average_grad *= rho
+            average_grad += (1.0 - rho) * g
+            denom = velocity - average_grad * average_grad
+        step = lr * g / np.sqrt(denom + epsilon)
+        if momentum:
+            momentum_buf *= momentum
+            momentum_buf += step
+            param -= momentum_buf
+        else:
+            param -= step
+
+    def adam_update(
+        self, param, grad, m, v, lr, step, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+        amsgrad=False, v_hat=None, weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
+    ):
+        """Keras Adam (``step`` counts from 1): ``m += (g - m)(1 - b1)``,
+        ``v += (g^2 - v)(1 - b2)``, ``p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)``.
+        AdamW is this with ``weight_decay``."""
+        g = self._prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue)
+        alpha = lr * np.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
+        m += (g - m) * (1.0 - beta_1)
+        v += (g * g - v) * (1.0 - beta_2)
+        if amsgrad:
+            np.maximum(v_hat, v, out=v_hat)
+            param -= alpha * m / (np.sqrt(v_hat) + epsilon)
+        else:
+            param -= alpha * m / (np.sqrt(v) + epsilon)
+
+    # ------------------------------------------------------------------ dropout
+    def dropout_mask(self, shape, rate, seed, stream, dtype, out=None):
+        """The inverted-dropout multiplier: ``1/(1-rate)`` where kept, 0 where dropped.
+
+        Element ``i`` (in C order) is kept when ``uniform(seed, stream, i) >= rate``, so
+        the mask depends only on (seed, stream, i): the same whatever the thread count,
+        and the native backend reproduces it bit for bit.
+        """
+        n = int(np.prod(shape))
+        u = counter_uniform(seed, stream, n)
+        out = _out(out, shape, dtype)
+        keep = (u >= rate).reshape(shape)
+        np.multiply(keep, 1.0 / (1.0 - rate), out=out, casting="unsafe")
+        return out
+
+
+# ---------------------------------------------------------------------- counter RNG
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64(z):
+    """The SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    z = z ^ (z >> np.uint64(30))
+    z = z * _MIX1
+    z = z ^ (z >> np.uint64(27))
+    z = z * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def counter_key(seed, stream):
+    """The 64-bit key of (seed, stream); the C kernel computes the same value."""
+    with np.errstate(over="ignore"):
+        s = _splitmix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * _GOLDEN)
+        return _splitmix64(s ^ np.uint64(stream & 0xFFFFFFFFFFFFFFFF))
+
+
+def counter_uniform(seed, stream, n):
+    """``n`` uniforms in [0, 1): element i is a pure function of (seed, stream, i).
+
+    24 random bits each, so the values are exact in float32 and float64 alike.
+    """
+    key = counter_key(seed, stream)
+    with np.errstate(over="ignore"):
+        i = np.arange(1, n + 1, dtype=np.uint64)
+        z = _splitmix64(key + i * _GOLDEN)
+    return (z >> np.uint64(40)).astype(np.float64) * (1.0 / (1 << 24))

@@ -1,0 +1,65 @@
+"""Thread control for the native kernels: one resolver for the default thread count.
+
+The default honours ``OMP_NUM_THREADS``, else the cores this process may use (its CPU
+affinity mask and, in a container, its cgroup CPU quota).  ``set_num_threads`` overrides
+it for the whole process.
+"""
+
+import math
+import os
+
+_num_threads = None
+
+
+def _cgroup_cpu_limit():
+    """CPUs allowed by a cgroup v2/v1 quota, or None when there is no quota."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            return max(1, math.floor(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period = int(f.read())
+        if quota > 0 and period > 0:
+            return max(1, quota // period)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def usable_cores():
+    """Cores this process may run on (affinity mask, then cgroup quota)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    return max(1, min(n, limit) if limit else n)
+
+
+def default_num_threads():
+    """``OMP_NUM_THREADS`` when it is a positive integer, else ``usable_cores()``."""
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return usable_cores()
+
+
+def get_num_threads():
+    """Threads the native kernels use."""
+    return _num_threads if _num_threads is not None else default_num_threads()
+
+
+def set_num_threads(n):
+    """Set how many threads the native kernels use (an integer >= 1)."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"Expected num_threads to be an int >= 1. Received: n={n!r}")
+    if n < 1:
+        raise ValueError(f"Expected num_threads to be an int >= 1. Received: n={n}")
+    _num_threads = n
