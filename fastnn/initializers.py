@@ -1,0 +1,225 @@
+"""Weight initializers (Keras 3 names, defaults and variance scaling rules).
+
+An initializer is called as ``init(shape, dtype)`` and returns a new array.  With a
+``seed`` it returns the same values on every call; without one it draws from the global
+random state (``fastnn.utils.set_random_seed``).
+"""
+
+import math
+
+import numpy as np
+
+from .utils import random as _random
+from .utils import serialization as _ser
+
+
+class Initializer:
+    """Base class: subclasses implement ``__call__(shape, dtype)``."""
+
+    def __call__(self, shape, dtype=None):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class _Seeded(Initializer):
+    def __init__(self, seed=None):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
+            raise ValueError(
+                f"Expected seed to be a non-negative integer or None. Received: seed={seed!r}"
+            )
+        self.seed = None if seed is None else int(seed)
+
+    def _rng(self):
+        if self.seed is None:
+            return np.random.default_rng(_random.draw_seed())
+        return np.random.default_rng(self.seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype=None):
+        return np.zeros(shape, dtype=dtype or "float32")
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype=None):
+        return np.ones(shape, dtype=dtype or "float32")
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = float(value)
+
+    def __call__(self, shape, dtype=None):
+        return np.full(shape, self.value, dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class RandomNormal(_Seeded):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = float(mean), float(stddev)
+
+    def __call__(self, shape, dtype=None):
+        return self._rng().normal(self.mean, self.stddev, shape).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+
+
+class RandomUniform(_Seeded):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = float(minval), float(maxval)
+
+    def __call__(self, shape, dtype=None):
+        return self._rng().uniform(self.minval, self.maxval, shape).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
+
+
+def _fans(shape):
+    """Keras' fan_in / fan_out: for a (in, out) kernel, fan_in=in, fan_out=out."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class VarianceScaling(_Seeded):
+    """Samples with variance ``scale / n`` where n is fan_in, fan_out or their mean."""
+
+    _MODES = ("fan_in", "fan_out", "fan_avg")
+    _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if not scale > 0:
+            raise ValueError(f"Expected scale to be positive. Received: scale={scale!r}")
+        if mode not in self._MODES:
+            raise ValueError(f"Expected mode in {self._MODES}. Received: mode={mode!r}")
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        if distribution not in self._DISTRIBUTIONS:
+            raise ValueError(
+                f"Expected distribution in {self._DISTRIBUTIONS}. "
+                f"Received: distribution={distribution!r}"
+            )
+        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = _fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        variance = self.scale / max(1.0, n)
+        rng = self._rng()
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            values = rng.uniform(-limit, limit, shape)
+        elif self.distribution == "untruncated_normal":
+            values = rng.normal(0.0, math.sqrt(variance), shape)
+        else:
+            # A normal truncated at two standard deviations has 0.87962566 of the
+            # untruncated stddev; dividing restores the requested variance (as Keras).
+            std = math.sqrt(variance) / 0.87962566103423978
+            values = _truncated_normal(rng, std, shape)
+        return values.astype(dtype or "float32")
+
+    def get_config(self):
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            **super().get_config(),
+        }
+
+
+def _truncated_normal(rng, std, shape):
+    """Normal(0, std) redrawn until every value lies within two standard deviations."""
+    values = rng.normal(0.0, std, shape)
+    bad = np.abs(values) > 2 * std
+    while bad.any():
+        values[bad] = rng.normal(0.0, std, int(bad.sum()))
+        bad = np.abs(values) > 2 * std
+    return values
+
+
+class TruncatedNormal(_Seeded):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = float(mean), float(stddev)
+
+    def __call__(self, shape, dtype=None):
+        return (self.mean + _truncated_normal(self._rng(), self.stddev, shape)).astype(
+            dtype or "float32"
+        )
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+
+
+def _variance_scaling_preset(name, scale, mode, distribution):
+    def __init__(self, seed=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+    return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config})
+
+
+GlorotUniform = _variance_scaling_preset("GlorotUniform", 1.0, "fan_avg", "uniform")
+GlorotNormal = _variance_scaling_preset("GlorotNormal", 1.0, "fan_avg", "truncated_normal")
+HeUniform = _variance_scaling_preset("HeUniform", 2.0, "fan_in", "uniform")
+HeNormal = _variance_scaling_preset("HeNormal", 2.0, "fan_in", "truncated_normal")
+LecunUniform = _variance_scaling_preset("LecunUniform", 1.0, "fan_in", "uniform")
+LecunNormal = _variance_scaling_preset("LecunNormal", 1.0, "fan_in", "truncated_normal")
+
+_REGISTRY = {
+    cls.__name__: cls
+    for cls in (
+        Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal,
+        VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal,
+        LecunUniform, LecunNormal,
+    )
+}
+_ALIASES = {
+    "zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
+    "random_normal": RandomNormal, "random_uniform": RandomUniform,
+    "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
+    "he_uniform": HeUniform, "he_normal": HeNormal,
+    "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+}
+
+
+def get(identifier):
+    """An initializer from a name ('glorot_uniform'), a config dict, or an instance."""
+    if callable(identifier) and not isinstance(identifier, (Initializer, str, dict)):
+        raise TypeError(
+            "Expected an initializer name, config dict or fastnn Initializer. "
+            f"Received: {identifier!r}"
+        )
+    return _ser.get(identifier, _REGISTRY, _ALIASES, "initializer", Initializer)
+
+
+def serialize(initializer):
+    return _ser.serialize(initializer)
+
+
+def deserialize(config):
+    return _ser.deserialize(config, _REGISTRY, "initializer")

@@ -1,0 +1,287 @@
+"""Layer: the base class every fastnn layer derives from.
+
+A layer does two things:
+
+* **Symbolic building.**  Calling a layer on a ``SymbolicTensor`` (from ``fastnn.Input``)
+  builds its weights from the input shape and records a ``Node`` in the graph; this is
+  how ``Sequential`` and the functional ``Model`` are assembled.
+* **Numeric compute.**  ``forward(inputs, training, cache)`` computes the outputs on
+  NumPy arrays through the ops interface (``self.ops``), storing in ``cache`` (a dict
+  owned by the caller, one per graph node) whatever ``backward`` will need.
+  ``backward(cache, dy)`` returns the gradient with respect to the inputs and stores the
+  gradients of the trainable weights in ``cache["grads"]``, aligned with
+  ``self.trainable_weights``.  Because the engine keeps one cache per node across steps,
+  a layer can keep its output and gradient buffers there and reuse them (see
+  ``buffer``): the training loop allocates nothing per step once shapes are stable.
+
+Subclasses implement ``build``, ``compute_output_shape``, ``forward``, ``backward`` and
+``get_config``.  Layers whose last operation is an activation (Dense, Activation) set
+``activation`` and accept ``skip_activation=True`` so a loss can fuse with it.
+"""
+
+import itertools
+
+import numpy as np
+
+from .. import backend
+from .. import config as _config
+from ..utils import naming
+from ..variables import Variable
+
+
+def buffer(cache, key, shape, dtype):
+    """A reusable array ``cache[key]`` of this shape and dtype (made if absent or stale)."""
+    buf = cache.get(key)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = np.empty(shape, dtype=dtype)
+        cache[key] = buf
+    return buf
+
+
+class Node:
+    """One application of a layer in a graph: its input tensors and output tensor."""
+
+    _ids = itertools.count()
+
+    def __init__(self, layer, inbound, output_shape):
+        self.id = next(self._ids)
+        self.layer = layer
+        self.inbound = list(inbound)  # SymbolicTensor list
+        self.output = SymbolicTensor(output_shape, node=self)
+
+
+class SymbolicTensor:
+    """A placeholder for data flowing through a graph: a shape (batch axis None)."""
+
+    def __init__(self, shape, node=None, dtype=None):
+        self.shape = tuple(shape)
+        self.node = node
+        self.dtype = dtype or _config.floatx()
+
+    def __repr__(self):
+        name = self.node.layer.name if self.node is not None else "?"
+        return f"<SymbolicTensor shape={self.shape} from {name!r}>"
+
+
+class Layer:
+    """Base class of all layers.
+
+    Args:
+        name: a unique name; generated from the class name when omitted.
+        trainable: whether the optimizer updates this layer's weights.
+        dtype: 'float32' or 'float64' (default: ``fastnn.config.floatx()``).
+        input_shape: shape of one sample, for the first layer of a Sequential model.
+        input_dim: the seeds' spelling of ``input_shape=(input_dim,)``.
+        batch_input_shape: a shape with the batch axis first (Keras 2 spelling).
+    """
+
+    #: activation name when the layer ends with an activation that losses may fuse with.
+    activation = None
+
+    def __init__(
+        self,
+        name=None,
+        trainable=True,
+        dtype=None,
+        input_shape=None,
+        input_dim=None,
+        batch_input_shape=None,
+        **kwargs,
+    ):
+        if kwargs:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: "
+                f"{sorted(kwargs)}"
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Expected name to be a string. Received: name={name!r}")
+        self.name = name or naming.unique(naming.snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.dtype = _resolve_dtype(dtype)
+        self._declared_input_shape = _declared_input_shape(
+            input_shape, input_dim, batch_input_shape
+        )
+        self._weights = []
+        self.built = False
+        self._build_shape = None
+        self._nodes = []
+
+    # ----------------------------------------------------------------- weights
+    @property
+    def ops(self):
+        """The backend this layer computes with (the current one)."""
+        return backend.current()
+
+    def add_weight(self, name, shape, initializer, regularizer=None, trainable=True):
+        """Create a weight from an initializer (an object from ``fastnn.initializers``)."""
+        value = initializer(tuple(shape), dtype=self.dtype)
+        var = Variable(value, f"{self.name}/{name}", trainable, regularizer)
+        self._weights.append(var)
+        return var
+
+    @property
+    def weights(self):
+        """All weights: trainable first, then non-trainable, as in Keras."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return [w for w in self._weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return list(self._weights)
+        return [w for w in self._weights if not w.trainable]
+
+    def get_weights(self):
+        """Copies of the weight values, in ``weights`` order."""
+        return [w.value.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set weight values from a list of arrays in ``weights`` order."""
+        mine = self.weights
+        weights = list(weights)
+        if len(weights) != len(mine):
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(mine)} weight arrays. "
+                f"Received: {len(weights)} arrays"
+            )
+        for var, value in zip(mine, weights):
+            var.assign(value)
+
+    def count_params(self):
+        """Number of scalars in this layer's weights."""
+        return int(sum(w.value.size for w in self._weights))
+
+    def regularization_penalty(self):
+        """Sum of the regularizer penalties of this layer's weights (a float)."""
+        return sum(
+            w.regularizer(w.value) for w in self._weights if w.regularizer is not None
+        )
+
+    def add_regularization_grads(self, grads):
+        """Add the regularizers' gradients to ``grads`` (aligned with trainable weights)."""
+        for w, g in zip(self.trainable_weights, grads):
+            if w.regularizer is not None:
+                w.regularizer.add_gradient(w.value, g)
+
+    # ----------------------------------------------------------------- building
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (batch axis included, None)."""
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self._build_shape = input_shape
+        else:
+            self._check_input_shape(input_shape)
+
+    def _check_input_shape(self, input_shape):
+        """Raise when a built layer receives features of another size."""
+        expected = self._build_shape
+        if expected is None or isinstance(expected, list):
+            return
+        if len(expected) != len(input_shape) or any(
+            e is not None and g is not None and e != g
+            for e, g in zip(expected[1:], input_shape[1:])
+        ):
+            raise ValueError(
+                f"Input of layer {self.name!r} is incompatible: expected shape "
+                f"{expected}, received shape {tuple(input_shape)}"
+            )
+
+    def __call__(self, inputs, training=False):
+        """Build and connect on symbolic tensors; compute on arrays (inference)."""
+        flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if all(isinstance(t, SymbolicTensor) for t in flat):
+            shapes = [t.shape for t in flat]
+            shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+            self._maybe_build(shape)
+            node = Node(self, flat, self.compute_output_shape(shape))
+            self._nodes.append(node)
+            return node.output
+        if any(isinstance(t, SymbolicTensor) for t in flat):
+            raise TypeError(
+                f"Layer {self.name!r} received a mix of symbolic tensors and arrays."
+            )
+        arrays = [np.asarray(t, dtype=self.dtype) for t in flat]
+        shape = [(None,) + a.shape[1:] for a in arrays]
+        self._maybe_build(shape if isinstance(inputs, (list, tuple)) else shape[0])
+        x = arrays if isinstance(inputs, (list, tuple)) else arrays[0]
+        return self.forward(x, training=training, cache={})
+
+    # ----------------------------------------------------------------- compute
+    def forward(self, inputs, training, cache, skip_activation=False):
+        raise NotImplementedError
+
+    def backward(self, cache, dy):
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- config
+    def get_config(self):
+        """The constructor arguments that rebuild this layer (JSON-serialisable)."""
+        cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._declared_input_shape is not None:
+            cfg["input_shape"] = list(self._declared_input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _resolve_dtype(dtype):
+    if dtype is None:
+        return _config.floatx()
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float32", "float64"):
+        raise ValueError(
+            f"Expected dtype to be 'float32' or 'float64'. Received: dtype={dtype!r}"
+        )
+    return name
+
+
+def _declared_input_shape(input_shape, input_dim, batch_input_shape):
+    """One sample's shape from the three Keras spellings, validated (or None)."""
+    if batch_input_shape is not None:
+        input_shape = tuple(batch_input_shape)[1:]
+    if input_dim is not None:
+        if isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim <= 0:
+            raise ValueError(
+                f"Expected input_dim to be a positive integer. Received: input_dim={input_dim!r}"
+            )
+        input_shape = (int(input_dim),)
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        input_shape = (int(input_shape),)
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise TypeError(
+            f"Expected input_shape to be a tuple of positive integers. "
+            f"Received: input_shape={input_shape!r}"
+        ) from None
+    for d in shape:
+        if d is not None and (
+            isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0
+        ):
+            raise ValueError(
+                f"Expected input_shape to be a tuple of positive integers. "
+                f"Received: input_shape={input_shape!r}"
+            )
+    return tuple(None if d is None else int(d) for d in shape)

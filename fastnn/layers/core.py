@@ -1,0 +1,165 @@
+"""Core layers: Input / InputLayer and Dense."""
+
+import numpy as np
+
+from .. import initializers, regularizers
+from ..backend import activations as _act
+from .base import Layer, Node, SymbolicTensor, buffer
+
+
+class InputLayer(Layer):
+    """The entry point of a graph: holds the shape of one sample.
+
+    Args:
+        shape: shape of one sample, without the batch axis (``input_shape`` also works).
+        batch_size: accepted for Keras compatibility; fastnn batches are any size.
+        name: the input's name.
+    """
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None,
+                 input_shape=None, batch_shape=None, **kwargs):
+        if shape is None:
+            shape = input_shape
+        if batch_shape is not None:
+            shape = tuple(batch_shape)[1:]
+        if shape is None:
+            raise ValueError("InputLayer needs a shape. Received: shape=None")
+        super().__init__(name=name, dtype=dtype, input_shape=shape, **kwargs)
+        self.shape = self._declared_input_shape
+        self.batch_size = batch_size
+        self.built = True
+        self._build_shape = (None,) + self.shape
+        node = Node(self, [], (None,) + self.shape)
+        self._nodes.append(node)
+        self.output = node.output
+
+    def forward(self, inputs, training, cache, skip_activation=False):
+        return inputs
+
+    def backward(self, cache, dy):
+        return dy
+
+    def get_config(self):
+        return {"shape": list(self.shape), "name": self.name, "dtype": self.dtype}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
+    """A symbolic input for the functional API: ``x = fastnn.Input(shape=(784,))``."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
+                       batch_shape=batch_shape)
+    return layer.output
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a positive "
+            f"integer. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+class Dense(Layer):
+    """A fully connected layer: ``activation(x @ kernel + bias)``.
+
+    Bias and activation are applied in the matmul's epilogue by the backend.
+
+    Args:
+        units: number of outputs (the seeds' ``output_dim`` is accepted too).
+        activation: an activation name (see ``fastnn.activations``); None is linear.
+        use_bias: whether to add a bias vector.
+        kernel_initializer, bias_initializer: initializer names or objects.
+        kernel_regularizer, bias_regularizer: regularizer names or objects.
+        input_dim, input_shape: the input size, for the first layer of a model.
+    """
+
+    def __init__(
+        self,
+        units=None,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        output_dim=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if units is None:
+            units = output_dim
+        self.units = _positive_int("units", units)
+        self.activation = _act.canonical(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel = self.bias = None
+
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(
+                f"Dense expects 2-D inputs (batch, features); use Flatten first. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.kernel = self.add_weight(
+            "kernel", (input_shape[-1], self.units), self.kernel_initializer,
+            self.kernel_regularizer,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                "bias", (self.units,), self.bias_initializer, self.bias_regularizer
+            )
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def forward(self, x, training, cache, skip_activation=False):
+        ops = self.ops
+        act = "linear" if skip_activation else self.activation
+        b = self.bias.value if self.use_bias else None
+        out = buffer(cache, "y", (x.shape[0], self.units), x.dtype)
+        if act in _act.NEEDS_INPUT:
+            # gelu/swish: keep the pre-activation z, their derivative needs it
+            z = ops.dense_forward(x, self.kernel.value, b, "linear",
+                                  out=buffer(cache, "z", out.shape, x.dtype))
+            y = ops.activation_forward(z, act, out=out)
+        else:
+            y = ops.dense_forward(x, self.kernel.value, b, act, out=out)
+        cache.update(x=x, y=y, act=act)
+        return y
+
+    def backward(self, cache, dy):
+        ops = self.ops
+        x, y, act = cache["x"], cache["y"], cache["act"]
+        kernel = self.kernel.value
+        if act in _act.NEEDS_INPUT:
+            dy = ops.activation_backward(dy, y, act, x=cache["z"],
+                                         out=buffer(cache, "dz", y.shape, y.dtype))
+            act = "linear"
+        dx, dw, db = ops.dense_backward(
+            x, kernel, y, dy, act,
+            has_bias=self.use_bias,
+            need_dx=cache.get("need_dx", True),
+            out_dx=buffer(cache, "dx", x.shape, x.dtype),
+            out_dw=buffer(cache, "dw", kernel.shape, kernel.dtype),
+            out_db=buffer(cache, "db", (self.units,), kernel.dtype) if self.use_bias else None,
+        )
+        cache["grads"] = [dw, db] if self.use_bias else [dw]
+        return dx
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
+
+
+__all__ = ["Input", "InputLayer", "Dense", "SymbolicTensor"]

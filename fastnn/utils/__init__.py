@@ -1,0 +1,1 @@
+"""Small helpers shared across fastnn (naming, validation, progress display)."""

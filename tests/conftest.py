@@ -1,0 +1,31 @@
+"""Shared fixtures: every API test runs on each available backend."""
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import backend
+
+BACKENDS = ["numpy"] + (["native"] if backend.native_available() else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def ops_backend(request):
+    """Run the test once per backend, restoring the previous one afterwards."""
+    previous = backend.current()
+    fastnn.set_backend(request.param)
+    yield request.param
+    backend._current = previous
+
+
+@pytest.fixture(autouse=True)
+def _float32_default():
+    """Tests that switch floatx to float64 must not leak it into other tests."""
+    before = fastnn.config.floatx()
+    yield
+    fastnn.config.set_floatx(before)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
