@@ -1,0 +1,45 @@
+"""``show_config()``: what this fastnn was built with and what it will use."""
+
+import platform
+import sys
+
+import numpy as np
+
+
+def config_dict():
+    """Build and runtime facts as a dict (used by ``show_config`` and ``fastnn bench``)."""
+    from . import __version__, backend
+    from .parallel import get_num_threads, usable_cores
+
+    facts = {
+        "fastnn": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "backend": backend.backend_name(),
+        "native_available": backend.native_available(),
+        "openmp": False,
+        "simd_kernel": None,
+        "compiler": None,
+        "num_threads": get_num_threads(),
+        "usable_cores": usable_cores(),
+    }
+    if facts["native_available"]:
+        from ._native import _threads
+
+        facts["openmp"] = _threads.openmp_enabled()
+        facts["compiler"] = getattr(_threads, "compiler_info", lambda: None)()
+        try:
+            from ._native import _gemm
+
+            facts["simd_kernel"] = _gemm.kernel_name()
+        except (ImportError, AttributeError):
+            pass
+    return facts
+
+
+def show_config(print_fn=print):
+    """Print the compiler, OpenMP, SIMD kernel, backend and thread settings."""
+    for key, value in config_dict().items():
+        print_fn(f"{key:>17}: {value}")

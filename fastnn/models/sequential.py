@@ -1,0 +1,125 @@
+"""Sequential: a plain stack of layers, each feeding the next."""
+
+import numpy as np
+
+from ..layers.base import Layer, SymbolicTensor
+from ..layers.core import InputLayer
+from ..utils import validation as V
+from .model import Model
+
+
+class Sequential(Model):
+    """A linear stack of layers.
+
+    The model is built (its weights created) as soon as the input shape is known: from an
+    ``Input``/``InputLayer`` first entry, from the first layer's ``input_shape`` /
+    ``input_dim``, or otherwise from the first data passed to ``fit``/``predict``.
+
+    Args:
+        layers: an optional list of layers to add.
+        name: the model's name.
+    """
+
+    def __init__(self, layers=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self._stack = []
+        self._input_tensor = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        """Append a layer (or an ``Input`` tensor as the first entry) to the stack."""
+        if isinstance(layer, SymbolicTensor):
+            if self._stack or self._input_tensor is not None:
+                raise ValueError("An Input can only be the first entry of a Sequential model.")
+            if not isinstance(layer.node.layer, InputLayer):
+                raise ValueError(f"Expected an Input tensor. Received: {layer!r}")
+            self._input_tensor = layer
+            return
+        if isinstance(layer, InputLayer):
+            if self._stack or self._input_tensor is not None:
+                raise ValueError("An InputLayer can only be the first entry of a Sequential model.")
+            self._input_tensor = layer.output
+            return
+        if isinstance(layer, Sequential):
+            for sub in layer._stack:
+                self.add(sub)
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential.add expects a fastnn layer. Received: {layer!r} "
+                f"of type {type(layer).__name__}"
+            )
+        if layer in self._stack:
+            raise ValueError(f"Layer {layer.name!r} is already in this model.")
+        self._stack.append(layer)
+        if self._input_tensor is None and len(self._stack) == 1:
+            declared = layer._declared_input_shape
+            if declared is not None:
+                self._input_tensor = InputLayer(shape=declared, dtype=layer.dtype).output
+        if self._input_tensor is not None:
+            self._rebuild()
+
+    def pop(self):
+        """Remove the last layer."""
+        if not self._stack:
+            raise ValueError("There are no layers in this model to pop.")
+        layer = self._stack.pop()
+        if self._input_tensor is not None and self._stack:
+            self._rebuild()
+        elif not self._stack:
+            self._graph = None
+        return layer
+
+    def _rebuild(self):
+        """Connect the stack from the input tensor into a graph (weights kept)."""
+        t = self._input_tensor
+        for layer in self._stack:
+            t = layer(t)
+        self._set_graph(self._input_tensor, t)
+
+    def build(self, input_shape):
+        """Build from a shape with the batch axis first, e.g. ``(None, 784)``."""
+        shape = tuple(input_shape)[1:]
+        self._input_tensor = InputLayer(shape=shape).output
+        if self._stack:
+            self._rebuild()
+
+    def _maybe_build_from_data(self, x):
+        if self._graph is not None or self._input_tensor is not None:
+            return
+        if not self._stack:
+            raise ValueError("This Sequential model has no layers; add some before using it.")
+        first = x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x
+        arr = V.to_float_array(first, "x", np.float64)
+        if arr.ndim < 2:
+            raise ValueError(
+                f"Expected x to be at least 2-D (samples, features). Received shape {arr.shape}"
+            )
+        self._input_tensor = InputLayer(shape=arr.shape[1:], dtype=self._stack[0].dtype).output
+        self._rebuild()
+
+    @property
+    def layers(self):
+        return list(self._stack)
+
+    def get_config(self):
+        """``{"name", "layers": [...]}`` with an InputLayer first when the shape is known."""
+        specs = []
+        if self._input_tensor is not None:
+            inp = self._input_tensor.node.layer
+            specs.append({"class_name": "InputLayer", "config": inp.get_config()})
+        for layer in self._stack:
+            specs.append({"class_name": type(layer).__name__, "config": layer.get_config()})
+        return {"name": self.name, "layers": specs}
+
+    @classmethod
+    def from_config(cls, config):
+        from .model import _layer_from_spec
+
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("Invalid Sequential config: expected a dict with a 'layers' list.")
+        model = cls(name=config.get("name"))
+        for spec in config["layers"]:
+            model.add(_layer_from_spec(spec))
+        return model

@@ -1,0 +1,609 @@
+"""Trainer: compile, fit, evaluate, predict and the *_on_batch methods (Keras 3 meanings).
+
+The fit loop owns batching, shuffling, validation, callbacks and progress.  Data is
+validated and converted to the model's float type once per call, never per batch.  A
+training step is: forward (keeping per-node caches) -> loss and its gradient (fused with
+a softmax/sigmoid output layer when the loss allows: stable and cheaper) -> backward ->
+regularizer gradients -> one optimizer update.  Per-node caches are kept per batch size,
+so after the first epoch the step reuses every buffer.
+"""
+
+import threading
+import warnings
+
+import numpy as np
+
+from .. import backend
+from .. import config as _config
+from .. import losses as _losses
+from .. import metrics as _metrics
+from .. import optimizers as _optimizers
+from ..utils import random as _random
+from ..utils import validation as V
+
+
+class Trainer:
+    """Training API mixed into ``Model``."""
+
+    def __init__(self):
+        self.optimizer = None
+        self.stop_training = False
+        self.history = None
+        self.compiled = False
+        self._train_lock = threading.Lock()
+        self._reset_compiled_state()
+
+    def _reset_compiled_state(self):
+        """Called when the graph changes: rebind compile settings to the new outputs."""
+        self._train_caches = {}  # batch size -> {node id: cache}
+        self._metrics, self._losses, self._fused = [], [], {}
+        if getattr(self, "compiled", False):
+            self._finalize_compile()
+
+    # ----------------------------------------------------------------- compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                **kwargs):
+        """Configure training.
+
+        Args:
+            optimizer: a name ('adam', 'sgd', ...) or an optimizer object.
+            loss: a name, function or ``fastnn.losses.Loss``; for several outputs, a list
+                (one per output) or a dict by output layer name.
+            metrics: a list of metric names or objects ('accuracy' resolves to the
+                binary, categorical or sparse variant from the loss, as in Keras).
+            loss_weights: one float per output (list or dict) scaling its loss.
+        """
+        ignored = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss",
+                   "weighted_metrics"}
+        unknown = sorted(set(kwargs) - ignored)
+        if unknown:
+            raise TypeError(f"Unrecognized keyword arguments passed to compile: {unknown}")
+        if loss is None:
+            raise ValueError("compile needs a loss. Received: loss=None")
+        self.optimizer = _optimizers.get(optimizer)
+        # resolve the loss now so that a bad name fails here, not at fit
+        if not isinstance(loss, (list, tuple, dict)):
+            _losses.get(loss)
+        self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
+        self.compiled = True
+        if self.built:
+            self._finalize_compile()
+
+    def _finalize_compile(self):
+        """Bind the compiled loss and metrics to the outputs (needs the graph)."""
+        args = self._compile_args
+        names = self.output_names
+        self._losses = [_losses.get(spec) for spec in self._per_output(args["loss"], "loss")]
+        if args["loss_weights"] is None:
+            self._loss_weights = [1.0] * len(names)
+        else:
+            self._loss_weights = [
+                float(w) for w in self._per_output(args["loss_weights"], "loss_weights")
+            ]
+        self._metrics = self._build_metrics(args["metrics"])
+        self._fused = self._find_fusions()
+        self._train_caches = {}
+
+    def _per_output(self, value, what):
+        names = self.output_names
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown or len(value) != len(names):
+                raise ValueError(
+                    f"{what} dict must have one entry per output {names}. Received keys: "
+                    f"{sorted(value)}"
+                )
+            return [value[n] for n in names]
+        if isinstance(value, (list, tuple)) and len(names) > 1:
+            if len(value) != len(names):
+                raise ValueError(
+                    f"{what} must have one entry per output ({len(names)}). "
+                    f"Received: {len(value)} entries"
+                )
+            return list(value)
+        if isinstance(value, (list, tuple)) and what == "loss_weights":
+            if len(value) != 1:
+                raise ValueError(f"loss_weights must have 1 entry. Received: {value!r}")
+            return list(value)
+        return [value] * len(names)
+
+    def _build_metrics(self, metrics):
+        """One list of metric objects per output; names prefixed for several outputs."""
+        if metrics is None:
+            specs = [[] for _ in self.output_names]
+        elif isinstance(metrics, dict):
+            specs = self._per_output(metrics, "metrics")
+            specs = [s if isinstance(s, (list, tuple)) else [s] for s in specs]
+        elif isinstance(metrics, (list, tuple)):
+            if len(self.output_names) > 1 and metrics and all(
+                isinstance(m, (list, tuple)) for m in metrics
+            ):
+                specs = self._per_output(list(metrics), "metrics")
+            else:
+                specs = [list(metrics)] * len(self.output_names)
+        else:
+            raise TypeError(
+                f"Expected metrics to be a list of metric names or objects. Received: {metrics!r}"
+            )
+        built = []
+        for k, (spec_list, loss) in enumerate(zip(specs, self._losses)):
+            out = []
+            for spec in spec_list:
+                m = _metrics.resolve(spec, loss)
+                if len(self.output_names) > 1:
+                    m.name = f"{self.output_names[k]}_{m.name}"
+                out.append(m)
+            built.append(out)
+        return built
+
+    def _find_fusions(self):
+        """Output nodes whose final activation the loss computes itself from logits."""
+        fused = {}
+        for k, (t, loss) in enumerate(zip(self._graph.outputs, self._losses)):
+            act = getattr(loss, "fused_activation", None)
+            layer = t.node.layer
+            if act is not None and getattr(layer, "activation", None) == act:
+                # a layer used more than once may not change its output for one use
+                if sum(1 for n in self._graph.nodes if n.layer is layer) == 1:
+                    fused[t.node.id] = act
+        return fused
+
+    def _require_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(
+                f"You must call compile() before {what}. Call model.compile(optimizer, loss)."
+            )
+
+    # ----------------------------------------------------------------- data
+    def _dtype(self):
+        layers = self.layers
+        return np.dtype(layers[0].dtype if layers else _config.floatx())
+
+    def _prepare_x(self, x, name="x"):
+        self._maybe_build_from_data(x)
+        self._require_built(f"Passing data ({name})")
+        shapes = [t.shape for t in self._graph.inputs]
+        return V.check_model_inputs(x, shapes, self.input_names, self._dtype(), name)
+
+    def _maybe_build_from_data(self, x):
+        """Sequential models without a declared input shape build from the first data."""
+
+    def _prepare_y(self, y, n, name="y"):
+        if y is None:
+            raise ValueError(f"Expected {name} (the targets). Received: {name}=None")
+        names = self.output_names
+        if isinstance(y, dict):
+            ys = self._per_output(y, name)
+        elif len(names) > 1:
+            if not isinstance(y, (list, tuple)) or len(y) != len(names):
+                raise ValueError(
+                    f"This model has {len(names)} outputs; pass {name} as a list of "
+                    f"{len(names)} arrays. Received: {type(y).__name__}"
+                )
+            ys = list(y)
+        else:
+            ys = [y]
+        out = []
+        for k, (target, loss, t) in enumerate(zip(ys, self._losses, self._graph.outputs)):
+            label = name if len(ys) == 1 else f"{name}[{k}]"
+            if isinstance(target, (str, bytes)) or target is None:
+                raise TypeError(f"Expected {label} to be a numeric array. Received: {target!r}")
+            arr = V.to_float_array(target, label, np.float64)  # validate numeric & finite
+            if arr.ndim == 0:
+                raise ValueError(f"Expected {label} to have one row per sample. Received a scalar")
+            out.append(loss.prepare_target(target_as(arr, self._dtype()), t.shape))
+        V.check_lengths(out + [np.empty((n, 0))], [name] * len(out) + ["x"])
+        return out
+
+    def _prepare_weights(self, ys, n, sample_weight, class_weight):
+        w = V.check_sample_weight(sample_weight, n, self._dtype())
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise TypeError(
+                    f"Expected class_weight to be a dict {{class index: weight}}. "
+                    f"Received: {class_weight!r}"
+                )
+            if len(ys) != 1:
+                raise ValueError("class_weight is only supported for single-output models.")
+            cw = _class_weight_per_sample(ys[0], class_weight, self._dtype())
+            w = cw if w is None else w * cw
+        return w
+
+    # ----------------------------------------------------------------- steps
+    def _forward_loss(self, xs, ys, sw, training, caches, need_grad):
+        """Forward and loss.  Returns (loss value, predictions, output gradients)."""
+        ops = backend.current()
+        outs = self._graph.forward(xs, training, caches, skip_activation=self._fused)
+        n = xs[0].shape[0]
+        scale = np.full(n, 1.0 / n, dtype=outs[0].dtype) if sw is None else (sw / n).astype(
+            outs[0].dtype, copy=False)
+        total, preds, grads = 0.0, [], []
+        for k, (out, t, loss, lw) in enumerate(
+            zip(outs, self._graph.outputs, self._losses, self._loss_weights)
+        ):
+            act = self._fused.get(t.node.id)
+            gscale = scale * lw if (need_grad and lw != 1.0) else scale
+            if act is not None:
+                per_sample, g = loss.forward_backward(
+                    ys[k], None, gscale if need_grad else None, logits=out)
+                pred = ops.activation_forward(out, act)
+            else:
+                per_sample, g = loss.forward_backward(ys[k], out, gscale if need_grad else None)
+                pred = out
+            total += lw * float(np.dot(per_sample.astype(np.float64), scale.astype(np.float64)))
+            preds.append(pred)
+            grads.append(g)
+        return total, preds, grads
+
+    def _regularization_penalty(self):
+        return sum(layer.regularization_penalty() for layer in self.layers)
+
+    def _train_step(self, xs, ys, sw):
+        caches = self._train_caches.setdefault(xs[0].shape[0], {})
+        loss, preds, out_grads = self._forward_loss(xs, ys, sw, True, caches, need_grad=True)
+        loss += self._regularization_penalty()
+        grads_by_var = self._graph.backward(caches, out_grads)
+        variables = self.trainable_weights
+        grads = []
+        for var in variables:
+            g = grads_by_var.get(id(var))
+            grads.append(np.zeros_like(var.value) if g is None else g)
+        for layer in self.layers:
+            k = len(layer.trainable_weights)
+            if k and any(w.regularizer is not None for w in layer.trainable_weights):
+                start = _index_of_first(variables, layer.trainable_weights[0])
+                layer.add_regularization_grads(grads[start:start + k])
+        if variables:
+            self.optimizer.apply(grads, variables)
+        self._update_metrics(ys, preds, sw)
+        return loss
+
+    def _test_step(self, xs, ys, sw):
+        loss, preds, _ = self._forward_loss(xs, ys, sw, False, {}, need_grad=False)
+        loss += self._regularization_penalty()
+        self._update_metrics(ys, preds, sw)
+        return loss
+
+    def _update_metrics(self, ys, preds, sw):
+        for metric_list, y, p in zip(self._metrics, ys, preds):
+            for m in metric_list:
+                m.update_state(y, p, sample_weight=sw)
+
+    def _reset_metrics(self):
+        for metric_list in self._metrics:
+            for m in metric_list:
+                m.reset_state()
+
+    def _metric_logs(self):
+        return {m.name: float(m.result()) for ml in self._metrics for m in ml}
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, **kwargs):
+        """Train the model for a fixed number of epochs.
+
+        Args:
+            x: input data: an array, a list of arrays (several inputs), or a dict by input
+                name.
+            y: targets: an array, or a list/dict for several outputs.
+            batch_size: samples per gradient update (default 32).
+            epochs: index of the last epoch (``nb_epoch`` is accepted too).
+            verbose: 'auto' or 1 (progress bar), 2 (one line per epoch), 0 (silent).
+            callbacks: a list of ``fastnn.callbacks.Callback``.
+            validation_split: fraction of the data, taken from the end before shuffling,
+                used only for validation.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``.
+            shuffle: shuffle the training samples before each epoch.
+            class_weight: dict mapping class index to a weight for the loss.
+            sample_weight: per-sample loss weights, shape (n,).
+            initial_epoch: epoch at which to start (for resuming).
+
+        Returns:
+            A ``History`` whose ``history`` dict holds the per-epoch logs.
+        """
+        from .. import callbacks as _callbacks
+
+        epochs = kwargs.pop("nb_epoch", epochs)
+        for unsupported in ("steps_per_epoch", "validation_steps", "validation_batch_size",
+                            "validation_freq"):
+            if kwargs.get(unsupported) is not None:
+                raise ValueError(f"fit does not support {unsupported} yet; use batch_size.")
+            kwargs.pop(unsupported, None)
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to fit: {sorted(kwargs)}")
+        batch_size = V.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        epochs = V.non_negative_int(epochs, "epochs")
+        initial_epoch = V.non_negative_int(initial_epoch, "initial_epoch")
+        verbose = _check_verbose(verbose)
+        validation_split = V.fraction(validation_split, "validation_split")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"Expected shuffle to be True or False. Received: shuffle={shuffle!r}")
+
+        xs = self._prepare_x(x)
+        self._require_compiled("fit")
+        n = xs[0].shape[0]
+        ys = self._prepare_y(y, n)
+        sw = self._prepare_weights(ys, n, sample_weight, class_weight)
+
+        val = None
+        if validation_data is not None:
+            val = self._prepare_validation(validation_data)
+        elif validation_split:
+            n_val = int(n * validation_split)
+            if n_val == 0 or n_val == n:
+                raise ValueError(
+                    f"validation_split={validation_split} leaves {n - n_val} training and "
+                    f"{n_val} validation samples out of {n}; both must be at least 1."
+                )
+            cut = n - n_val
+            val = ([a[cut:] for a in xs], [a[cut:] for a in ys],
+                   None if sw is None else sw[cut:])
+            xs, ys = [a[:cut] for a in xs], [a[:cut] for a in ys]
+            sw = None if sw is None else sw[:cut]
+            n = cut
+
+        steps = -(-n // batch_size)
+        cbs = _callbacks.CallbackList(
+            callbacks, add_history=True, add_progbar=verbose != 0, model=self,
+            verbose=verbose, epochs=epochs, steps=steps,
+        )
+        self.stop_training = False
+        rng = np.random.default_rng(_random.draw_seed())
+        with self._training("fit"):
+            cbs.on_train_begin()
+            logs = {}
+            for epoch in range(initial_epoch, epochs):
+                self._reset_metrics()
+                cbs.on_epoch_begin(epoch)
+                order = rng.permutation(n) if shuffle else None
+                seen, loss_sum = 0, 0.0
+                batches = _Batches(xs, ys, sw, batch_size, order)
+                for step, (bx, by, bw) in enumerate(batches):
+                    cbs.on_train_batch_begin(step)
+                    batch_loss = self._train_step(bx, by, bw)
+                    m = bx[0].shape[0]
+                    seen += m
+                    loss_sum += batch_loss * m
+                    logs = {"loss": loss_sum / seen, **self._metric_logs()}
+                    if not np.isfinite(batch_loss):
+                        logs["loss"] = batch_loss
+                    cbs.on_train_batch_end(step, logs)
+                    if self.stop_training:
+                        break
+                epoch_logs = dict(logs)
+                if val is not None and not self.stop_training:
+                    val_logs = self._evaluate_arrays(*val, batch_size=batch_size)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                cbs.on_epoch_end(epoch, epoch_logs)
+                if self.stop_training:
+                    break
+            cbs.on_train_end(logs)
+        self.history = cbs.history
+        return self.history
+
+    def _prepare_validation(self, validation_data):
+        if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "Expected validation_data to be a tuple (x_val, y_val) or (x_val, y_val, "
+                f"sample_weight_val). Received: {type(validation_data).__name__}"
+                + (f" of length {len(validation_data)}" if isinstance(validation_data, (list, tuple)) else "")
+            )
+        vx = self._prepare_x(validation_data[0], "validation_data[0]")
+        vn = vx[0].shape[0]
+        vy = self._prepare_y(validation_data[1], vn, "validation_data[1]")
+        vw = None
+        if len(validation_data) == 3:
+            vw = V.check_sample_weight(validation_data[2], vn, self._dtype(),
+                                       "validation_data[2]")
+        return vx, vy, vw
+
+    class _TrainingGuard:
+        def __init__(self, lock, what):
+            self.lock, self.what = lock, what
+
+        def __enter__(self):
+            if not self.lock.acquire(blocking=False):
+                raise RuntimeError(
+                    f"{self.what}: this model is already being trained in another thread. "
+                    "Training one model from two threads at once would corrupt its weights "
+                    "and optimizer state; train one copy per thread instead."
+                )
+
+        def __exit__(self, *exc):
+            self.lock.release()
+
+    def _training(self, what):
+        return self._TrainingGuard(self._train_lock, what)
+
+    # ----------------------------------------------------------------- evaluate
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 callbacks=None, return_dict=False, **kwargs):
+        """Loss and metrics on the given data.
+
+        Returns:
+            ``[loss, *metrics]`` (a float when the model has no metrics), or a dict with
+            ``return_dict=True``.
+        """
+        from .. import callbacks as _callbacks
+
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to evaluate: {sorted(kwargs)}")
+        batch_size = V.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        verbose = _check_verbose(verbose)
+        xs = self._prepare_x(x)
+        self._require_compiled("evaluate")
+        n = xs[0].shape[0]
+        ys = self._prepare_y(y, n)
+        sw = V.check_sample_weight(sample_weight, n, self._dtype())
+        cbs = _callbacks.CallbackList(
+            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+            epochs=1, steps=-(-n // batch_size),
+        )
+        logs = self._evaluate_arrays(xs, ys, sw, batch_size, cbs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def _evaluate_arrays(self, xs, ys, sw, batch_size, cbs=None):
+        self._reset_metrics()
+        if cbs is not None:
+            cbs.on_test_begin()
+        seen, loss_sum, logs = 0, 0.0, {}
+        for step, (bx, by, bw) in enumerate(_Batches(xs, ys, sw, batch_size, None)):
+            if cbs is not None:
+                cbs.on_test_batch_begin(step)
+            batch_loss = self._test_step(bx, by, bw)
+            m = bx[0].shape[0]
+            seen += m
+            loss_sum += batch_loss * m
+            logs = {"loss": loss_sum / seen, **self._metric_logs()}
+            if cbs is not None:
+                cbs.on_test_batch_end(step, logs)
+        if cbs is not None:
+            cbs.on_test_end(logs)
+        return logs
+
+    # ----------------------------------------------------------------- predict
+    def predict(self, x, batch_size=None, verbose="auto", callbacks=None, **kwargs):
+        """Outputs for ``x``, computed in batches with inference behaviour (no Dropout)."""
+        from .. import callbacks as _callbacks
+
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to predict: {sorted(kwargs)}")
+        batch_size = V.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        verbose = _check_verbose(verbose)
+        xs = self._prepare_x(x)
+        n = xs[0].shape[0]
+        cbs = _callbacks.CallbackList(
+            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+            epochs=1, steps=-(-n // batch_size),
+        )
+        cbs.on_predict_begin()
+        chunks = [[] for _ in self._graph.outputs]
+        for step, start in enumerate(range(0, n, batch_size)):
+            cbs.on_predict_batch_begin(step)
+            outs = self._graph.forward([a[start:start + batch_size] for a in xs], False, {})
+            for k, o in enumerate(outs):
+                chunks[k].append(o)
+            cbs.on_predict_batch_end(step, {})
+        cbs.on_predict_end()
+        results = [np.concatenate(c, axis=0) for c in chunks]
+        return results if self._multi_output else results[0]
+
+    # ----------------------------------------------------------------- on_batch
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One gradient update on one batch; returns the loss and metrics of that batch."""
+        xs = self._prepare_x(x)
+        self._require_compiled("train_on_batch")
+        n = xs[0].shape[0]
+        ys = self._prepare_y(y, n)
+        sw = self._prepare_weights(ys, n, sample_weight, class_weight)
+        with self._training("train_on_batch"):
+            self._reset_metrics()
+            loss = self._train_step(xs, ys, sw)
+        return self._batch_result(loss, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss and metrics on one batch, without updating the model."""
+        xs = self._prepare_x(x)
+        self._require_compiled("test_on_batch")
+        n = xs[0].shape[0]
+        ys = self._prepare_y(y, n)
+        sw = V.check_sample_weight(sample_weight, n, self._dtype())
+        self._reset_metrics()
+        loss = self._test_step(xs, ys, sw)
+        return self._batch_result(loss, return_dict)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch."""
+        xs = self._prepare_x(x)
+        outs = self._graph.forward(xs, False, {})
+        return outs if self._multi_output else outs[0]
+
+    def _batch_result(self, loss, return_dict):
+        logs = {"loss": float(loss), **self._metric_logs()}
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # ----------------------------------------------------------------- saving
+    def save(self, filepath, overwrite=True):
+        """Save architecture, weights, compile settings and optimizer state to one file."""
+        from . import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save only the weights (a ``.npz`` file, written atomically)."""
+        from . import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Load weights saved by ``save_weights`` (shapes are checked first)."""
+        from . import saving
+
+        saving.load_weights(self, filepath)
+
+
+class _Batches:
+    """Iterates over (x, y, sample_weight) batches; shuffled batches are gathered into
+    buffers reused from one epoch to the next."""
+
+    def __init__(self, xs, ys, sw, batch_size, order):
+        self.xs, self.ys, self.sw = xs, ys, sw
+        self.batch_size, self.order = batch_size, order
+        self.n = xs[0].shape[0]
+
+    def __iter__(self):
+        bs = self.batch_size
+        for start in range(0, self.n, bs):
+            stop = min(start + bs, self.n)
+            if self.order is None:
+                yield ([a[start:stop] for a in self.xs], [a[start:stop] for a in self.ys],
+                       None if self.sw is None else self.sw[start:stop])
+            else:
+                idx = self.order[start:stop]
+                yield ([a.take(idx, axis=0) for a in self.xs],
+                       [a.take(idx, axis=0) for a in self.ys],
+                       None if self.sw is None else self.sw.take(idx))
+
+
+def target_as(arr, dtype):
+    """Targets as the model's float dtype (integer labels stay exact in float)."""
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _index_of_first(variables, var):
+    for i, v in enumerate(variables):
+        if v is var:
+            return i
+    raise ValueError("variable not found")
+
+
+def _check_verbose(verbose):
+    if verbose == "auto":
+        return 1
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"Expected verbose to be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+    return int(verbose)
+
+
+def _class_weight_per_sample(y, class_weight, dtype):
+    """Per-sample weights from a {class: weight} dict, classes read as Keras does."""
+    if y.ndim == 2 and y.shape[1] > 1:
+        classes = y.argmax(axis=1)
+    else:
+        classes = np.rint(y.reshape(-1)).astype(np.int64)
+    weights = np.ones(classes.shape[0], dtype=dtype)
+    for c, wt in class_weight.items():
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)):
+            raise ValueError(f"class_weight keys must be integer class indices. Received: {c!r}")
+        if not np.isfinite(wt) or wt < 0:
+            raise ValueError(f"class_weight values must be finite and >= 0. Received: {wt!r}")
+        weights[classes == c] = wt
+    return weights

@@ -1,0 +1,165 @@
+"""Checks at the public boundary: data is validated and converted once, here.
+
+Everything below the Python API (ops, Cython, C) trusts its inputs, so these functions
+must refuse anything the kernels cannot take: non-numeric or ragged data, wrong feature
+shapes, NaN/inf, empty arrays, mismatched lengths.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def to_float_array(value, name, dtype, allow_nan=False):
+    """``value`` as a C-contiguous array of ``dtype``, or a clear TypeError/ValueError."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(
+            f"Expected {name} to be a numeric array. Received: {name} of type "
+            f"{type(value).__name__}"
+        )
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:  # ragged nested sequences
+        raise ValueError(
+            f"Expected {name} to be a rectangular numeric array; it looks ragged "
+            f"(rows of different lengths). Received: {name} ({exc})"
+        ) from None
+    if arr.dtype == object:
+        raise TypeError(
+            f"Expected {name} to be a numeric array, not an object array (ragged rows or "
+            f"mixed types). Received: {name} with dtype=object"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"Expected {name} to hold numbers (bool, int or float). "
+            f"Received: {name} with dtype={arr.dtype}"
+        )
+    if arr.dtype.kind == "f" and not allow_nan and arr.size and not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(
+            f"{name} contains {bad} NaN or infinite value(s); clean or impute them first. "
+            f"Received: {name} with non-finite entries"
+        )
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if arr.dtype.kind in "iu" and out.size and not np.isfinite(out).all():
+        raise ValueError(f"{name} has integers too large for {np.dtype(dtype).name}.")
+    return out
+
+
+def as_list(value):
+    """``value`` as a list: lists and tuples as they are, one object as a 1-list."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def check_model_inputs(x, input_shapes, input_names, dtype, name="x"):
+    """Convert ``x`` (array, list of arrays, or dict by input name) for a model.
+
+    Returns a list of arrays in model input order, all with the same first dimension,
+    each matching its input's feature shape.
+    """
+    if isinstance(x, dict):
+        missing = [n for n in input_names if n not in x]
+        if missing:
+            raise ValueError(
+                f"{name} is a dict but lacks inputs {missing}; expected keys {input_names}. "
+                f"Received keys: {sorted(x)}"
+            )
+        x = [x[n] for n in input_names]
+    elif len(input_shapes) > 1:
+        if not isinstance(x, (list, tuple)):
+            raise ValueError(
+                f"This model has {len(input_shapes)} inputs ({', '.join(input_names)}); "
+                f"pass {name} as a list of {len(input_shapes)} arrays. "
+                f"Received: a single {type(x).__name__}"
+            )
+        x = list(x)
+    else:
+        # one input: a list/tuple is a single array unless it is a 1-list of arrays
+        if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape"):
+            x = [x[0]]
+        else:
+            x = [x]
+    if len(x) != len(input_shapes):
+        raise ValueError(
+            f"Expected {name} to hold {len(input_shapes)} arrays, one per model input. "
+            f"Received: {len(x)} arrays"
+        )
+    arrays = []
+    for i, (arr, shape, iname) in enumerate(zip(x, input_shapes, input_names)):
+        label = name if len(x) == 1 else f"{name}[{i}] (input {iname!r})"
+        arr = to_float_array(arr, label, dtype)
+        expected = tuple(shape[1:])
+        if arr.ndim == 1 and expected == (1,):
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != len(expected) + 1 or any(
+            e is not None and e != g for e, g in zip(expected, arr.shape[1:])
+        ):
+            raise ValueError(
+                f"Input {label} is incompatible with the model: expected shape "
+                f"{(None,) + expected}, received shape {arr.shape}"
+            )
+        arrays.append(arr)
+    check_lengths(arrays, [name] * len(arrays))
+    if arrays and arrays[0].shape[0] == 0:
+        raise ValueError(f"Expected {name} to hold at least one sample. Received: 0 samples")
+    return arrays
+
+
+def check_lengths(arrays, names):
+    """All arrays share their first dimension, or a ValueError listing the sizes."""
+    sizes = {n: a.shape[0] for a, n in zip(arrays, names) if a is not None}
+    if len(set(sizes.values())) > 1:
+        detail = ", ".join(f"{n}: {s}" for n, s in sizes.items())
+        raise ValueError(
+            f"Data cardinality is ambiguous: all arrays must have the same number of "
+            f"samples. Received sizes {detail}"
+        )
+
+
+def check_sample_weight(sample_weight, n, dtype, name="sample_weight"):
+    """A (n,) float array of finite non-negative weights, or None."""
+    if sample_weight is None:
+        return None
+    w = to_float_array(sample_weight, name, dtype)
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(
+            f"Expected {name} to have shape ({n},), one weight per sample. "
+            f"Received: {name} with shape {w.shape}"
+        )
+    if (w < 0).any():
+        raise ValueError(f"Expected {name} to be >= 0. Received: a negative weight")
+    return np.ascontiguousarray(w)
+
+
+def positive_int(value, name, allow_none=False):
+    """``value`` as an int >= 1 (bools refused)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def non_negative_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"Expected {name} to be an integer >= 0. Received: {name}={value!r}")
+    return int(value)
+
+
+def fraction(value, name, low_inclusive=True, high_inclusive=False):
+    """A float in [0, 1) (bounds configurable), or a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Expected {name} to be a number. Received: {name}={value!r}")
+    v = float(value)
+    ok_low = v >= 0 if low_inclusive else v > 0
+    ok_high = v <= 1 if high_inclusive else v < 1
+    if not (ok_low and ok_high):
+        lo = "[" if low_inclusive else "("
+        hi = "]" if high_inclusive else ")"
+        raise ValueError(f"Expected {name} in {lo}0, 1{hi}. Received: {name}={value!r}")
+    return v
