@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from . import backend, config
+from . import backend, config, datasets
 from .backend import set_backend
 from .parallel import get_num_threads, set_num_threads

@@ -192,7 +192,10 @@ def get_file(fname, origin, file_hash=None, cache_dir=None, cache_subdir=None):
             except (urllib.error.URLError, OSError, ValueError) as e:
                 # URLError/HTTPError/timeouts are OSErrors; ValueError covers a
                 # malformed URL. Either way, say how to get going offline.
-                reason = getattr(e, "reason", None) or e
+                if isinstance(e, urllib.error.HTTPError):
+                    reason = f"HTTP error {e.code} ({e.reason})"
+                else:
+                    reason = getattr(e, "reason", None) or e
                 raise OSError(
                     f"Could not download {os.path.basename(target)} from {origin}: "
                     f"{reason}. Check your network connection, or "

@@ -24,8 +24,8 @@ Optical Recognition of Handwritten Digits (UCI Machine Learning Repository)
 1,797 samples, 10 classes (the digits 0-9), 64 features per sample.
 Each sample is an 8x8 image of a handwritten digit; each pixel is an integer
 0..16: the number of "on" pixels in a 4x4 block of a normalized 32x32 bitmap.
-The bitmaps were written by 43 people. This copy is the test-set portion
-distributed with scikit-learn.
+The full UCI dataset (5,620 samples) was written by 43 people; this copy is
+its 1,797-sample test portion (13 writers), the one scikit-learn distributes.
 
 Creators: E. Alpaydin and C. Kaynak (1998).
 DOI: 10.24432/C50P49
