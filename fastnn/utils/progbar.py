@@ -106,11 +106,11 @@ class Progbar:
         stateless_metrics=None,
         unit_name="step",
     ):
-        if target is not None and (not isinstance(target, int) or target < 0):
+        if target is not None and (not isinstance(target, numbers.Integral) or target < 0):
             raise ValueError(
                 f"`target` must be a non-negative integer or None. Received: target={target!r}"
             )
-        if not isinstance(width, int) or width < 1:
+        if not isinstance(width, numbers.Integral) or width < 1:
             raise ValueError(f"`width` must be a positive integer. Received: width={width!r}")
         if verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={verbose!r}")
