@@ -411,6 +411,174 @@ class NumpyOps:
         np.multiply(keep, 1.0 / (1.0 - rate), out=out, casting="unsafe")
         return out
 
+    # ------------------------------------------------------------------ layer primitives
+    # Added for the layers beyond Dense (Dropout, PReLU, Maxout, BatchNormalization,
+    # Embedding, Concatenate, Add).  Each forward has its backward partner next to it.
+
+    def apply_mask(self, x, mask, out=None):
+        """``x * mask``, ``mask`` broadcasting against ``x`` (dropout's forward and backward)."""
+        out = _out(out, x.shape, x.dtype)
+        np.multiply(x, mask, out=out)
+        return out
+
+    def prelu_forward(self, x, alpha, out=None):
+        """``x`` where ``x > 0``, else ``alpha * x``; ``alpha`` broadcasts against one sample
+        (its shape is ``x.shape[1:]`` with shared axes set to 1)."""
+        out = _out(out, x.shape, x.dtype)
+        np.copyto(out, np.where(x > 0, x, alpha * x))
+        return out
+
+    def prelu_backward(self, x, alpha, dy, out_dx=None, out_dalpha=None):
+        """Gradients of ``prelu_forward``: ``(dx, dalpha)``, ``dalpha`` summed over the
+        batch and over the axes ``alpha`` is shared along."""
+        pos = x > 0
+        out_dx = _out(out_dx, x.shape, x.dtype)
+        np.copyto(out_dx, np.where(pos, dy, alpha * dy))
+        per_elem = np.where(pos, 0.0, dy * x)
+        shared = tuple(
+            i + 1 for i, s in enumerate(alpha.shape) if s == 1 and x.shape[i + 1] != 1
+        )
+        dalpha = per_elem.sum(axis=(0,) + shared, keepdims=True).reshape(alpha.shape)
+        out_dalpha = _out(out_dalpha, alpha.shape, alpha.dtype)
+        np.copyto(out_dalpha, dalpha, casting="unsafe")
+        return out_dx, out_dalpha
+
+    def maxout_forward(self, z, num_pieces, out=None, out_index=None):
+        """Max over consecutive groups of ``num_pieces`` columns of a 2-D ``z``.
+
+        Output unit ``j`` is ``max(z[:, j*num_pieces : (j+1)*num_pieces])``.  Returns
+        ``(y, index)`` where ``index`` (intp, shape of ``y``) is the winning piece, which
+        is all the backward pass needs.
+        """
+        n, m = z.shape
+        groups = z.reshape(n, m // num_pieces, num_pieces)
+        idx = groups.argmax(axis=-1)
+        if out_index is not None:
+            np.copyto(out_index, idx)
+            idx = out_index
+        out = _out(out, idx.shape, z.dtype)
+        np.copyto(out, np.take_along_axis(groups, idx[..., None], axis=-1)[..., 0])
+        return out, idx
+
+    def maxout_backward(self, dy, index, num_pieces, out=None):
+        """Route ``dy`` to the winning piece of each group (zeros elsewhere)."""
+        n, units = dy.shape
+        out = _out(out, (n, units * num_pieces), dy.dtype)
+        out.fill(0)
+        groups = out.reshape(n, units, num_pieces)
+        np.put_along_axis(groups, index[..., None], dy[..., None], axis=-1)
+        return out
+
+    def moments(self, x, out_mean=None, out_var=None):
+        """Column means and biased variances of a 2-D ``x`` (batch normalization's
+        statistics; biased, as Keras uses them for both normalizing and the moving
+        average)."""
+        out_mean = _out(out_mean, x.shape[1:], x.dtype)
+        out_var = _out(out_var, x.shape[1:], x.dtype)
+        np.mean(x, axis=0, out=out_mean)
+        np.copyto(out_var, np.mean(np.square(x - out_mean), axis=0))
+        return out_mean, out_var
+
+    def batchnorm_forward(self, x, gamma, beta, mean, var, epsilon, out=None, out_xhat=None):
+        """``y = gamma * (x - mean) / sqrt(var + epsilon) + beta`` on a 2-D ``x`` (features
+        last); ``gamma``/``beta`` may be None (no scale / no centre).
+
+        Returns ``(y, xhat, inv_std)``: the normalized input and ``1/sqrt(var+eps)`` are
+        what ``batchnorm_backward`` needs.
+        """
+        inv_std = 1.0 / np.sqrt(var + epsilon)
+        inv_std = inv_std.astype(x.dtype, copy=False)
+        xhat = _out(out_xhat, x.shape, x.dtype)
+        np.subtract(x, mean, out=xhat)
+        xhat *= inv_std
+        out = _out(out, x.shape, x.dtype)
+        if gamma is not None:
+            np.multiply(xhat, gamma, out=out)
+        else:
+            np.copyto(out, xhat)
+        if beta is not None:
+            out += beta
+        return out, xhat, inv_std
+
+    def batchnorm_backward(
+        self, dy, xhat, gamma, inv_std, batch_stats, need_dx=True,
+        out_dx=None, out_dgamma=None, out_dbeta=None,
+    ):
+        """Gradients of ``batchnorm_forward``: ``(dx, dgamma, dbeta)``.
+
+        With ``batch_stats`` the mean and variance were this batch's own, so they depend
+        on ``x`` too: ``dx = gamma*inv_std/m * (m*dy - sum(dy) - xhat*sum(dy*xhat))``.
+        Otherwise (moving statistics) they are constants and ``dx = gamma*inv_std*dy``.
+        ``dx`` is None unless ``need_dx``.
+        """
+        m = dy.shape[0]
+        dbeta = _out(out_dbeta, dy.shape[1:], dy.dtype)
+        np.sum(dy, axis=0, out=dbeta)
+        dgamma = _out(out_dgamma, dy.shape[1:], dy.dtype)
+        np.sum(dy * xhat, axis=0, out=dgamma)
+        dx = None
+        if need_dx:
+            scale = inv_std if gamma is None else gamma * inv_std
+            dx = _out(out_dx, dy.shape, dy.dtype)
+            if batch_stats:
+                np.copyto(dx, (scale / m) * (m * dy - dbeta - xhat * dgamma))
+            else:
+                np.multiply(dy, scale, out=dx)
+        return dx, dgamma, dbeta
+
+    def moving_average_update(self, moving, value, momentum):
+        """``moving = momentum * moving + (1 - momentum) * value``, in place."""
+        moving *= momentum
+        moving += (1.0 - momentum) * value
+        return moving
+
+    def embedding_forward(self, table, ids, out=None):
+        """Rows of ``table`` gathered by the integer array ``ids`` (shape
+        ``ids.shape + (table.shape[1],)``).  ``ids`` are trusted to be in range."""
+        out = _out(out, ids.shape + table.shape[1:], table.dtype)
+        np.take(table, ids, axis=0, out=out)
+        return out
+
+    def embedding_backward(self, ids, dy, input_dim, out=None):
+        """The table's gradient: each row of ``dy`` scatter-added into row ``ids[i]``
+        (repeated ids accumulate)."""
+        d = dy.shape[-1]
+        out = _out(out, (input_dim, d), dy.dtype)
+        out.fill(0)
+        np.add.at(out, ids.reshape(-1), dy.reshape(-1, d))
+        return out
+
+    def concatenate(self, xs, axis, out=None):
+        """``xs`` joined along ``axis``."""
+        if out is None:
+            return np.concatenate(xs, axis=axis)
+        np.concatenate(xs, axis=axis, out=out)
+        return out
+
+    def split(self, dy, sizes, axis, outs=None):
+        """``concatenate``'s backward: ``dy`` cut along ``axis`` into pieces of ``sizes``,
+        each a contiguous copy (written into ``outs[i]`` when given)."""
+        pieces = []
+        start = 0
+        for i, size in enumerate(sizes):
+            index = [slice(None)] * dy.ndim
+            index[axis] = slice(start, start + size)
+            part = dy[tuple(index)]
+            out = None if outs is None else outs[i]
+            out = _out(out, part.shape, dy.dtype)
+            np.copyto(out, part)
+            pieces.append(out)
+            start += size
+        return pieces
+
+    def add_n(self, xs, out=None):
+        """The element-wise sum of the arrays ``xs`` (all of one shape)."""
+        out = _out(out, xs[0].shape, xs[0].dtype)
+        np.copyto(out, xs[0])
+        for x in xs[1:]:
+            out += x
+        return out
+
 
 # ---------------------------------------------------------------------- counter RNG
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -1,10 +1,22 @@
 """Layers (Keras 3 names).  Every layer computes through the ops interface only."""
 
 from .base import Layer
+from .activation import Activation, LeakyReLU, Maxout, PReLU
 from .core import Dense, Input, InputLayer
+from .embedding import Embedding
+from .merging import Add, Concatenate
+from .normalization import BatchNormalization
+from .regularization import Dropout
+from .reshaping import Flatten, Reshape
 
 # Registry of layer classes a saved config may name (never module paths).
-REGISTRY = {cls.__name__: cls for cls in (InputLayer, Dense)}
+REGISTRY = {
+    cls.__name__: cls
+    for cls in (
+        InputLayer, Dense, Activation, LeakyReLU, PReLU, Maxout, Dropout, Flatten,
+        Reshape, Concatenate, Add, BatchNormalization, Embedding,
+    )
+}
 
 
 def register(cls):

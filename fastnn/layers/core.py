@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import activations, initializers, regularizers
 from ..backend import activations as _act
 from .base import Layer, Node, SymbolicTensor, buffer
 
@@ -89,7 +89,7 @@ class Dense(Layer):
         if units is None:
             units = output_dim
         self.units = _positive_int("units", units)
-        self.activation = _act.canonical(activation)
+        self.activation = activations.canonical(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)

@@ -111,6 +111,9 @@ def save_model(model, filepath, overwrite=True):
         "class_name": "Sequential" if isinstance(model, Sequential) else "Model",
         "config": model.get_config(),
         "compile_config": _compile_config(model),
+        # per-layer random streams (Dropout), so resumed training draws the same masks
+        "rng_state": {layer.name: layer.get_rng_state() for layer in model.layers
+                      if hasattr(layer, "get_rng_state")},
     }
     metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
                 "fastnn_version": __version__}
@@ -219,6 +222,22 @@ def _assign_weights(model, arrays, filepath):
         var.assign(arrays[f"w{i:03d}"])
 
 
+def _restore_rng_state(model, states, filepath):
+    if not isinstance(states, dict):
+        raise _invalid(filepath, "rng_state must be a dict")
+    for name, state in states.items():
+        try:
+            layer = model.get_layer(name)
+        except ValueError:
+            raise _invalid(filepath, f"rng_state names an unknown layer {name!r}") from None
+        if not hasattr(layer, "set_rng_state"):
+            raise _invalid(filepath, f"layer {name!r} has no random state")
+        try:
+            layer.set_rng_state(state)
+        except (TypeError, ValueError) as exc:
+            raise _invalid(filepath, f"bad rng_state for {name!r} ({exc})") from None
+
+
 def _weights_budget(model):
     n = len(model.weights)
     return sum(w.value.nbytes for w in model.weights) + _NPZ_SLACK_PER_ARRAY * (n + 1)
@@ -253,6 +272,7 @@ def load_model(filepath, compile=True):
             raise _invalid(filepath, "the architecture has no input shape")
         data = _read_member(zf, "weights.npz", _weights_budget(model), filepath)
         _assign_weights(model, _read_arrays(data, filepath, "weights.npz"), filepath)
+        _restore_rng_state(model, spec.get("rng_state") or {}, filepath)
 
         compile_config = spec.get("compile_config")
         if compile and compile_config:

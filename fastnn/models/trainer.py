@@ -129,7 +129,7 @@ class Trainer:
         for k, (spec_list, loss) in enumerate(zip(specs, self._losses)):
             out = []
             for spec in spec_list:
-                m = _metrics.resolve(spec, loss)
+                m = _metrics.resolve(spec, loss, output_shape=self._graph.outputs[k].shape)
                 if len(self.output_names) > 1:
                     m.name = f"{self.output_names[k]}_{m.name}"
                 out.append(m)
@@ -188,10 +188,13 @@ class Trainer:
             label = name if len(ys) == 1 else f"{name}[{k}]"
             if isinstance(target, (str, bytes)) or target is None:
                 raise TypeError(f"Expected {label} to be a numeric array. Received: {target!r}")
-            arr = V.to_float_array(target, label, np.float64)  # validate numeric & finite
+            arr = np.asarray(target) if hasattr(target, "shape") else V.to_float_array(
+                target, label, np.float64)
+            if arr.dtype.kind not in "biuf":
+                V.to_float_array(arr, label, np.float64)  # raises the clear TypeError
             if arr.ndim == 0:
                 raise ValueError(f"Expected {label} to have one row per sample. Received a scalar")
-            out.append(loss.prepare_target(target_as(arr, self._dtype()), t.shape))
+            out.append(loss.prepare_target(target, t.shape, dtype=self._dtype()))
         V.check_lengths(out + [np.empty((n, 0))], [name] * len(out) + ["x"])
         return out
 
@@ -215,12 +218,13 @@ class Trainer:
         ops = backend.current()
         outs = self._graph.forward(xs, training, caches, skip_activation=self._fused)
         n = xs[0].shape[0]
-        scale = np.full(n, 1.0 / n, dtype=outs[0].dtype) if sw is None else (sw / n).astype(
-            outs[0].dtype, copy=False)
         total, preds, grads = 0.0, [], []
         for k, (out, t, loss, lw) in enumerate(
             zip(outs, self._graph.outputs, self._losses, self._loss_weights)
         ):
+            # the loss's reduction decides the per-sample scale (w / n by default), and
+            # the same scale weighs the reported loss and its gradient
+            scale = np.asarray(loss.reduction_scale(n, sw), dtype=out.dtype)
             act = self._fused.get(t.node.id)
             gscale = scale * lw if (need_grad and lw != 1.0) else scale
             if act is not None:
@@ -571,11 +575,6 @@ class _Batches:
                 yield ([a.take(idx, axis=0) for a in self.xs],
                        [a.take(idx, axis=0) for a in self.ys],
                        None if self.sw is None else self.sw.take(idx))
-
-
-def target_as(arr, dtype):
-    """Targets as the model's float dtype (integer labels stay exact in float)."""
-    return np.ascontiguousarray(arr, dtype=dtype)
 
 
 def _index_of_first(variables, var):

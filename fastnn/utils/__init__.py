@@ -1,1 +1,5 @@
-"""Small helpers shared across fastnn (naming, validation, progress display)."""
+"""Small helpers shared across fastnn (naming, validation, progress display, randomness)."""
+
+from .random import set_random_seed
+
+__all__ = ["set_random_seed"]

@@ -1,0 +1,124 @@
+"""Regularization layers: Dropout."""
+
+import numpy as np
+
+from ..utils import random as _random
+from . import _args
+from .base import Layer, buffer
+
+
+class Dropout(Layer):
+    """Sets a random fraction ``rate`` of its inputs to 0 during training and scales the
+    rest by ``1 / (1 - rate)`` (inverted dropout), so inference is the identity.
+
+    The mask comes from the backend's counter-based generator, keyed by
+    ``(seed, stream)``: ``seed`` is fixed per layer and ``stream`` counts the training
+    forward passes, so every step draws a new mask, the whole sequence is reproducible
+    from the seed, and it does not depend on the thread count.
+
+    Args:
+        rate: fraction of the inputs to drop, in [0, 1).
+        noise_shape: shape of the mask, batch axis included, broadcast against the
+            input; None entries take the input's size (e.g. ``(None, 1, features)``
+            drops the same features at every time step).  None: the input's shape.
+        seed: a non-negative integer; None draws one from the global random state
+            (``fastnn.utils.set_random_seed``) when the layer is made.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = _args.number("rate", rate, "a float in [0, 1)", lambda v: 0 <= v < 1)
+        self.noise_shape = _noise_shape(noise_shape)
+        self.seed = _args.seed(seed)
+        # The seed actually used; the config keeps the user's (possibly None) seed, as
+        # Keras does, so a layer rebuilt from config draws its own.
+        self._seed = self.seed if self.seed is not None else _random.draw_seed()
+        # Counts training forward passes: one fresh mask per step.
+        self._stream = 0
+
+    def _mask_shape(self, x):
+        if self.noise_shape is None:
+            return x.shape
+        if len(self.noise_shape) != x.ndim or any(
+            d is not None and d != 1 and d != s for d, s in zip(self.noise_shape, x.shape)
+        ):
+            raise ValueError(
+                f"Dropout layer {self.name!r}: noise_shape {self.noise_shape} does not "
+                f"broadcast against inputs of shape {x.shape}. "
+                f"Received: noise_shape={self.noise_shape}"
+            )
+        return tuple(s if d is None else d for d, s in zip(self.noise_shape, x.shape))
+
+    def forward(self, x, training, cache, skip_activation=False):
+        cache["grads"] = []
+        if not training or self.rate == 0:
+            cache["mask"] = None
+            return x
+        shape = self._mask_shape(x)
+        mask = self.ops.dropout_mask(
+            shape, self.rate, self._seed, self._stream, x.dtype,
+            out=buffer(cache, "mask", shape, x.dtype),
+        )
+        self._stream += 1
+        return self.ops.apply_mask(x, mask, out=buffer(cache, "y", x.shape, x.dtype))
+
+    def backward(self, cache, dy):
+        mask = cache["mask"]
+        if mask is None:
+            return dy
+        return self.ops.apply_mask(dy, mask, out=buffer(cache, "dx", dy.shape, dy.dtype))
+
+    def get_rng_state(self):
+        """The mask generator's position, ``{"seed": int, "stream": int}`` (JSON-ready).
+
+        Not part of the config (which keeps the user's seed, as Keras does): a saved
+        model stores it so that training resumed after loading draws the same masks as
+        training continued without saving.
+        """
+        return {"seed": self._seed, "stream": self._stream}
+
+    def set_rng_state(self, state):
+        """Restore a state returned by ``get_rng_state``.
+
+        Args:
+            state: a dict with non-negative integers ``seed`` and ``stream``.
+        """
+        if not isinstance(state, dict) or set(state) != {"seed", "stream"} or not all(
+            not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= 0
+            for v in state.values()
+        ):
+            raise ValueError(
+                "Expected a dict with non-negative integers 'seed' and 'stream'. "
+                f"Received: state={state!r}"
+            )
+        self._seed, self._stream = int(state["seed"]), int(state["stream"])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
+            "seed": self.seed,
+        }
+
+
+def _noise_shape(value):
+    """``noise_shape`` as a tuple of positive ints / None, or None."""
+    if value is None:
+        return None
+    try:
+        shape = tuple(value)
+    except TypeError:
+        shape = None
+    if shape is None or not all(
+        d is None or (not isinstance(d, bool) and isinstance(d, (int, np.integer)) and d > 0)
+        for d in shape
+    ):
+        raise ValueError(
+            "Invalid value for argument `noise_shape`: expected None or a tuple of "
+            f"positive integers or None. Received: noise_shape={value!r}"
+        )
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+__all__ = ["Dropout"]

@@ -1,0 +1,131 @@
+"""Reshaping layers: Flatten and Reshape.
+
+Both only change how a C-contiguous batch is viewed, so forward and backward are
+reshapes (no copy, no arithmetic) and need nothing from the backend.
+"""
+
+import math
+
+import numpy as np
+
+from .base import Layer
+
+_DATA_FORMATS = ("channels_last", "channels_first")
+
+
+class Flatten(Layer):
+    """Flattens each sample: ``(batch, d1, d2, ...)`` -> ``(batch, d1 * d2 * ...)``.
+
+    Args:
+        data_format: "channels_last" (default) or "channels_first"; with the latter the
+            channel axis (axis 1) is moved last before flattening, as Keras does, so the
+            feature order matches a channels_last model.
+    """
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format is None:
+            data_format = "channels_last"
+        if data_format not in _DATA_FORMATS:
+            raise ValueError(
+                "Invalid value for argument `data_format`: expected one of "
+                f"{', '.join(_DATA_FORMATS)}. Received: data_format={data_format!r}"
+            )
+        self.data_format = data_format
+
+    def _moves_channels(self, ndim):
+        return self.data_format == "channels_first" and ndim > 2
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+    def forward(self, x, training, cache, skip_activation=False):
+        cache["shape"] = x.shape
+        cache["grads"] = []
+        if self._moves_channels(x.ndim):
+            x = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+            cache["moved_shape"] = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, cache, dy):
+        shape = cache["shape"]
+        if self._moves_channels(len(shape)):
+            dy = dy.reshape(cache["moved_shape"])
+            return np.ascontiguousarray(np.moveaxis(dy, -1, 1))
+        return dy.reshape(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (the batch axis is kept).
+
+    Args:
+        target_shape: the new shape of one sample; one entry may be -1, inferred from
+            the sample's size.
+    """
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            shape = tuple(target_shape)
+        except TypeError:
+            shape = None
+        ok = shape is not None and all(
+            not isinstance(d, bool) and isinstance(d, (int, np.integer)) and (d > 0 or d == -1)
+            for d in shape
+        ) and sum(d == -1 for d in shape) <= 1
+        if not ok:
+            raise ValueError(
+                "Invalid value for argument `target_shape`: expected a tuple of positive "
+                f"integers with at most one -1. Received: target_shape={target_shape!r}"
+            )
+        self.target_shape = tuple(int(d) for d in shape)
+
+    def _resolve(self, sample_size):
+        """The target shape with -1 filled in for samples of ``sample_size`` elements."""
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if known == 0 or sample_size % known:
+                raise ValueError(self._mismatch(sample_size))
+            return tuple(sample_size // known if d == -1 else d for d in self.target_shape)
+        if known != sample_size:
+            raise ValueError(self._mismatch(sample_size))
+        return self.target_shape
+
+    def _mismatch(self, sample_size):
+        return (
+            f"Reshape layer {self.name!r} cannot reshape samples of {sample_size} "
+            f"elements. Received: target_shape={self.target_shape}"
+        )
+
+    def build(self, input_shape):
+        rest = input_shape[1:]
+        if all(d is not None for d in rest):
+            self._resolve(math.prod(rest))
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        if any(d is None for d in rest):
+            shape = tuple(None if d == -1 else d for d in self.target_shape)
+        else:
+            shape = self._resolve(math.prod(rest))
+        return (input_shape[0],) + shape
+
+    def forward(self, x, training, cache, skip_activation=False):
+        cache["shape"] = x.shape
+        cache["grads"] = []
+        target = self._resolve(math.prod(x.shape[1:]))
+        return x.reshape((x.shape[0],) + target)
+
+    def backward(self, cache, dy):
+        return dy.reshape(cache["shape"])
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+__all__ = ["Flatten", "Reshape"]
