@@ -44,7 +44,7 @@ def test_seed_001_sigmoid_mlp_learns_digits(ops_backend):
     model.add(layers.Dense(units=500, activation="sigmoid"))
     model.add(layers.Dense(units=10, activation="softmax"))
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    history = model.fit(xtr, ytr, batch_size=100, epochs=8, verbose=0)
+    history = model.fit(xtr, ytr, batch_size=32, epochs=10, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     loss, acc = model.evaluate(xte, yte, verbose=0)
     assert acc > 0.9, acc

@@ -1,0 +1,63 @@
+"""RMSprop, with optional momentum and centering."""
+
+from .base import DefaultValue, Optimizer, _check_bool, check_real
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the gradient by a running root mean square of its history.
+
+    ``v = rho * v + (1 - rho) * g^2``; ``w -= learning_rate * g / sqrt(v + epsilon)``.
+    ``centered`` subtracts the square of the running mean gradient from ``v``;
+    ``momentum`` accumulates the steps (``buf = momentum * buf + step``; ``w -= buf``).
+
+    Args:
+        learning_rate: Positive float, defaults to 0.001.
+        rho: Float in [0, 1), the discount of the running average, defaults to 0.9.
+        momentum: Float in [0, 1], defaults to 0.0.
+        epsilon: Positive float added inside the square root, defaults to 1e-7.
+        centered: Whether to normalise by the estimated variance, defaults to False.
+        weight_decay: See ``Optimizer``.
+        clipnorm: See ``Optimizer``.
+        clipvalue: See ``Optimizer``.
+        global_clipnorm: See ``Optimizer``.
+        name: Defaults to ``"rmsprop"``.
+        **kwargs: ``lr`` (older spelling of ``learning_rate``); see ``Optimizer``.
+    """
+
+    def __init__(self, learning_rate=DefaultValue(0.001), rho=0.9, momentum=0.0,
+                 epsilon=1e-7, centered=False, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name="rmsprop", **kwargs):
+        super().__init__(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
+                         clipvalue=clipvalue, global_clipnorm=global_clipnorm, name=name,
+                         **kwargs)
+        self.rho = check_real("rho", rho, low=0.0, high=1.0, high_open=True)
+        self.momentum = check_real("momentum", momentum, low=0.0, high=1.0)
+        self.epsilon = check_real("epsilon", epsilon, low=0.0, low_open=True)
+        self.centered = _check_bool("centered", centered)
+
+    def _slots(self):
+        slots = [("velocity", 0.0)]
+        if self.momentum:
+            slots.append(("momentum", 0.0))
+        if self.centered:
+            slots.append(("average_gradient", 0.0))
+        return slots
+
+    def _update(self, ops, param, grad, slots, lr, step, **common):
+        ops.rmsprop_update(
+            param, grad, slots["velocity"], lr, rho=self.rho, epsilon=self.epsilon,
+            momentum=self.momentum, momentum_buf=slots.get("momentum"),
+            centered=self.centered, average_grad=slots.get("average_gradient"), **common,
+        )
+
+    def _rule_config(self):
+        return {
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
+
+
+# The spelling older Keras programs use (``optimizers.RMSProp(lr=0.001)``).
+RMSProp = RMSprop
