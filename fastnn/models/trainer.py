@@ -377,7 +377,7 @@ class Trainer:
                         break
                 epoch_logs = dict(logs)
                 if val is not None and not self.stop_training:
-                    val_logs = self._evaluate_arrays(*val, batch_size=batch_size)
+                    val_logs = self._evaluate_arrays(*val, batch_size=batch_size, cbs=cbs)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
