@@ -308,3 +308,51 @@ def test_training_from_two_threads_is_refused_not_corrupting():
     for exc in errors:
         assert "another thread" in str(exc)
     assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+# ----------------------------------------------------------------- callbacks with a real model
+def test_terminate_on_nan_stops_an_exploding_run(capsys):
+    from fastnn import callbacks
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32") * 100
+    y = rng.normal(size=(256, 1)).astype("float32") * 100
+    model = fastnn.Sequential([layers.Dense(32, activation="relu", input_dim=4), layers.Dense(1)])
+    model.compile(optimizer=optimizers.SGD(learning_rate=10.0), loss="mse")
+    h = model.fit(x, y, epochs=20, batch_size=8, verbose=0,
+                  callbacks=[callbacks.TerminateOnNaN()])
+    assert len(h.history["loss"]) < 20
+    assert not np.isfinite(h.history["loss"][-1])
+    assert "Invalid loss" in capsys.readouterr().out
+
+
+def test_clipnorm_keeps_the_same_run_finite():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32") * 100
+    y = rng.normal(size=(256, 1)).astype("float32") * 100
+    model = fastnn.Sequential([layers.Dense(32, activation="relu", input_dim=4), layers.Dense(1)])
+    model.compile(optimizer=optimizers.SGD(learning_rate=1e-3, clipnorm=1.0), loss="mse")
+    h = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    assert np.isfinite(h.history["loss"]).all()
+
+
+def test_checkpoint_csv_logger_and_reduce_lr_in_fit(tmp_path):
+    from fastnn import callbacks
+
+    x, y = _data()
+    model = _mlp(metrics=["accuracy"])
+    ckpt = tmp_path / "best.fastnn"
+    log = tmp_path / "log.csv"
+    cbs = [
+        callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True),
+        callbacks.CSVLogger(str(log)),
+        callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0),
+    ]
+    model.fit(x, y, epochs=3, validation_split=0.25, callbacks=cbs, verbose=0)
+    restored = fastnn.models.load_model(ckpt)
+    assert restored.predict(x, verbose=0).shape == (64, 3)
+    rows = log.read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,") and len(rows) == 4
+    # the first epoch sets the best value; min_delta=10 means no later epoch improves on
+    # it, so the rate halves after epochs 2 and 3
+    assert model.optimizer.learning_rate == pytest.approx(0.001 / 4)
