@@ -3,12 +3,31 @@
 The default honours ``OMP_NUM_THREADS``, else the cores this process may use (its CPU
 affinity mask and, in a container, its cgroup CPU quota).  ``set_num_threads`` overrides
 it for the whole process.
+
+Fork safety: GNU libgomp cannot run a parallel region in a child forked after the parent
+started OpenMP threads (the child waits forever for pool threads that fork did not copy).
+So a child forked after fastnn's native kernels were loaded runs them on one thread, and
+says so once, instead of hanging.
 """
 
 import math
 import os
+import sys
+import warnings
 
 _num_threads = None
+_forked_child = False
+_warned_fork = False
+
+
+def _after_fork_in_child():
+    global _forked_child
+    if "fastnn._native._threads" in sys.modules:
+        _forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _cgroup_cpu_limit():
@@ -51,7 +70,20 @@ def default_num_threads():
 
 
 def get_num_threads():
-    """Threads the native kernels use."""
+    """Threads the native kernels use (1 in a child forked after they were loaded)."""
+    global _warned_fork
+    if _forked_child:
+        if not _warned_fork:
+            _warned_fork = True
+            warnings.warn(
+                "fastnn: this process was forked after fastnn's OpenMP kernels were loaded; "
+                "they run on one thread here, because OpenMP cannot start threads in such a "
+                "child. Use multiprocessing's 'spawn' or 'forkserver' start method for "
+                "multithreaded kernels in child processes.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return 1
     return _num_threads if _num_threads is not None else default_num_threads()
 
 

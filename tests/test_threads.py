@@ -1,0 +1,75 @@
+"""Thread control: the resolver, set/get_num_threads, and fork safety."""
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import backend, parallel
+
+
+def test_set_and_get_num_threads():
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(1)
+        assert fastnn.get_num_threads() == 1
+    finally:
+        parallel._num_threads = None
+    assert fastnn.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
+def test_set_num_threads_refuses_bad_values(bad):
+    with pytest.raises((TypeError, ValueError), match="num_threads"):
+        fastnn.set_num_threads(bad)
+
+
+def test_default_honours_omp_num_threads():
+    code = "import fastnn; print(fastnn.get_num_threads())"
+    env = {**os.environ, "OMP_NUM_THREADS": "3"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.strip() == "3"
+    env.pop("OMP_NUM_THREADS")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert int(out.stdout.strip()) == parallel.usable_cores()
+
+
+def _child_matmul(queue):
+    import warnings
+
+    ops = backend.get("native")
+    a = np.arange(300 * 300, dtype=np.float32).reshape(300, 300) / 9e4
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = ops.matmul(a, a)
+    queue.put((float(np.abs(result - a @ a).max()), [str(w.message) for w in caught]))
+
+
+@pytest.mark.skipif(not backend.native_available(), reason="native backend not built")
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_forked_child_runs_serially_instead_of_hanging():
+    ops = backend.get("native")
+    fastnn.set_num_threads(2)
+    try:
+        a = np.ones((300, 300), dtype=np.float32)
+        ops.matmul(a, a)  # start the OpenMP pool in the parent
+        ctx = mp.get_context("fork")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_child_matmul, args=(queue,))
+        proc.start()
+        proc.join(60)
+        if proc.is_alive():
+            proc.kill()
+            pytest.fail("the forked child hung in an OpenMP region")
+        err, messages = queue.get(timeout=10)
+    finally:
+        parallel._num_threads = None
+    assert proc.exitcode == 0
+    assert err < 1e-3
+    assert any("forked" in m for m in messages)
