@@ -11,6 +11,7 @@ Metadata lives in pyproject.toml; this file only describes the compiled parts:
   pass ``-march=native``: a wheel built that way crashes on older machines.
 """
 
+import glob
 import os
 import platform
 import shutil
@@ -30,6 +31,23 @@ NATIVE_EXTENSIONS = [
         "name": "fastnn._native._threads",
         "pyx": "fastnn/_native/_threads.pyx",
         "c": ["csrc/threads.c"],
+        "avx2": [],
+    },
+    {
+        "name": "fastnn._native._gemm",
+        "pyx": "fastnn/_native/_gemm.pyx",
+        "c": ["csrc/gemm/gemm.c", "csrc/gemm/ukernel_ref.c", "csrc/activations.c"],
+        "avx2": ["csrc/gemm/ukernel_avx2.c"],
+    },
+    {
+        "name": "fastnn._native._elementwise",
+        "pyx": "fastnn/_native/_elementwise.pyx",
+        "c": [
+            "csrc/activations.c",
+            "csrc/losses.c",
+            "csrc/optimizers.c",
+            "csrc/rng.c",
+        ],
         "avx2": [],
     },
 ]
@@ -134,6 +152,8 @@ def _extensions():
             row["name"],
             sources=[row["pyx"]] + row["c"],
             include_dirs=["csrc", np.get_include()],
+            # headers hold the kernel bodies (one source, two dtypes): edits must rebuild
+            depends=sorted(glob.glob("csrc/**/*.h", recursive=True)),
             language="c",
         )
         extensions.append(ext)

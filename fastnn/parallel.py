@@ -10,6 +10,7 @@ So a child forked after fastnn's native kernels were loaded runs them on one thr
 says so once, instead of hanging.
 """
 
+import functools
 import math
 import os
 import sys
@@ -51,8 +52,13 @@ def _cgroup_cpu_limit():
     return None
 
 
+@functools.lru_cache(maxsize=None)
 def usable_cores():
-    """Cores this process may run on (affinity mask, then cgroup quota)."""
+    """Cores this process may run on (affinity mask, then cgroup quota).
+
+    Cached: every native op asks for its thread count, and reading the cgroup files
+    costs over 100 microseconds, more than a small kernel.
+    """
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -61,8 +67,13 @@ def usable_cores():
     return max(1, min(n, limit) if limit else n)
 
 
+@functools.lru_cache(maxsize=None)
 def default_num_threads():
-    """``OMP_NUM_THREADS`` when it is a positive integer, else ``usable_cores()``."""
+    """``OMP_NUM_THREADS`` when it is a positive integer, else ``usable_cores()``.
+
+    Read once per process, as OpenMP itself reads it once: every native op asks for its
+    thread count, and even an environment lookup costs microseconds.
+    """
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
