@@ -30,4 +30,28 @@ typedef enum {
 void fnn_act_forward_inplace_f32(int act, float alpha, float *x, ptrdiff_t n);
 void fnn_act_forward_inplace_f64(int act, double alpha, double *x, ptrdiff_t n);
 
+/* Out of place, y_out[n] may alias x exactly.  Splits large arrays over up to n_threads
+ * OpenMP threads in fixed blocks, so the result does not depend on n_threads.  Backward:
+ * IN dy, y (forward output), x (pre-activation, read for GELU and swish only, else may be
+ * NULL); OUT dx_out (may alias any input exactly).  Not for FNN_ACT_SOFTMAX. */
+void fnn_act_forward_f32(int act, float alpha, const float *x, float *y_out, ptrdiff_t n,
+                         int n_threads);
+void fnn_act_forward_f64(int act, double alpha, const double *x, double *y_out,
+                         ptrdiff_t n, int n_threads);
+void fnn_act_backward_f32(int act, float alpha, const float *dy, const float *y,
+                          const float *x, float *dx_out, ptrdiff_t n, int n_threads);
+void fnn_act_backward_f64(int act, double alpha, const double *dy, const double *y,
+                          const double *x, double *dx_out, ptrdiff_t n, int n_threads);
+
+/* Row-wise softmax of a C-contiguous rows x cols matrix, shifted by each row's maximum.
+ * y_out may alias x.  Backward: dx = y * (dy - sum_j dy*y), dx_out may alias dy or y. */
+void fnn_softmax_f32(const float *x, float *y_out, ptrdiff_t rows, ptrdiff_t cols,
+                     int n_threads);
+void fnn_softmax_f64(const double *x, double *y_out, ptrdiff_t rows, ptrdiff_t cols,
+                     int n_threads);
+void fnn_softmax_backward_f32(const float *dy, const float *y, float *dx_out,
+                              ptrdiff_t rows, ptrdiff_t cols, int n_threads);
+void fnn_softmax_backward_f64(const double *dy, const double *y, double *dx_out,
+                              ptrdiff_t rows, ptrdiff_t cols, int n_threads);
+
 #endif

@@ -5,6 +5,12 @@ backends always expose the same interface.  The native kernels trust their input
 class makes arrays contiguous and of the right dtype before calling them.
 """
 
+import threading
+
+import numpy as np
+
+from .. import parallel as _parallel
+from . import activations as _act
 from .numpy_ops import NumpyOps
 
 try:
@@ -14,8 +20,497 @@ try:
 except ImportError:  # the extension was not built: fastnn still works on NumpyOps
     NATIVE_AVAILABLE = False
 
+try:
+    from .._native import _gemm
+except ImportError:  # built without the GEMM: matmul and dense fall back to NumPy
+    _gemm = None
+
+_GEMM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+try:
+    from .._native import _elementwise as _ew
+except ImportError:  # built without it: activations, losses, optimizers use NumPy
+    _ew = None
+
+
+def _ew_dtype(*arrays):
+    """The dtype the element-wise kernels can take all ``arrays`` in (plain, aligned,
+    C-contiguous ndarrays, all float32 or all float64), else None (use NumPy)."""
+    if _ew is None:
+        return None
+    dtype = None
+    for x in arrays:
+        if (
+            type(x) is not np.ndarray
+            or (dtype is not None and x.dtype != dtype)
+            or not x.flags.c_contiguous
+            or not x.flags.aligned
+        ):
+            return None
+        dtype = x.dtype
+    return dtype if dtype in _GEMM_DTYPES else None
+
+
+def _state_ok(state, param):
+    """Whether an optimizer state array can be updated in place next to ``param``."""
+    return (
+        type(state) is np.ndarray
+        and state.dtype == param.dtype
+        and state.shape == param.shape
+        and state.flags.c_contiguous
+        and state.flags.aligned
+        and state.flags.writeable
+    )
+
+
+def _aliases_badly(out, *inputs):
+    """True when ``out`` overlaps an input without being that very array (the kernels
+    read element i before writing it, so only exact aliasing is safe)."""
+    return any(out is not x and np.may_share_memory(out, x) for x in inputs)
+
+
+def _flat(x):
+    """The 1-D view of a C-contiguous array (never a copy)."""
+    return x.reshape(-1)
+
+
+def _gemm_dtype(*arrays):
+    """The dtype the GEMM kernels can take all ``arrays`` in (plain ndarrays, all
+    float32 or all float64, native byte order), else None (use NumPy)."""
+    if _gemm is None:
+        return None
+    dtype = None
+    for x in arrays:
+        if type(x) is not np.ndarray or (dtype is not None and x.dtype != dtype):
+            return None
+        dtype = x.dtype
+    return dtype if dtype in _GEMM_DTYPES else None
+
+
+def _strides_ok(x):
+    # The kernels address elements, not bytes.  NumPy's ALIGNED flag checks the data
+    # pointer and every stride against the dtype's alignment, which for float32 and
+    # float64 is the item size: aligned means strides in whole elements.
+    return x.flags.aligned
+
+
+def _as_operand(x):
+    """``x`` itself (any strides, read-only is fine) unless its strides are not whole
+    elements, then a contiguous copy."""
+    return x if _strides_ok(x) else np.ascontiguousarray(x)
+
+
+def _out_ok(out, shape, dtype, contiguous=False):
+    """Whether ``out`` can take the native result directly (else NumPy handles it)."""
+    return out is None or (
+        type(out) is np.ndarray
+        and out.dtype == dtype
+        and out.shape == shape
+        and out.flags.writeable
+        and _strides_ok(out)
+        and (out.flags.c_contiguous or not contiguous)
+    )
+
+
+def _gemm_into(a, b, out, bias=None, act=0, alpha=0.0):
+    """``out = act(a @ b + bias)`` through the native GEMM, for 2-D ``a`` (m, k) and
+    ``b`` (k, n) of one dtype that ``_gemm_dtype`` accepted."""
+    m, n = a.shape[0], b.shape[1]
+    if out is None:
+        out = target = np.empty((m, n), dtype=a.dtype)
+    else:
+        # An out that overlaps an input would be read after being written.
+        overlaps = np.may_share_memory(out, a) or np.may_share_memory(out, b)
+        if bias is not None:
+            overlaps = overlaps or np.may_share_memory(out, bias)
+        target = np.empty((m, n), dtype=a.dtype) if overlaps else out
+    if m and n:
+        if bias is not None and not bias.flags.c_contiguous:
+            bias = np.ascontiguousarray(bias)
+        status = _gemm.gemm(
+            _as_operand(a), _as_operand(b), target, bias, act, alpha, False,
+            _parallel.get_num_threads(),
+        )
+        if status != 0:
+            raise MemoryError("fastnn GEMM: could not allocate its packing buffers")
+    if target is not out:
+        np.copyto(out, target)
+    return out
+
 
 class NativeOps(NumpyOps):
     """The compiled backend (kernels are added primitive by primitive)."""
 
     name = "native"
+
+    # ------------------------------------------------------------------ matmul / dense
+    # The BLIS-style GEMM of csrc/gemm with its fused bias + activation epilogue.
+    # Anything the kernels do not take (other dtypes, mixed dtypes, not 2-D, odd out=
+    # buffers) goes to NumpyOps, which also raises the errors for bad shapes.
+
+    def matmul(self, a, b, transpose_a=False, transpose_b=False, out=None):
+        """``op(a) @ op(b)`` where ``op`` transposes when asked (by strides, no copy)."""
+        dtype = _gemm_dtype(a, b)
+        if dtype is None or a.ndim != 2 or b.ndim != 2:
+            return super().matmul(a, b, transpose_a, transpose_b, out=out)
+        a = a.T if transpose_a else a
+        b = b.T if transpose_b else b
+        if a.shape[1] != b.shape[0] or not _out_ok(out, (a.shape[0], b.shape[1]), dtype):
+            return super().matmul(a, b, out=out)
+        return _gemm_into(a, b, out)
+
+    def dense_forward(self, x, w, b, activation="linear", out=None, alpha=None):
+        """``y = act(x @ w + b)`` with bias and activation fused into the GEMM epilogue
+        (softmax, being row-wise, runs after it); ``b`` may be None."""
+        dtype = _gemm_dtype(x, w) if b is None else _gemm_dtype(x, w, b)
+        code = _gemm.ACTIVATION_CODES.get(activation) if dtype is not None else None
+        softmax = activation == "softmax"
+        if (
+            (code is None and not softmax)
+            or x.ndim != 2
+            or w.ndim != 2
+            or x.shape[1] != w.shape[0]
+            or (b is not None and b.shape != (w.shape[1],))
+            or not _out_ok(out, (x.shape[0], w.shape[1]), dtype)
+        ):
+            return super().dense_forward(x, w, b, activation, out=out, alpha=alpha)
+        if softmax:  # row-wise, so not an epilogue: GEMM + bias, then softmax in place
+            y = _gemm_into(x, w, out, b)
+            return self.softmax(y, out=y)
+        return _gemm_into(x, w, out, b, code, _act.resolve_alpha(activation, alpha))
+
+    def dense_backward(
+        self,
+        x,
+        w,
+        y,
+        dy,
+        activation="linear",
+        has_bias=True,
+        need_dx=True,
+        out_dx=None,
+        out_dw=None,
+        out_db=None,
+        alpha=None,
+    ):
+        """Gradients of ``y = act(x @ w + b)``: ``(dx, dw, db)`` as in NumpyOps, with
+        ``dw = x.T @ dz`` and ``dx = dz @ w.T`` run by the GEMM on strided views."""
+        if _gemm_dtype(x, w, y, dy) is None or dy.ndim != 2:
+            return super().dense_backward(
+                x, w, y, dy, activation, has_bias, need_dx, out_dx, out_dw, out_db, alpha
+            )
+        if activation == "linear":
+            dz = dy  # read only below, so no copy
+        else:
+            # dz goes into a buffer reused across steps (same shapes every batch).
+            dz = self.activation_backward(
+                dy, y, activation, alpha=alpha, out=self._dz_buffer(dy.shape, dy.dtype)
+            )
+        dw = self.matmul(x, dz, transpose_a=True, out=out_dw)
+        db = self.bias_grad(dz, out=out_db) if has_bias else None
+        dx = self.matmul(dz, w, transpose_b=True, out=out_dx) if need_dx else None
+        return dx, dw, db
+
+    def bias_grad(self, dz, out=None):
+        """Column sums of ``dz`` (the bias gradient); rows are summed in order, so the
+        result is the same for any thread count."""
+        dtype = _gemm_dtype(dz)
+        if (
+            dtype is None
+            or dz.ndim != 2
+            or not _out_ok(out, (dz.shape[1],), dtype, contiguous=True)
+        ):
+            return super().bias_grad(dz, out=out)
+        m, n = dz.shape
+        if out is None:
+            out = np.empty(n, dtype=dtype)
+        if m == 0:
+            out.fill(0)
+        elif n:
+            target = np.empty(n, dtype=dtype) if np.may_share_memory(out, dz) else out
+            _gemm.col_sum(_as_operand(dz), target, _parallel.get_num_threads())
+            if target is not out:
+                np.copyto(out, target)
+        return out
+
+    def _dz_buffer(self, shape, dtype):
+        """A scratch array for dense_backward's dz, kept per thread and per shape so
+        that training steps reuse it instead of allocating."""
+        local = self.__dict__.setdefault("_dense_scratch", threading.local())
+        cache = local.__dict__.setdefault("buffers", {})
+        key = (shape, dtype.str)
+        buf = cache.get(key)
+        if buf is None:
+            if len(cache) >= 64:  # many shapes (e.g. a last partial batch): start over
+                cache.clear()
+            buf = cache[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+    # ------------------------------------------------------------------ activations
+    # csrc/activations.c through fastnn/_native/_elementwise.pyx.  Inputs the kernels do
+    # not take (other dtypes, mixed dtypes, non-contiguous, shapes that broadcast, an out=
+    # that partly overlaps an input) go to NumpyOps, which also raises the errors.
+
+    def activation_forward(self, x, activation, out=None, alpha=None):
+        """``f(x)`` for a name in ``activations.ACTIVATIONS`` (``out`` may alias ``x``)."""
+        if activation == "softmax":
+            return self.softmax(x, out=out)
+        code = _ew.ACTIVATION_CODES.get(activation) if _ew is not None else None
+        dtype = _ew_dtype(x)
+        if (
+            code is None
+            or dtype is None
+            or not _out_ok(out, x.shape, dtype, contiguous=True)
+            or (out is not None and _aliases_badly(out, x))
+        ):
+            return super().activation_forward(x, activation, out=out, alpha=alpha)
+        if out is None:
+            out = np.empty(x.shape, dtype=dtype)
+        a = _act.resolve_alpha(activation, alpha)
+        _ew.act_forward(code, a, _flat(x), _flat(out), _parallel.get_num_threads())
+        return out
+
+    def activation_backward(self, dy, y, activation, x=None, out=None, alpha=None):
+        """``dL/dx`` given ``dL/dy`` and the output ``y`` (and ``x`` for NEEDS_INPUT)."""
+        needs_x = activation in _act.NEEDS_INPUT
+        code = _ew.ACTIVATION_CODES.get(activation) if _ew is not None else None
+        inputs = (dy, y, x) if needs_x else (dy, y)
+        dtype = None if code is None or (needs_x and x is None) else _ew_dtype(*inputs)
+        if (
+            dtype is None
+            or any(a.shape != dy.shape for a in inputs)
+            or (code == _ew.ACTIVATION_CODES["softmax"] and (dy.ndim == 0 or dy.shape[-1] == 0))
+            or not _out_ok(out, dy.shape, dtype, contiguous=True)
+            or (out is not None and _aliases_badly(out, *inputs))
+        ):
+            return super().activation_backward(dy, y, activation, x=x, out=out, alpha=alpha)
+        if out is None:
+            out = np.empty(dy.shape, dtype=dtype)
+        nt = _parallel.get_num_threads()
+        if activation == "softmax":
+            cols = dy.shape[-1]
+            _ew.softmax_backward(
+                dy.reshape(-1, cols), y.reshape(-1, cols), out.reshape(-1, cols), nt
+            )
+        else:
+            a = _act.resolve_alpha(activation, alpha)
+            _ew.act_backward(
+                code, a, _flat(dy), _flat(y), _flat(x if needs_x else y), _flat(out), nt
+            )
+        return out
+
+    def softmax(self, x, out=None):
+        """Row-wise softmax over the last axis, shifted by the row maximum."""
+        dtype = _ew_dtype(x)
+        if (
+            dtype is None
+            or x.ndim == 0
+            or x.shape[-1] == 0
+            or not _out_ok(out, x.shape, dtype, contiguous=True)
+            or (out is not None and _aliases_badly(out, x))
+        ):
+            return super().softmax(x, out=out)
+        if out is None:
+            out = np.empty(x.shape, dtype=dtype)
+        cols = x.shape[-1]
+        _ew.softmax(
+            x.reshape(-1, cols), out.reshape(-1, cols), _parallel.get_num_threads()
+        )
+        return out
+
+    # ------------------------------------------------------------------ fused losses
+
+    def _loss_args(self, logits, grad_scale, out_grad, others):
+        """Shared checks of the fused losses: ``(dtype, grad_scale)`` ready for the
+        kernel (grad_scale converted to the logits' dtype), or None to use NumPy."""
+        dtype = _ew_dtype(logits)
+        if dtype is None or logits.ndim != 2 or logits.shape[1] == 0:
+            return None
+        if grad_scale is None:
+            return dtype, None
+        gs = np.ascontiguousarray(grad_scale, dtype=dtype)
+        if gs.shape != (logits.shape[0],) or not _out_ok(
+            out_grad, logits.shape, dtype, contiguous=True
+        ):
+            return None
+        # out_grad may be logits itself (rows are read before written), nothing else.
+        if out_grad is not None and _aliases_badly(out_grad, logits, gs, *others):
+            return None
+        return dtype, gs
+
+    def softmax_crossentropy(self, logits, target, sparse, grad_scale=None, out_grad=None):
+        """Fused softmax + (sparse) categorical cross-entropy from logits, one pass per
+        row; stable for logits of +-1e4."""
+        if sparse:
+            if type(target) is not np.ndarray or target.shape != logits.shape[:1]:
+                return super().softmax_crossentropy(
+                    logits, target, sparse, grad_scale, out_grad
+                )
+            target_k = target if target.dtype == np.int64 else target.astype(np.int64)
+            target_k = np.ascontiguousarray(target_k)
+        else:
+            target_k = target
+            if (
+                type(target) is not np.ndarray
+                or target.shape != logits.shape
+                or _ew_dtype(logits, target) is None
+            ):
+                return super().softmax_crossentropy(
+                    logits, target, sparse, grad_scale, out_grad
+                )
+        args = self._loss_args(logits, grad_scale, out_grad, (target,))
+        if args is None:
+            return super().softmax_crossentropy(logits, target, sparse, grad_scale, out_grad)
+        dtype, gs = args
+        n = logits.shape[0]
+        loss = np.empty(n, dtype=dtype)
+        grad = None
+        if gs is not None:
+            grad = np.empty(logits.shape, dtype=dtype) if out_grad is None else out_grad
+        nt = _parallel.get_num_threads()
+        if sparse:
+            if _ew.softmax_xent_sparse(logits, target_k, gs, loss, grad, nt) != 0:
+                # a label outside [0, k): NumPy wraps negatives or raises IndexError
+                return super().softmax_crossentropy(
+                    logits, target, sparse, grad_scale, out_grad
+                )
+        else:
+            _ew.softmax_xent_dense(logits, target_k, gs, loss, grad, nt)
+        return loss, grad
+
+    def sigmoid_binary_crossentropy(self, logits, target, grad_scale=None, out_grad=None):
+        """Fused sigmoid + binary cross-entropy from logits, mean over the last axis."""
+        if (
+            type(target) is not np.ndarray
+            or target.shape != logits.shape
+            or _ew_dtype(logits, target) is None
+        ):
+            return super().sigmoid_binary_crossentropy(logits, target, grad_scale, out_grad)
+        args = self._loss_args(logits, grad_scale, out_grad, (target,))
+        if args is None:
+            return super().sigmoid_binary_crossentropy(logits, target, grad_scale, out_grad)
+        dtype, gs = args
+        loss = np.empty(logits.shape[0], dtype=dtype)
+        grad = None
+        if gs is not None:
+            grad = np.empty(logits.shape, dtype=dtype) if out_grad is None else out_grad
+        _ew.sigmoid_bce(logits, target, gs, loss, grad, _parallel.get_num_threads())
+        return loss, grad
+
+    # ------------------------------------------------------------------ optimizers
+    # One fused in-place pass each.  param and every state it uses must be updatable in
+    # place (C-contiguous, writeable, same dtype and shape); else NumpyOps does it.
+
+    @staticmethod
+    def _update_ok(param, grad, *states):
+        return (
+            _ew is not None
+            and param.dtype in _GEMM_DTYPES
+            and _state_ok(param, param)
+            and _ew_dtype(param, grad) is not None
+            and grad.shape == param.shape
+            and all(_state_ok(s, param) for s in states)
+        )
+
+    def sum_squares(self, x):
+        """``sum(x^2)`` as a Python float, the same for every thread count."""
+        if _ew_dtype(x) is None:
+            return super().sum_squares(x)
+        return _ew.sum_squares(_flat(x), _parallel.get_num_threads())
+
+    def sgd_update(
+        self, param, grad, velocity, lr, momentum=0.0, nesterov=False,
+        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
+    ):
+        """Keras SGD (momentum, Nesterov), fused with clipping, scaling and decay."""
+        states = (velocity,) if momentum else ()
+        if not self._update_ok(param, grad, *states):
+            return super().sgd_update(
+                param, grad, velocity, lr, momentum, nesterov, weight_decay, grad_scale,
+                clipvalue,
+            )
+        _ew.sgd_update(
+            _flat(param), _flat(grad), _flat(velocity) if momentum else None, float(lr),
+            float(momentum), bool(nesterov), float(weight_decay or 0.0),
+            float(grad_scale), float(clipvalue or 0.0), _parallel.get_num_threads(),
+        )
+
+    def adagrad_update(
+        self, param, grad, accumulator, lr, epsilon=1e-7,
+        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
+    ):
+        """Keras Adagrad, fused with clipping, scaling and decay."""
+        if not self._update_ok(param, grad, accumulator):
+            return super().adagrad_update(
+                param, grad, accumulator, lr, epsilon, weight_decay, grad_scale, clipvalue
+            )
+        _ew.adagrad_update(
+            _flat(param), _flat(grad), _flat(accumulator), float(lr), float(epsilon),
+            float(weight_decay or 0.0), float(grad_scale), float(clipvalue or 0.0),
+            _parallel.get_num_threads(),
+        )
+
+    def rmsprop_update(
+        self, param, grad, velocity, lr, rho=0.9, epsilon=1e-7, momentum=0.0,
+        momentum_buf=None, centered=False, average_grad=None,
+        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
+    ):
+        """Keras RMSprop (centered, momentum), fused with clipping, scaling and decay."""
+        states = (velocity,)
+        if momentum:
+            states += (momentum_buf,)
+        if centered:
+            states += (average_grad,)
+        if not self._update_ok(param, grad, *states):
+            return super().rmsprop_update(
+                param, grad, velocity, lr, rho, epsilon, momentum, momentum_buf, centered,
+                average_grad, weight_decay, grad_scale, clipvalue,
+            )
+        _ew.rmsprop_update(
+            _flat(param), _flat(grad), _flat(velocity),
+            _flat(momentum_buf) if momentum else None,
+            _flat(average_grad) if centered else None,
+            float(lr), float(rho), float(epsilon), float(momentum),
+            float(weight_decay or 0.0), float(grad_scale), float(clipvalue or 0.0),
+            _parallel.get_num_threads(),
+        )
+
+    def adam_update(
+        self, param, grad, m, v, lr, step, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+        amsgrad=False, v_hat=None, weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
+    ):
+        """Keras Adam / AdamW (amsgrad), fused with clipping, scaling and decay."""
+        states = (m, v, v_hat) if amsgrad else (m, v)
+        if not self._update_ok(param, grad, *states):
+            return super().adam_update(
+                param, grad, m, v, lr, step, beta_1, beta_2, epsilon, amsgrad, v_hat,
+                weight_decay, grad_scale, clipvalue,
+            )
+        _ew.adam_update(
+            _flat(param), _flat(grad), _flat(m), _flat(v),
+            _flat(v_hat) if amsgrad else None, float(lr), float(step), float(beta_1),
+            float(beta_2), float(epsilon), float(weight_decay or 0.0), float(grad_scale),
+            float(clipvalue or 0.0), _parallel.get_num_threads(),
+        )
+
+    # ------------------------------------------------------------------ dropout
+
+    def dropout_mask(self, shape, rate, seed, stream, dtype, out=None):
+        """The inverted-dropout multiplier, bit for bit NumpyOps' (same counter RNG),
+        whatever the thread count."""
+        shape = tuple(shape) if np.iterable(shape) else (int(shape),)
+        target = np.dtype(dtype) if out is None else out.dtype
+        if (
+            _ew is None
+            or target not in _GEMM_DTYPES
+            or not 0.0 <= rate < 1.0
+            or not _out_ok(out, shape, target, contiguous=True)
+        ):
+            return super().dropout_mask(shape, rate, seed, stream, dtype, out=out)
+        if out is None:
+            out = np.empty(shape, dtype=target)
+        _ew.dropout_mask(
+            int(seed) & 0xFFFFFFFFFFFFFFFF, int(stream) & 0xFFFFFFFFFFFFFFFF, float(rate),
+            _flat(out), _parallel.get_num_threads(),
+        )
+        return out

@@ -1,0 +1,58 @@
+/* Activations, forward and backward, float32 and float64 from one source.
+ *
+ * Design
+ * - The kernels live in activations_tmpl.h, included once per dtype below; only the
+ *   element type and the name suffix change, so the two dtypes cannot drift apart.
+ * - fnn_act_forward_inplace_* is serial on purpose: the GEMM epilogue calls it on a tile
+ *   from inside its own parallel region.  Every other entry point takes n_threads and
+ *   splits the array into fixed blocks (ew_common.h), so results never depend on it.
+ * - Backward works from the output y, as NumpyOps does (x for gelu and swish only).
+ * - Stability: sigmoid, swish and softplus use exp(-|x|) <= 1; elu/selu take expm1 of
+ *   min(x, 0) only; softmax subtracts the row maximum.
+ */
+/* Let GCC if-convert selects such as "y > 0 ? dy : alpha * dy" into vector blends.  With
+ * the default -ftrapping-math it will not evaluate both arms (one might raise an FP flag
+ * nobody reads), which leaves these loops scalar with a data-dependent branch.  The
+ * arithmetic itself is unchanged.  (Clang does this by default.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+#include <tgmath.h>
+
+#include "activations.h"
+#include "ew_common.h"
+#include "fnn_math.h"
+
+/* Constants as Keras uses them (fastnn/backend/activations.py). */
+#define FNN_SELU_ALPHA 1.6732632423543772848170429916717
+#define FNN_SELU_SCALE 1.0507009873554804934193349852946
+#define FNN_INV_SQRT2 0.70710678118654752440084436210485
+#define FNN_INV_SQRT_2PI 0.39894228040143267793994605993438
+
+/* Relative cost of one element, for the threading threshold (ew_common.h). */
+static inline ptrdiff_t fnn_act_cost(int act) {
+    switch (act) {
+    case FNN_ACT_LINEAR:
+    case FNN_ACT_RELU:
+    case FNN_ACT_LEAKY_RELU:
+        return 1;
+    default:
+        return FNN_EW_COST_TRANSC;
+    }
+}
+
+#define FNN_T float
+#define FNN_F(name) name##_f32
+#include "activations_tmpl.h"
+#undef FNN_T
+#undef FNN_F
+
+#define FNN_T double
+#define FNN_F(name) name##_f64
+#include "activations_tmpl.h"
+#undef FNN_T
+#undef FNN_F

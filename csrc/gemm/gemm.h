@@ -1,0 +1,61 @@
+/* fastnn GEMM: C = op(A) op(B) (+ C), then + bias per column, then an activation.
+ *
+ * One entry point per dtype.  Every matrix is addressed through a row stride and a
+ * column stride (in elements, possibly negative or zero), so the three products of a
+ * dense layer run through the same code:
+ *
+ *     x @ w    : A = x   (rs_a = k, cs_a = 1),  B = w   (rs_b = n, cs_b = 1)
+ *     dz @ w.T : B = w.T (rs_b = 1, cs_b = k)
+ *     x.T @ dz : A = x.T (rs_a = 1, cs_a = m)
+ *
+ * The packing routines absorb the transposes; the micro-kernels only ever see packed
+ * panels.  Results do not depend on the thread count: threads split the rows and
+ * columns of C, never the k reduction (see gemm.c).
+ *
+ * The kernels trust their inputs (the Python layer validates): C must not overlap A,
+ * B or bias, and the strides must address valid memory.
+ */
+#ifndef FNN_GEMM_H
+#define FNN_GEMM_H
+
+#include <stddef.h>
+
+/* C[m x n] = A[m x k] B[k x n] (+ C when accumulate), then C[i][j] += bias[j] (bias may
+ * be NULL, else n contiguous values), then C = act(C) with fnn_act_forward_inplace_*
+ * (act is an fnn_activation, never FNN_ACT_SOFTMAX; alpha is its parameter).
+ * When accumulate is 0, C is write-only: it may hold garbage (NaN) on entry.
+ * k == 0 gives C = act((accumulate ? C : 0) + bias).  m == 0 or n == 0 does nothing.
+ * nthreads >= 1 is an upper bound; small products run on one thread.
+ * Returns 0, or -1 when a packing buffer could not be allocated (C is then undefined).
+ */
+int fnn_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                 const float *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+                 const float *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
+                 float *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
+                 const float *bias, int act, float alpha, int nthreads);
+int fnn_gemm_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                 const double *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+                 const double *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
+                 double *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
+                 const double *bias, int act, double alpha, int nthreads);
+
+/* out[j] = sum_i x[i][j] (the bias gradient), summed in row order 0..m-1 for every
+ * column whatever the thread count; threads split the columns. */
+void fnn_col_sum_f32(ptrdiff_t m, ptrdiff_t n, const float *x, ptrdiff_t rs_x,
+                     ptrdiff_t cs_x, float *out, int nthreads);
+void fnn_col_sum_f64(ptrdiff_t m, ptrdiff_t n, const double *x, ptrdiff_t rs_x,
+                     ptrdiff_t cs_x, double *out, int nthreads);
+
+/* Picks the micro-kernel once (CPUID, FASTNN_DISABLE_SIMD); called at import, and
+ * lazily by the GEMM itself.  Idempotent. */
+void fnn_gemm_init(void);
+
+/* "avx2-fma" or "portable": the micro-kernel the GEMM uses now. */
+const char *fnn_gemm_kernel_name(void);
+
+/* Test hook: use the kernel called name ("avx2-fma" or "portable").  Returns 0, or -1
+ * when that kernel is not built or this CPU cannot run it (nothing changes then).
+ * Not thread-safe against GEMMs running concurrently. */
+int fnn_gemm_select_kernel(const char *name);
+
+#endif

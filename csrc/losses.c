@@ -1,0 +1,42 @@
+/* Fused losses from logits (see losses.h), float32 and float64 from one source.
+ *
+ * Design
+ * - One row at a time, in at most three sweeps over the row while it is in L1: the max,
+ *   then exp/sum (which also leaves exp(z - max) in grad_out), then the gradient.  No
+ *   temporaries: the row of grad_out doubles as the scratch for exp(z - max).
+ * - Stability for logits of +-1e4: softmax works on z - max(z) <= 0, so exp <= 1 and the
+ *   loss is log(sum) - (z_t - max) with no cancellation; the binary cross-entropy uses
+ *   max(z, 0) - z*t + log1p(exp(-|z|)) and a two-branch sigmoid, neither of which can
+ *   overflow.
+ * - Row sums accumulate in double for both dtypes; rows go to threads whole, so no sum
+ *   is ever split across threads.
+ * The kernels are in losses_tmpl.h, included once per dtype.
+ */
+/* Let GCC if-convert selects such as "y > 0 ? dy : alpha * dy" into vector blends.  With
+ * the default -ftrapping-math it will not evaluate both arms (one might raise an FP flag
+ * nobody reads), which leaves these loops scalar with a data-dependent branch.  The
+ * arithmetic itself is unchanged.  (Clang does this by default.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tgmath.h>
+
+#include "ew_common.h"
+#include "fnn_math.h"
+#include "losses.h"
+
+#define FNN_T float
+#define FNN_F(name) name##_f32
+#include "losses_tmpl.h"
+#undef FNN_T
+#undef FNN_F
+
+#define FNN_T double
+#define FNN_F(name) name##_f64
+#include "losses_tmpl.h"
+#undef FNN_T
+#undef FNN_F

@@ -1,0 +1,221 @@
+/* Optimizer kernels, written once for both dtypes (see optimizers.c).
+ *
+ * Included with FNN_T (element type) and FNN_F(name) (dtype-suffixed name) defined.  Each
+ * *_range function updates elements [0, len) of already-offset pointers; the public
+ * functions hand it the whole array or one block per OpenMP iteration.
+ */
+
+/* The shared first steps, on one element: clip, scale (both exact no-ops when off). */
+static inline FNN_T FNN_F(fnn_prep_grad)(FNN_T g, FNN_T clip, FNN_T scale) {
+    g = g < -clip ? -clip : g; /* NaN fails both tests and stays NaN, as in np.clip */
+    g = g > clip ? clip : g;
+    return g * scale;
+}
+
+/* Decoupled weight decay p - (lr*wd)*p, as a select so the loop stays branch-free. */
+static inline FNN_T FNN_F(fnn_decay)(FNN_T p, FNN_T decay, int on) {
+    FNN_T pd = p - decay * p;
+    return on ? pd : p;
+}
+
+/* The per-call constants every update shares, rounded to FNN_T once. */
+typedef struct {
+    FNN_T clip, scale, decay;
+    int decay_on;
+} FNN_F(fnn_prep);
+
+static FNN_F(fnn_prep) FNN_F(fnn_make_prep)(double lr, double weight_decay,
+                                            double grad_scale, double clipvalue) {
+    FNN_F(fnn_prep) c;
+    c.clip = clipvalue != 0.0 ? (FNN_T)clipvalue : (FNN_T)INFINITY;
+    c.scale = (FNN_T)grad_scale;
+    c.decay = (FNN_T)(lr * weight_decay);
+    c.decay_on = weight_decay != 0.0;
+    return c;
+}
+
+/* ------------------------------------------------------------------ SGD */
+
+static void FNN_F(fnn_sgd_range)(FNN_T *p, const FNN_T *grad, FNN_T *vel, ptrdiff_t len,
+                                 FNN_F(fnn_prep) c, FNN_T lr, FNN_T mom, int nesterov) {
+    ptrdiff_t i;
+    if (!vel) {
+        for (i = 0; i < len; i++) {
+            FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
+            FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
+            p[i] = pi - lr * g;
+        }
+    } else if (nesterov) {
+        for (i = 0; i < len; i++) {
+            FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
+            FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
+            FNN_T v = vel[i] * mom - lr * g;
+            vel[i] = v;
+            p[i] = pi + (mom * v - lr * g);
+        }
+    } else {
+        for (i = 0; i < len; i++) {
+            FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
+            FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
+            FNN_T v = vel[i] * mom - lr * g;
+            vel[i] = v;
+            p[i] = pi + v;
+        }
+    }
+}
+
+void FNN_F(fnn_sgd_update)(FNN_T *param, const FNN_T *grad, FNN_T *velocity, ptrdiff_t n,
+                           double lr, double momentum, int nesterov, double weight_decay,
+                           double grad_scale, double clipvalue, int n_threads) {
+    FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(lr, weight_decay, grad_scale, clipvalue);
+    FNN_T *vel = momentum != 0.0 ? velocity : NULL;
+    FNN_EW_FOR_BLOCKS(n, FNN_OPT_COST, n_threads, lo, len,
+                      FNN_F(fnn_sgd_range)(param + lo, grad + lo, vel ? vel + lo : NULL,
+                                           len, c, (FNN_T)lr, (FNN_T)momentum, nesterov));
+}
+
+/* ------------------------------------------------------------------ Adagrad */
+
+static void FNN_F(fnn_adagrad_range)(FNN_T *p, const FNN_T *grad, FNN_T *acc, ptrdiff_t len,
+                                     FNN_F(fnn_prep) c, FNN_T lr, FNN_T eps) {
+    ptrdiff_t i;
+    for (i = 0; i < len; i++) {
+        FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
+        FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
+        FNN_T a = acc[i] + g * g;
+        acc[i] = a;
+        p[i] = pi - lr * g / sqrt(a + eps);
+    }
+}
+
+void FNN_F(fnn_adagrad_update)(FNN_T *param, const FNN_T *grad, FNN_T *accumulator,
+                               ptrdiff_t n, double lr, double epsilon, double weight_decay,
+                               double grad_scale, double clipvalue, int n_threads) {
+    FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(lr, weight_decay, grad_scale, clipvalue);
+    FNN_EW_FOR_BLOCKS(n, FNN_OPT_COST, n_threads, lo, len,
+                      FNN_F(fnn_adagrad_range)(param + lo, grad + lo, accumulator + lo, len,
+                                               c, (FNN_T)lr, (FNN_T)epsilon));
+}
+
+/* ------------------------------------------------------------------ RMSprop */
+
+static void FNN_F(fnn_rmsprop_range)(FNN_T *p, const FNN_T *grad, FNN_T *vel, FNN_T *mbuf,
+                                     FNN_T *avg, ptrdiff_t len, FNN_F(fnn_prep) c, FNN_T lr,
+                                     FNN_T rho, FNN_T one_m_rho, FNN_T eps, FNN_T mom) {
+    ptrdiff_t i;
+    /* avg and mbuf are loop-invariant tests: the compiler unswitches them. */
+    for (i = 0; i < len; i++) {
+        FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
+        FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
+        FNN_T v = vel[i] * rho + one_m_rho * g * g, denom = v, step;
+        vel[i] = v;
+        if (avg) {
+            FNN_T a = avg[i] * rho + one_m_rho * g;
+            avg[i] = a;
+            denom = v - a * a;
+        }
+        step = lr * g / sqrt(denom + eps);
+        if (mbuf) {
+            FNN_T b = mbuf[i] * mom + step;
+            mbuf[i] = b;
+            step = b;
+        }
+        p[i] = pi - step;
+    }
+}
+
+void FNN_F(fnn_rmsprop_update)(FNN_T *param, const FNN_T *grad, FNN_T *velocity,
+                               FNN_T *momentum_buf, FNN_T *average_grad, ptrdiff_t n,
+                               double lr, double rho, double epsilon, double momentum,
+                               double weight_decay, double grad_scale, double clipvalue,
+                               int n_threads) {
+    FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(lr, weight_decay, grad_scale, clipvalue);
+    FNN_T *mbuf = momentum != 0.0 ? momentum_buf : NULL;
+    FNN_EW_FOR_BLOCKS(n, FNN_OPT_COST, n_threads, lo, len,
+                      FNN_F(fnn_rmsprop_range)(param + lo, grad + lo, velocity + lo,
+                                               mbuf ? mbuf + lo : NULL,
+                                               average_grad ? average_grad + lo : NULL, len,
+                                               c, (FNN_T)lr, (FNN_T)rho, (FNN_T)(1.0 - rho),
+                                               (FNN_T)epsilon, (FNN_T)momentum));
+}
+
+/* ------------------------------------------------------------------ Adam */
+
+static void FNN_F(fnn_adam_range)(FNN_T *p, const FNN_T *grad, FNN_T *m, FNN_T *v,
+                                  FNN_T *v_hat, ptrdiff_t len, FNN_F(fnn_prep) c,
+                                  double alpha, FNN_T one_m_b1, FNN_T one_m_b2, FNN_T eps) {
+    ptrdiff_t i;
+    for (i = 0; i < len; i++) {
+        FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
+        FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
+        FNN_T mi = m[i] + (g - m[i]) * one_m_b1;
+        FNN_T vi = v[i] + (g * g - v[i]) * one_m_b2;
+        m[i] = mi;
+        v[i] = vi;
+        if (v_hat) { /* loop-invariant: unswitched */
+            vi = v_hat[i] > vi ? v_hat[i] : vi;
+            v_hat[i] = vi;
+        }
+        /* alpha * m / (sqrt(v) + eps) in double, like NumPy's float64 alpha */
+        p[i] = (FNN_T)((double)pi - alpha * (double)mi / (double)(sqrt(vi) + eps));
+    }
+}
+
+void FNN_F(fnn_adam_update)(FNN_T *param, const FNN_T *grad, FNN_T *m, FNN_T *v,
+                            FNN_T *v_hat, ptrdiff_t n, double lr, double step,
+                            double beta_1, double beta_2, double epsilon,
+                            double weight_decay, double grad_scale, double clipvalue,
+                            int n_threads) {
+    FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(lr, weight_decay, grad_scale, clipvalue);
+    double alpha = lr * sqrt(1.0 - pow(beta_2, step)) / (1.0 - pow(beta_1, step));
+    FNN_EW_FOR_BLOCKS(n, FNN_OPT_COST, n_threads, lo, len,
+                      FNN_F(fnn_adam_range)(param + lo, grad + lo, m + lo, v + lo,
+                                            v_hat ? v_hat + lo : NULL, len, c, alpha,
+                                            (FNN_T)(1.0 - beta_1), (FNN_T)(1.0 - beta_2),
+                                            (FNN_T)epsilon));
+}
+
+/* ------------------------------------------------------------------ sum of squares */
+
+/* Squares are summed in FNN_T in FNN_SUMSQ_LANES independent lanes (several SIMD
+ * registers, so the adds do not wait on each other's latency, and no conversions), over
+ * runs of FNN_SUMSQ_RUN elements; each run's lane sums are then added in double, in order.
+ * float32 keeps ~7 digits over a run's 8 terms per lane; the total gets double's range and
+ * precision, and the order is fixed, so the result is deterministic. */
+#define FNN_SUMSQ_LANES 16
+#define FNN_SUMSQ_RUN 128
+static double FNN_F(fnn_sumsq_range)(const FNN_T *x, ptrdiff_t len) {
+    double s = 0.0;
+    ptrdiff_t i = 0, j, l;
+    for (; i + FNN_SUMSQ_RUN <= len; i += FNN_SUMSQ_RUN) {
+        FNN_T acc[FNN_SUMSQ_LANES] = {0};
+        for (j = 0; j < FNN_SUMSQ_RUN; j += FNN_SUMSQ_LANES)
+            for (l = 0; l < FNN_SUMSQ_LANES; l++) acc[l] += x[i + j + l] * x[i + j + l];
+        for (l = 0; l < FNN_SUMSQ_LANES; l++) s += (double)acc[l];
+    }
+    for (; i < len; i++) s += (double)x[i] * (double)x[i];
+    return s;
+}
+#undef FNN_SUMSQ_LANES
+#undef FNN_SUMSQ_RUN
+
+double FNN_F(fnn_sum_squares)(const FNN_T *x, ptrdiff_t n, int n_threads) {
+    double part[FNN_SUMSQ_MAX_BLOCKS], total = 0.0;
+    ptrdiff_t bs = FNN_EW_BLOCK, nb, b;
+    int nt;
+    if (n <= 0) return 0.0;
+    /* Block size from n alone: the block sums, and their order, ignore n_threads. */
+    if (n > bs * FNN_SUMSQ_MAX_BLOCKS) {
+        bs = (n + FNN_SUMSQ_MAX_BLOCKS - 1) / FNN_SUMSQ_MAX_BLOCKS;
+        bs = (bs + 63) / 64 * 64;
+    }
+    nb = (n + bs - 1) / bs;
+    nt = fnn_ew_threads(n, n_threads);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (b = 0; b < nb; b++) {
+        ptrdiff_t lo = b * bs, len = n - lo < bs ? n - lo : bs;
+        part[b] = FNN_F(fnn_sumsq_range)(x + lo, len);
+    }
+    for (b = 0; b < nb; b++) total += part[b];
+    return total;
+}

@@ -1,0 +1,234 @@
+"""The native GEMM kernel itself (csrc/gemm through fastnn._native._gemm).
+
+What these prove: every micro-kernel (AVX2+FMA and portable) matches a float64 NumPy
+reference for both dtypes on shapes that are not multiples of any tile, through all
+three stride layouts a dense layer uses (and general ones: negative, sliced, column-
+major C), with the bias + activation epilogue, accumulate, and k = 0; results are
+bit-identical for any thread count; FASTNN_DISABLE_SIMD=1 selects the portable kernel.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+_gemm = pytest.importorskip("fastnn._native._gemm")
+
+from fastnn.backend.numpy_ops import NumpyOps  # noqa: E402
+
+DTYPES = [np.float32, np.float64]
+KERNELS = ["avx2-fma", "portable"]
+# Not multiples of 6, 8 or 16 (the tiles), and around the KC / MC / NC block edges.
+SHAPES = [
+    (1, 1, 1),
+    (7, 17, 129),
+    (17, 129, 7),
+    (129, 1000, 1),
+    (1000, 7, 17),
+    (129, 129, 129),
+    (33, 1000, 300),
+    (150, 40, 513),
+]
+REF = NumpyOps()
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request):
+    """Run the test with each micro-kernel this build and CPU can use."""
+    before = _gemm.kernel_name()
+    if not _gemm.select_kernel(request.param):
+        pytest.skip(f"kernel {request.param} not built or not supported by this CPU")
+    yield request.param
+    assert _gemm.select_kernel(before)
+
+
+def _operands(rng, m, n, k, dtype, ta=False, tb=False):
+    """A (m, k) and B (k, n) as views: transposed ones are strided views of (k, m) /
+    (n, k) arrays, as ``x.T`` and ``w.T`` are in dense_backward."""
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    return (a.T if ta else a), (b.T if tb else b)
+
+
+def _bound(a, b, dtype, extra=0.0):
+    """Elementwise error bound for a float sum of k products (and a few more ops)."""
+    k = a.shape[1]
+    eps = np.finfo(dtype).eps
+    mag = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)) + extra
+    return 4 * (k + 4) * eps * mag + 4 * np.finfo(dtype).tiny
+
+
+def _gemm_ref(a, b, bias=None, c0=None):
+    c = a.astype(np.float64) @ b.astype(np.float64)
+    if c0 is not None:
+        c += c0
+    if bias is not None:
+        c += bias
+    return c
+
+
+def _run(a, b, bias=None, act="linear", alpha=0.0, nthreads=1, c=None, accumulate=False):
+    if c is None:
+        c = np.full((a.shape[0], b.shape[1]), np.nan, dtype=a.dtype)
+    status = _gemm.gemm(a, b, c, bias, _gemm.ACTIVATION_CODES[act], alpha, accumulate,
+                        nthreads)
+    assert status == 0
+    return c
+
+
+def test_kernel_name():
+    assert _gemm.kernel_name() in KERNELS
+    assert not _gemm.select_kernel("no-such-kernel")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", SHAPES)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_matches_reference(kernel, dtype, m, n, k, ta, tb):
+    rng = np.random.default_rng(m * 10007 + n * 101 + k)
+    a, b = _operands(rng, m, n, k, dtype, ta, tb)
+    bias = rng.standard_normal(n).astype(dtype)
+    want = _gemm_ref(a, b, bias)
+    for nthreads in (1, 2):
+        got = _run(a, b, bias, nthreads=nthreads)
+        assert np.all(np.abs(got - want) <= _bound(a, b, dtype, np.abs(bias)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_general_strides(kernel, dtype):
+    """Negative and non-unit strides everywhere, read-only inputs, column-major C."""
+    rng = np.random.default_rng(1)
+    m, n, k = 37, 53, 45
+    a_big = rng.standard_normal((2 * m, 3 * k)).astype(dtype)
+    b_big = rng.standard_normal((k, 2 * n)).astype(dtype)
+    a = a_big[::-2, ::3]
+    b = b_big[::-1, 1::2]
+    a.flags.writeable = False
+    b.flags.writeable = False
+    want = _gemm_ref(a, b)
+    c_f = np.asfortranarray(np.full((m, n), np.nan, dtype=dtype))
+    c_big = np.full((2 * m, 3 * n), 7.0, dtype=dtype)
+    c_view = c_big[1::2, ::-3]
+    for c in (c_f, c_view):
+        for nthreads in (1, 2):
+            _run(a, b, c=c, nthreads=nthreads)
+            assert np.all(np.abs(c - want) <= _bound(a, b, dtype))
+    # The view wrote only its own elements.
+    untouched = np.ones_like(c_big, dtype=bool)
+    untouched[1::2, ::-3] = False
+    assert np.all(c_big[untouched] == 7.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", [(7, 17, 129), (129, 33, 300)])
+def test_accumulate(kernel, dtype, m, n, k):
+    rng = np.random.default_rng(2)
+    a, b = _operands(rng, m, n, k, dtype)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    got = _run(a, b, bias, c=c0.copy(), accumulate=True, nthreads=2)
+    want = _gemm_ref(a, b, bias, c0)
+    assert np.all(np.abs(got - want) <= _bound(a, b, dtype, np.abs(bias) + np.abs(c0)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("act", ["linear", "relu", "sigmoid"])
+def test_k_zero(kernel, dtype, accumulate, act):
+    """k = 0: C = act((accumulate ? C : 0) + bias)."""
+    m, n = 5, 19
+    a = np.empty((m, 0), dtype=dtype)
+    b = np.empty((0, n), dtype=dtype)
+    bias = np.linspace(-2, 2, n).astype(dtype)
+    c0 = np.arange(m * n, dtype=dtype).reshape(m, n) / 10
+    got = _run(a, b, bias, act=act, c=c0.copy(), accumulate=accumulate)
+    z = (c0 if accumulate else np.zeros_like(c0)) + bias
+    want = REF.activation_forward(z, act)
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps)
+
+
+EPILOGUE_ACTS = sorted(_gemm.ACTIVATION_CODES)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", EPILOGUE_ACTS)
+@pytest.mark.parametrize("with_bias", [True, False])
+# (200, 10, 70) is computed as C^T = B^T A^T (fewer padded lanes): bias runs along rows.
+@pytest.mark.parametrize("m,n,k", [(61, 83, 70), (200, 10, 70)])
+def test_epilogue(kernel, dtype, act, with_bias, m, n, k):
+    rng = np.random.default_rng(3)
+    a, b = _operands(rng, m, n, k, dtype)
+    a *= 0.3  # keep the pre-activations in the interesting range of every function
+    bias = rng.standard_normal(n).astype(dtype) if with_bias else None
+    alpha = {"leaky_relu": 0.2, "elu": 1.0}.get(act, 0.0)
+    pre = _run(a, b, bias)  # the linear result from the same kernel
+    got = _run(a, b, bias, act=act, alpha=alpha, nthreads=2)
+    want = REF.activation_forward(pre, act, alpha=alpha)
+    np.testing.assert_allclose(got, want, rtol=8 * np.finfo(dtype).eps,
+                               atol=8 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", [(129, 1000, 17), (1000, 129, 300), (301, 301, 513),
+                                   (6, 1000, 1000), (1000, 16, 1000)])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+def test_bit_identical_across_threads(kernel, dtype, m, n, k, ta, tb):
+    """Threads split C, never the k sum: any thread count gives the same bits."""
+    rng = np.random.default_rng(4)
+    a, b = _operands(rng, m, n, k, dtype, ta, tb)
+    bias = rng.standard_normal(n).astype(dtype)
+    one = _run(a, b, bias, act="tanh", nthreads=1)
+    for nthreads in (2, 3):
+        assert np.array_equal(_run(a, b, bias, act="tanh", nthreads=nthreads), one)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_residual(kernel, dtype):
+    """C = A B at a size that runs every blocking loop several times, checked through
+    C t == A (B t) for a random t (cheap, independent of NumPy's GEMM)."""
+    rng = np.random.default_rng(5)
+    m, n, k = 1100, 1031, 1300
+    a, b = _operands(rng, m, n, k, dtype)
+    c = _run(a, b, nthreads=2)
+    t = rng.standard_normal(n)
+    lhs = c.astype(np.float64) @ t
+    rhs = a.astype(np.float64) @ (b.astype(np.float64) @ t)
+    scale = np.linalg.norm(a.astype(np.float64)) * np.linalg.norm(b.astype(np.float64))
+    rel = np.linalg.norm(lhs - rhs) / (scale * np.linalg.norm(t))
+    assert rel < 10 * np.finfo(dtype).eps * np.sqrt(k)
+
+
+def test_disable_simd_env_selects_portable_kernel():
+    code = (
+        "import numpy as np\n"
+        "from fastnn._native import _gemm\n"
+        "a = np.arange(35.0).reshape(5, 7); b = np.arange(21.0).reshape(7, 3)\n"
+        "c = np.empty((5, 3))\n"
+        "_gemm.gemm(a, b, c, None, 0, 0.0, False, 1)\n"
+        "assert np.array_equal(c, a @ b)\n"
+        "print(_gemm.kernel_name())\n"
+    )
+    env = dict(os.environ, FASTNN_DISABLE_SIMD="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "portable"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n", [(1, 1), (7, 17), (1000, 300), (300, 1000), (129, 513)])
+def test_col_sum(dtype, m, n):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((m, n)).astype(dtype)
+    want = x.astype(np.float64).sum(axis=0)
+    results = []
+    for view in (x, np.asfortranarray(x)):
+        for nthreads in (1, 2, 3):
+            out = np.full(n, np.nan, dtype=dtype)
+            _gemm.col_sum(view, out, nthreads)
+            results.append(out)
+    for out in results:
+        assert np.array_equal(out, results[0])  # same row order whatever the threads
+    np.testing.assert_allclose(results[0], want, rtol=0,
+                               atol=4 * m * np.finfo(dtype).eps * np.abs(x).sum(0).max())
