@@ -52,7 +52,9 @@ NATIVE_EXTENSIONS = [
     },
 ]
 
-BASE_CFLAGS = ["-O3", "-std=c99", "-fno-strict-aliasing"]
+# -fno-math-errno: sqrt and friends need not set errno, which lets GCC vectorise them
+# (the optimizer updates run 2-4x faster); fastnn never reads errno.
+BASE_CFLAGS = ["-O3", "-std=c99", "-fno-strict-aliasing", "-fno-math-errno"]
 OPENMP_CFLAGS = ["-fopenmp"]
 OPENMP_LDFLAGS = ["-fopenmp"]
 AVX2_CFLAGS = ["-mavx2", "-mfma"]

@@ -9,15 +9,9 @@
  * - Backward works from the output y, as NumpyOps does (x for gelu and swish only).
  * - Stability: sigmoid, swish and softplus use exp(-|x|) <= 1; elu/selu take expm1 of
  *   min(x, 0) only; softmax subtracts the row maximum.
+ * - Speed: exp/expm1/log1p/tanh come from fnn_math.h, branch-free versions the compiler
+ *   vectorises (libm calls would keep every such loop scalar, while NumPy's are SIMD).
  */
-/* Let GCC if-convert selects such as "y > 0 ? dy : alpha * dy" into vector blends.  With
- * the default -ftrapping-math it will not evaluate both arms (one might raise an FP flag
- * nobody reads), which leaves these loops scalar with a data-dependent branch.  The
- * arithmetic itself is unchanged.  (Clang does this by default.) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
-
 #include <math.h>
 #include <stddef.h>
 #include <string.h>

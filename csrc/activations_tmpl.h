@@ -3,9 +3,9 @@
  * Included twice by activations.c with
  *   FNN_T      the element type (float, double);
  *   FNN_F(n)   the name with the dtype suffix (n##_f32, n##_f64).
- * exp, expm1, log1p and tanh are fnn_math.h's vectorisable FNN_F(fnn_exp) etc.; erfc (GELU
- * only) comes from <tgmath.h>, at the precision of FNN_T;
- * every literal goes through K() so that float code is never silently promoted to double.
+ * exp, expm1, log1p and tanh are fnn_math.h's vectorisable FNN_F(fnn_exp) etc., so every
+ * loop but GELU's vectorises; GELU's erfc is libm's, in double (see fnn_norm_cdf).  Every
+ * literal goes through K() so that float code is never silently promoted to double.
  * Reductions (softmax sums) accumulate in double for both dtypes.
  *
  * Every loop reads element i before it writes element i, so an output may alias an input
@@ -31,8 +31,8 @@ static inline FNN_T FNN_F(fnn_norm_cdf)(FNN_T x) {
 
 /* ------------------------------------------------------------------ forward, serial */
 
-/* IN x[n]; OUT y_out[n] (may alias x).  One loop per activation so that each is a plain
- * loop the compiler can vectorise where it has no libm call (relu, leaky_relu, linear). */
+/* IN x[n]; OUT y_out[n] (may alias x).  One loop per activation: the switch stays outside
+ * the loops, so each is a plain loop the compiler vectorises. */
 static void FNN_F(fnn_act_forward_serial)(int act, FNN_T alpha, const FNN_T *x,
                                           FNN_T *y_out, ptrdiff_t n) {
     ptrdiff_t i;

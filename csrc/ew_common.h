@@ -16,8 +16,20 @@
 
 #include <stddef.h>
 
+/* Including this header lets GCC if-convert selects such as "y > 0 ? dy : alpha * dy"
+ * into vector blends in the rest of the file.  Under the default -ftrapping-math it will
+ * not evaluate both arms (one might raise an FP exception flag, which nothing here
+ * reads), and such loops stay scalar with a data-dependent branch.  Results are
+ * unchanged; Clang behaves this way by default.  (-fno-math-errno, which would also let
+ * sqrt vectorise in the optimizers, only works as a command-line flag.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 /* ~32K cheap elements per thread (128 KiB of float32 in, 128 KiB out) before a second thread
- * is worth waking; measured on the element-wise kernels, see the tests' timing notes. */
+ * is worth waking: the usual break-even for memory-bound loops, where the wake-up and
+ * barrier of a parallel region cost a few microseconds.  (Re-measure on a quiet multicore
+ * machine; the 2-core development box was too contended to resolve it.) */
 #define FNN_EW_GRAIN ((ptrdiff_t)32768)
 /* An element that needs exp/log/erf/tanh costs roughly this many cheap elements. */
 #define FNN_EW_COST_TRANSC ((ptrdiff_t)8)

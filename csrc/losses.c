@@ -12,14 +12,6 @@
  *   is ever split across threads.
  * The kernels are in losses_tmpl.h, included once per dtype.
  */
-/* Let GCC if-convert selects such as "y > 0 ? dy : alpha * dy" into vector blends.  With
- * the default -ftrapping-math it will not evaluate both arms (one might raise an FP flag
- * nobody reads), which leaves these loops scalar with a data-dependent branch.  The
- * arithmetic itself is unchanged.  (Clang does this by default.) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
-
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -14,14 +14,6 @@
  * - sum_squares uses fixed blocks (sizes a function of n only), summed in block order.
  * The kernels are in optimizers_tmpl.h, included once per dtype.
  */
-/* Let GCC if-convert selects such as "y > 0 ? dy : alpha * dy" into vector blends.  With
- * the default -ftrapping-math it will not evaluate both arms (one might raise an FP flag
- * nobody reads), which leaves these loops scalar with a data-dependent branch.  The
- * arithmetic itself is unchanged.  (Clang does this by default.) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
-
 #include <math.h>
 #include <stddef.h>
 #include <tgmath.h>

@@ -36,42 +36,59 @@ except ImportError:  # built without it: activations, losses, optimizers use Num
 def _ew_dtype(*arrays):
     """The dtype the element-wise kernels can take all ``arrays`` in (plain, aligned,
     C-contiguous ndarrays, all float32 or all float64), else None (use NumPy)."""
-    if _ew is None:
+    first = arrays[0]
+    if _ew is None or type(first) is not np.ndarray:
         return None
-    dtype = None
+    dtype = first.dtype
+    if dtype not in _GEMM_DTYPES:
+        return None
     for x in arrays:
-        if (
-            type(x) is not np.ndarray
-            or (dtype is not None and x.dtype != dtype)
-            or not x.flags.c_contiguous
-            or not x.flags.aligned
-        ):
+        if type(x) is not np.ndarray or x.dtype != dtype:
             return None
-        dtype = x.dtype
-    return dtype if dtype in _GEMM_DTYPES else None
+        flags = x.flags
+        if not (flags.c_contiguous and flags.aligned):
+            return None
+    return dtype
+
+
+def _ew_out_ok(out, shape, dtype, *inputs):
+    """Whether the kernels may write their result into ``out`` (None: they allocate):
+    a C-contiguous, writeable array of ``dtype`` and ``shape`` that either is one of
+    ``inputs`` or overlaps none of them.  (The kernels read element i before writing it,
+    so exact aliasing is safe and a partial overlap is not.)"""
+    if out is None:
+        return True
+    if type(out) is not np.ndarray or out.dtype != dtype or out.shape != shape:
+        return False
+    flags = out.flags
+    if not (flags.c_contiguous and flags.writeable and flags.aligned):
+        return False
+    owns = flags.owndata
+    for x in inputs:
+        if x is out or x is None:
+            continue
+        # Two arrays that each own their memory cannot overlap: skip the costlier test.
+        if not (owns and x.flags.owndata) and np.may_share_memory(out, x):
+            return False
+    return True
 
 
 def _state_ok(state, param):
     """Whether an optimizer state array can be updated in place next to ``param``."""
+    if type(state) is not np.ndarray or state.dtype != param.dtype:
+        return False
+    flags = state.flags
     return (
-        type(state) is np.ndarray
-        and state.dtype == param.dtype
-        and state.shape == param.shape
-        and state.flags.c_contiguous
-        and state.flags.aligned
-        and state.flags.writeable
+        state.shape == param.shape
+        and flags.c_contiguous
+        and flags.writeable
+        and flags.aligned
     )
-
-
-def _aliases_badly(out, *inputs):
-    """True when ``out`` overlaps an input without being that very array (the kernels
-    read element i before writing it, so only exact aliasing is safe)."""
-    return any(out is not x and np.may_share_memory(out, x) for x in inputs)
 
 
 def _flat(x):
     """The 1-D view of a C-contiguous array (never a copy)."""
-    return x.reshape(-1)
+    return x if x.ndim == 1 else x.reshape(-1)
 
 
 def _gemm_dtype(*arrays):
@@ -256,13 +273,8 @@ class NativeOps(NumpyOps):
         if activation == "softmax":
             return self.softmax(x, out=out)
         code = _ew.ACTIVATION_CODES.get(activation) if _ew is not None else None
-        dtype = _ew_dtype(x)
-        if (
-            code is None
-            or dtype is None
-            or not _out_ok(out, x.shape, dtype, contiguous=True)
-            or (out is not None and _aliases_badly(out, x))
-        ):
+        dtype = _ew_dtype(x) if code is not None else None
+        if dtype is None or not _ew_out_ok(out, x.shape, dtype, x):
             return super().activation_forward(x, activation, out=out, alpha=alpha)
         if out is None:
             out = np.empty(x.shape, dtype=dtype)
@@ -280,8 +292,7 @@ class NativeOps(NumpyOps):
             dtype is None
             or any(a.shape != dy.shape for a in inputs)
             or (code == _ew.ACTIVATION_CODES["softmax"] and (dy.ndim == 0 or dy.shape[-1] == 0))
-            or not _out_ok(out, dy.shape, dtype, contiguous=True)
-            or (out is not None and _aliases_badly(out, *inputs))
+            or not _ew_out_ok(out, dy.shape, dtype, *inputs)
         ):
             return super().activation_backward(dy, y, activation, x=x, out=out, alpha=alpha)
         if out is None:
@@ -306,8 +317,7 @@ class NativeOps(NumpyOps):
             dtype is None
             or x.ndim == 0
             or x.shape[-1] == 0
-            or not _out_ok(out, x.shape, dtype, contiguous=True)
-            or (out is not None and _aliases_badly(out, x))
+            or not _ew_out_ok(out, x.shape, dtype, x)
         ):
             return super().softmax(x, out=out)
         if out is None:
@@ -329,12 +339,10 @@ class NativeOps(NumpyOps):
         if grad_scale is None:
             return dtype, None
         gs = np.ascontiguousarray(grad_scale, dtype=dtype)
-        if gs.shape != (logits.shape[0],) or not _out_ok(
-            out_grad, logits.shape, dtype, contiguous=True
-        ):
-            return None
         # out_grad may be logits itself (rows are read before written), nothing else.
-        if out_grad is not None and _aliases_badly(out_grad, logits, gs, *others):
+        if gs.shape != (logits.shape[0],) or not _ew_out_ok(
+            out_grad, logits.shape, dtype, logits, gs, *others
+        ):
             return None
         return dtype, gs
 
@@ -403,14 +411,16 @@ class NativeOps(NumpyOps):
 
     @staticmethod
     def _update_ok(param, grad, *states):
-        return (
-            _ew is not None
-            and param.dtype in _GEMM_DTYPES
-            and _state_ok(param, param)
-            and _ew_dtype(param, grad) is not None
-            and grad.shape == param.shape
-            and all(_state_ok(s, param) for s in states)
-        )
+        if (
+            _ew_dtype(param, grad) is None
+            or grad.shape != param.shape
+            or not param.flags.writeable
+        ):
+            return False
+        for state in states:
+            if not _state_ok(state, param):
+                return False
+        return True
 
     def sum_squares(self, x):
         """``sum(x^2)`` as a Python float, the same for every thread count."""
@@ -504,7 +514,7 @@ class NativeOps(NumpyOps):
             _ew is None
             or target not in _GEMM_DTYPES
             or not 0.0 <= rate < 1.0
-            or not _out_ok(out, shape, target, contiguous=True)
+            or not _ew_out_ok(out, shape, target)
         ):
             return super().dropout_mask(shape, rate, seed, stream, dtype, out=out)
         if out is None:

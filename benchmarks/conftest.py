@@ -1,0 +1,34 @@
+"""Shared setup for the pytest-benchmark suite in ``benchmarks/``.
+
+This folder is outside the default ``pytest`` run (``testpaths = ["tests"]`` and
+``--benchmark-skip`` in pyproject.toml).  Run it with:
+
+    pytest benchmarks --benchmark-only [--bench-threads 2] [--benchmark-json out.json]
+"""
+
+import importlib.util
+import os
+import sys
+
+import pytest
+
+if importlib.util.find_spec("fastnn") is None:  # run from a source checkout
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--bench-threads", type=int, default=None,
+        help="threads for fastnn, PyTorch and NumPy's BLAS in the benchmarks "
+             "(default: fastnn.get_num_threads())",
+    )
+
+
+@pytest.fixture
+def bench_threads(request):
+    """Limit every library to the requested thread count for one benchmark."""
+    from fastnn import benchmarking, parallel
+
+    n = request.config.getoption("--bench-threads") or parallel.get_num_threads()
+    with benchmarking.thread_limits(n) as control:
+        yield control

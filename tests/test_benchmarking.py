@@ -1,0 +1,185 @@
+"""fastnn.benchmarking at tiny sizes: it runs and its results have the documented shape.
+
+No test here asserts a speed; the measurements themselves live in ``benchmarks/``.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import backend, benchmarking as B, parallel
+
+TINY = dict(batch_size=16, n_samples=48)
+ENTRY_KEYS = {"status", "seconds", "samples_per_s", "gflops", "fraction_of_peak",
+              "vs_fastnn_numpy", "vs_torch"}
+RESULT_KEYS = {"scenario", "threads", "repeats", "warmup", "thread_control", "peak_gflops",
+               "results"}
+
+
+def _local_contenders():
+    names = ["fastnn-numpy", "numpy-handwritten"]
+    return (["fastnn-native"] if backend.native_available() else []) + names
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend():
+    previous = backend.current()
+    yield
+    backend._current = previous
+
+
+def test_flops_match_the_issue_formula():
+    # Forward and weight gradients for all layers, input gradients for layers 2 and 3.
+    expected = 2 * (784 * 500 + 500 * 500 + 500 * 10) * 3 - 2 * 784 * 500
+    assert B.mlp_training_flops([784, 500, 500, 10]) == expected
+    assert abs(expected / 1e6 - 3.1) < 0.01
+
+
+def test_scenario_validation():
+    sc = B.mlp_scenario([8, 4, 3], **TINY)
+    assert sc["loss"] == "sparse_categorical_crossentropy"
+    assert sc["flops_per_sample"] == B.mlp_training_flops([8, 4, 3])
+    with pytest.raises(ValueError):
+        B.mlp_scenario([8, 4, 3], output="sigmoid")
+    with pytest.raises(ValueError):
+        B.mlp_scenario([8, 4, 3], hidden_activation="nope")
+    with pytest.raises(ValueError):
+        B.mlp_scenario([8])
+
+
+@pytest.mark.parametrize("output,layers", [("softmax", [8, 6, 3]), ("sigmoid", [8, 6, 4, 1])])
+def test_benchmark_training_result_shape(output, layers):
+    scenario = B.mlp_scenario(layers, output=output, **TINY)
+    names = _local_contenders()
+    res = B.benchmark_training(scenario, contenders=names, threads=1, repeats=2,
+                               peak_gflops=10.0)
+    json.dumps(res)  # plain data all the way down
+    assert set(res) == RESULT_KEYS
+    assert list(res["results"]) == names
+    for name, entry in res["results"].items():
+        assert entry["status"] == "ok", (name, entry)
+        assert set(entry) == ENTRY_KEYS
+        assert len(entry["seconds"]) == 2
+        sps = entry["samples_per_s"]
+        assert set(sps) == {"median", "min", "max", "spread"}
+        assert sps["min"] <= sps["median"] <= sps["max"]
+        assert entry["fraction_of_peak"] == pytest.approx(entry["gflops"] / 10.0)
+        assert entry["vs_torch"] is None  # torch was not among the contenders
+    assert res["results"]["fastnn-numpy"]["vs_fastnn_numpy"] == pytest.approx(1.0)
+    assert res["thread_control"]["threads"] == 1
+    frac = res["results"]["fastnn-numpy"]["fraction_of_peak"]
+    B.set_peak(res, 20.0)
+    assert res["peak_gflops"] == 20.0
+    assert res["results"]["fastnn-numpy"]["fraction_of_peak"] == pytest.approx(frac / 2)
+
+
+def test_missing_contender_is_skipped_with_reason(monkeypatch):
+    real = B._optional_import
+    monkeypatch.setattr(B, "_optional_import",
+                        lambda m: None if m.split(".")[0] in ("torch", "sklearn") else real(m))
+    monkeypatch.setattr(backend, "native_available", lambda: False)
+    scenario = B.mlp_scenario([8, 6, 3], **TINY)
+    res = B.benchmark_training(scenario, contenders=["fastnn-native", "fastnn-numpy",
+                                                     "torch", "sklearn"],
+                               threads=1, repeats=1)
+    json.dumps(res)
+    for name, word in (("torch", "PyTorch"), ("sklearn", "scikit-learn"),
+                       ("fastnn-native", "native")):
+        assert res["results"][name]["status"] == "skipped"
+        assert word in res["results"][name]["reason"]
+    assert res["results"]["fastnn-numpy"]["status"] == "ok"
+    assert res["results"]["fastnn-numpy"]["vs_torch"] is None
+    table = B.format_training_table([res])
+    assert "skipped" in table and "fastnn-numpy" in table
+    with pytest.raises(RuntimeError, match="PyTorch"):
+        B.training_runner("torch", scenario)
+
+
+def test_unknown_contender_is_refused():
+    with pytest.raises(ValueError):
+        B.benchmark_training(B.mlp_scenario([8, 6, 3], **TINY), contenders=["keras"])
+
+
+def test_torch_contender_runs():
+    pytest.importorskip("torch")
+    scenario = B.mlp_scenario([8, 6, 1], output="sigmoid", **TINY)
+    res = B.benchmark_training(scenario, contenders=["fastnn-numpy", "torch"], threads=1,
+                               repeats=1)
+    assert res["results"]["torch"]["status"] == "ok"
+    assert res["results"]["torch"]["vs_torch"] == pytest.approx(1.0)
+    assert res["results"]["fastnn-numpy"]["vs_torch"] is not None
+
+
+def test_sklearn_contender_runs():
+    pytest.importorskip("sklearn")
+    res = B.benchmark_training(B.mlp_scenario([8, 6, 3], **TINY), contenders=["sklearn"],
+                               threads=1, repeats=1)
+    assert res["results"]["sklearn"]["status"] == "ok"
+
+
+def test_interleaving_rotates_the_order():
+    calls = []
+    runners = {name: (lambda n=name: calls.append(n)) for name in "abc"}
+    times = B.interleaved_times(runners, repeats=3, warmup=1)
+    assert calls == list("abc" "bca" "cab" "abc")
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
+
+
+def test_thread_limits_restore_everything():
+    saved = parallel._num_threads
+    before = parallel.get_num_threads()
+    with B.thread_limits(1) as control:
+        assert fastnn.get_num_threads() == 1
+        assert control["blas"] in ("threadpoolctl", "openblas-ctypes", "uncontrolled")
+        assert isinstance(control["note"], str)
+    assert parallel._num_threads == saved
+    assert parallel.get_num_threads() == before
+
+
+def test_fma_peak_proxy_and_native_hook(monkeypatch):
+    peak = B.measure_fma_peak(1, size=64, repeats=1)
+    json.dumps(peak)
+    assert peak["gflops"] > 0 and peak["method"] == "numpy-matmul-proxy"
+    assert "proxy" in peak["note"]
+    monkeypatch.setattr(B, "_native_fma_hook", lambda: (lambda threads: 42.0 * threads))
+    hooked = B.measure_fma_peak(2)
+    assert hooked["method"] == "native-fma-loop" and hooked["gflops"] == 84.0
+
+
+def test_machine_info_keys():
+    info = B.machine_info()
+    json.dumps(info)
+    assert {"cpu_model", "cpu_flags", "logical_cores", "usable_cores", "fastnn_config",
+            "versions", "blas_thread_control"} <= set(info)
+    assert info["versions"]["numpy"] == np.__version__
+
+
+def test_summary_and_scaling():
+    s = B.summarize([1.0, 3.0, 2.0])
+    assert s == {"median": 2.0, "min": 1.0, "max": 3.0, "spread": 1.0}
+    ok = lambda v: {"status": "ok", "samples_per_s": {"median": v}}  # noqa: E731
+    many = {"threads": 2, "results": {"a": ok(30.0), "b": {"status": "skipped"}}}
+    few = {"threads": 1, "results": {"a": ok(20.0), "b": ok(5.0)}}
+    assert B.thread_scaling(many, few) == {"threads": [2, 1], "a": 1.5, "b": None}
+
+
+def test_contender_failing_mid_run_is_an_error_entry(monkeypatch):
+    real = B._make_runner
+
+    def make(name, *args):
+        if name == "numpy-handwritten":
+            def boom():
+                raise MemoryError("simulated")
+            return boom
+        return real(name, *args)
+
+    monkeypatch.setattr(B, "_make_runner", make)
+    res = B.benchmark_training(B.mlp_scenario([8, 6, 3], **TINY),
+                               contenders=["fastnn-numpy", "numpy-handwritten"],
+                               threads=1, repeats=1)
+    json.dumps(res)
+    assert res["results"]["numpy-handwritten"] == {"status": "error",
+                                                   "reason": "MemoryError: simulated"}
+    assert res["results"]["fastnn-numpy"]["status"] == "ok"
