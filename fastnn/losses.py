@@ -381,7 +381,32 @@ def _check_label_smoothing(value):
     return value
 
 
-class BinaryCrossentropy(_BuiltinLoss):
+class _SmoothedCrossentropy(_BuiltinLoss):
+    """What binary and categorical cross-entropy share: ``from_logits``, label smoothing
+    towards a uniform target (``_uniform_target``) and ``axis``."""
+
+    def __init__(self, from_logits, label_smoothing, axis, reduction, name, dtype):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = _check_label_smoothing(label_smoothing)
+        self.axis = _check_axis(axis)
+
+    def _uniform_target(self, y):
+        raise NotImplementedError
+
+    def prepare_target(self, y_true, output_shape, dtype=None):
+        y = super().prepare_target(y_true, output_shape, dtype)
+        if self.label_smoothing:
+            s = self.label_smoothing
+            y = y * (1.0 - s) + s * self._uniform_target(y)
+        return y
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
+
+
+class BinaryCrossentropy(_SmoothedCrossentropy):
     """Binary cross-entropy, averaged over the last axis (one or several independent labels).
 
     Args:
@@ -400,24 +425,13 @@ class BinaryCrossentropy(_BuiltinLoss):
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = _check_label_smoothing(label_smoothing)
-        self.axis = _check_axis(axis)
+        super().__init__(from_logits, label_smoothing, axis, reduction, name, dtype)
 
-    def prepare_target(self, y_true, output_shape, dtype=None):
-        y = super().prepare_target(y_true, output_shape, dtype)
-        if self.label_smoothing:
-            s = self.label_smoothing
-            y = y * (1.0 - s) + 0.5 * s
-        return y
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": self.axis}
+    def _uniform_target(self, y):
+        return 0.5
 
 
-class CategoricalCrossentropy(_BuiltinLoss):
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Cross-entropy against one-hot (or soft) targets.
 
     Args:
@@ -436,17 +450,10 @@ class CategoricalCrossentropy(_BuiltinLoss):
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = _check_label_smoothing(label_smoothing)
-        self.axis = _check_axis(axis)
+        super().__init__(from_logits, label_smoothing, axis, reduction, name, dtype)
 
-    def prepare_target(self, y_true, output_shape, dtype=None):
-        y = super().prepare_target(y_true, output_shape, dtype)
-        if self.label_smoothing:
-            s = self.label_smoothing
-            y = y * (1.0 - s) + s / y.shape[1]
-        return y
+    def _uniform_target(self, y):
+        return 1.0 / y.shape[1]
 
     def _shape_hint(self, y, features):
         if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
@@ -455,10 +462,6 @@ class CategoricalCrossentropy(_BuiltinLoss):
                 "loss='sparse_categorical_crossentropy', or one-hot encode them"
             )
         return ""
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
 class SparseCategoricalCrossentropy(_BuiltinLoss):

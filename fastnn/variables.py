@@ -42,3 +42,20 @@ class Variable:
 
     def __repr__(self):
         return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype}>"
+
+
+def assign_all(variables, values, owner):
+    """Assign ``values`` (one array per variable, same order) after checking the count.
+
+    Args:
+        variables: the Variables to set.
+        values: arrays, as ``get_weights()`` returns them.
+        owner: e.g. "Layer 'dense'" or "Model 'seq'", for the error message.
+    """
+    values = list(values)
+    if len(values) != len(variables):
+        raise ValueError(
+            f"{owner} expects {len(variables)} weight arrays. Received: {len(values)} arrays"
+        )
+    for var, value in zip(variables, values):
+        var.assign(value)

@@ -26,7 +26,7 @@ import numpy as np
 from .. import backend
 from .. import config as _config
 from ..utils import naming
-from ..variables import Variable
+from ..variables import Variable, assign_all
 
 
 def buffer(cache, key, shape, dtype):
@@ -142,15 +142,7 @@ class Layer:
 
     def set_weights(self, weights):
         """Set weight values from a list of arrays in ``weights`` order."""
-        mine = self.weights
-        weights = list(weights)
-        if len(weights) != len(mine):
-            raise ValueError(
-                f"Layer {self.name!r} expects {len(mine)} weight arrays. "
-                f"Received: {len(weights)} arrays"
-            )
-        for var, value in zip(mine, weights):
-            var.assign(value)
+        assign_all(self.weights, weights, f"Layer {self.name!r}")
 
     def count_params(self):
         """Number of scalars in this layer's weights."""

@@ -10,6 +10,7 @@ from .. import layers as _layers
 from ..layers.base import SymbolicTensor
 from ..layers.core import InputLayer
 from ..utils import naming
+from ..variables import assign_all
 from .graph import Graph
 from .trainer import Trainer
 
@@ -120,15 +121,7 @@ class Model(Trainer):
 
     def set_weights(self, weights):
         """Set all weights from a list like ``get_weights()`` returns."""
-        mine = self.weights
-        weights = list(weights)
-        if len(weights) != len(mine):
-            raise ValueError(
-                f"Model {self.name!r} expects {len(mine)} weight arrays. "
-                f"Received: {len(weights)} arrays"
-            )
-        for var, value in zip(mine, weights):
-            var.assign(value)
+        assign_all(self.weights, weights, f"Model {self.name!r}")
 
     def count_params(self):
         """Number of scalars in all weights."""
