@@ -36,3 +36,21 @@ void fnn_set_num_threads(int n) {
     (void)n;
 #endif
 }
+
+/* e.g. "GCC 12.2.0, OpenMP 201511" ; the macros are the compiler's own. */
+#define FNN_STR2(x) #x
+#define FNN_STR(x) FNN_STR2(x)
+const char *fnn_build_info(void) {
+#if defined(__clang__)
+#define FNN_CC "clang " __clang_version__
+#elif defined(__GNUC__)
+#define FNN_CC "GCC " __VERSION__
+#else
+#define FNN_CC "unknown C compiler"
+#endif
+#ifdef _OPENMP
+    return FNN_CC ", OpenMP " FNN_STR(_OPENMP);
+#else
+    return FNN_CC ", no OpenMP";
+#endif
+}

@@ -18,4 +18,7 @@ int fnn_num_procs(void);
 /* Sets the default thread count for later parallel regions of this library. */
 void fnn_set_num_threads(int n);
 
+/* The compiler and OpenMP version this library was built with, for show_config(). */
+const char *fnn_build_info(void);
+
 #endif

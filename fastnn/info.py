@@ -29,7 +29,9 @@ def config_dict():
         from ._native import _threads
 
         facts["openmp"] = _threads.openmp_enabled()
-        facts["compiler"] = getattr(_threads, "compiler_info", lambda: None)()
+        facts["compiler"] = _threads.compiler_info()
+        if not facts["openmp"]:
+            facts["num_threads"] = "1 (built without OpenMP)"
         try:
             from ._native import _gemm
 

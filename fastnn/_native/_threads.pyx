@@ -5,6 +5,7 @@ cdef extern from "threads.h":
     int fnn_get_max_threads() nogil
     int fnn_num_procs() nogil
     void fnn_set_num_threads(int n) nogil
+    const char *fnn_build_info() nogil
 
 
 def openmp_enabled():
@@ -25,3 +26,8 @@ def num_procs():
 def set_num_threads(int n):
     """Set OpenMP's default thread count for fastnn's kernels."""
     fnn_set_num_threads(n)
+
+
+def compiler_info():
+    """The compiler and OpenMP version the native kernels were built with."""
+    return fnn_build_info().decode("ascii", "replace")
