@@ -1,9 +1,7 @@
 """The command line: ``fastnn demo`` and ``fastnn info`` (also ``python -m fastnn``)."""
 
-import subprocess
-import sys
-
 import pytest
+from subproc import run_python
 
 from fastnn import backend, cli
 
@@ -31,12 +29,9 @@ def test_demo_compares_backends():
 
 
 def test_python_dash_m_and_bad_arguments():
-    proc = subprocess.run([sys.executable, "-m", "fastnn", "info"], capture_output=True,
-                          text=True, timeout=120)
+    proc = run_python(["-m", "fastnn", "info"])
     assert proc.returncode == 0 and "num_threads" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "fastnn", "demo", "--epochs", "0"],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_python(["-m", "fastnn", "demo", "--epochs", "0"])
     assert proc.returncode == 2 and "--epochs" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "fastnn", "nonsense"], capture_output=True,
-                          text=True, timeout=120)
+    proc = run_python(["-m", "fastnn", "nonsense"])
     assert proc.returncode == 2

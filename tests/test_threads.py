@@ -2,7 +2,6 @@
 
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 import fastnn
 from fastnn import backend, parallel
+from subproc import run_python
 
 
 def test_set_and_get_num_threads():
@@ -31,12 +31,10 @@ def test_set_num_threads_refuses_bad_values(bad):
 def test_default_honours_omp_num_threads():
     code = "import fastnn; print(fastnn.get_num_threads())"
     env = {**os.environ, "OMP_NUM_THREADS": "3"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = run_python(["-c", code], env=env)
     assert out.stdout.strip() == "3"
     env.pop("OMP_NUM_THREADS")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = run_python(["-c", code], env=env)
     assert int(out.stdout.strip()) == parallel.usable_cores()
 
 

@@ -8,8 +8,6 @@ bit-identical for any thread count; FASTNN_DISABLE_SIMD=1 selects the portable k
 """
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ import pytest
 _gemm = pytest.importorskip("fastnn._native._gemm")
 
 from fastnn.backend.numpy_ops import NumpyOps  # noqa: E402
+from subproc import run_python
 
 DTYPES = [np.float32, np.float64]
 KERNELS = ["avx2-fma", "portable"]
@@ -211,8 +210,7 @@ def test_disable_simd_env_selects_portable_kernel():
         "print(_gemm.kernel_name())\n"
     )
     env = dict(os.environ, FASTNN_DISABLE_SIMD="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
+    out = run_python(["-c", code], env=env, check=True)
     assert out.stdout.strip() == "portable"
 
 
