@@ -23,3 +23,8 @@ def register(cls):
     """Add a layer class to the registry used by ``get_config``/``load_model``."""
     REGISTRY[cls.__name__] = cls
     return cls
+
+
+__all__ = ["Layer", "Input", "InputLayer", "register", "REGISTRY"] + sorted(
+    name for name in REGISTRY if name != "InputLayer"
+)

@@ -9,7 +9,6 @@ so after the first epoch the step reuses every buffer.
 """
 
 import threading
-import warnings
 
 import numpy as np
 
