@@ -1,144 +1,87 @@
-"""GFLOP/s of fastnn's native GEMM against numpy.matmul (OpenBLAS), 1 and 2 threads.
+"""GFLOP/s of fastnn's native GEMM against numpy.matmul (NumPy's BLAS), per thread count.
 
-Run it as a plain script:  python benchmarks/bench_gemm.py [--threads 1 2]
-[--dtypes float32 float64] [--quick]
+Run it as a plain script from the repository root:
 
-Each thread count runs in its own subprocess with OPENBLAS_NUM_THREADS (and
-OMP_NUM_THREADS) set before NumPy loads, so both libraries get the same number of
-threads.  Inside it, the two are timed interleaved on the same operands (native, numpy,
-native, numpy, ...), each sample a batch of calls lasting at least ~20 ms, and the
-table reports medians, so machine noise hits both alike.  Shapes: squares, and the
-three products of each Dense layer of the seeds' MLP (784-500-500-10) at batch sizes
-32, 128 and 256: forward x @ w, weight gradient x.T @ dz, input gradient dz @ w.T.
-Products go through NativeOps.matmul (what the layers call) with preallocated out=.
+    python benchmarks/bench_gemm.py [--threads 1 2] [--dtypes float32 float64] [--quick]
+        [--repeats N] [--stat median|best] [--json out.json]
+
+A thin front end over ``fastnn.benchmarking.benchmark_gemm`` (also used by
+``fastnn bench``): for every shape the two libraries are timed interleaved on the same
+operands, each sample a batch of calls lasting at least ~20 ms, with fastnn and NumPy's
+BLAS limited to the same thread count (``thread_limits``); the table reports medians.
+Shapes (``gemm_shapes``): squares, and the three products of each Dense layer of the
+seeds' MLP (784-500-500-10) at batch sizes 32, 128 and 256: forward x @ w, weight
+gradient x.T @ dz, input gradient dz @ w.T, through the backends' ``matmul`` (what the
+layers call) with a preallocated ``out=``.
 """
 
 import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
-import time
 
-SQUARES = [512, 1024, 2048]
-LAYERS = [(784, 500), (500, 500), (500, 10)]
-BATCHES = [32, 128, 256]
+if importlib.util.find_spec("fastnn") is None:  # run from a source checkout
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def _shapes(quick):
-    """(label, m, n, k, transpose_a, transpose_b) for every product benchmarked."""
-    shapes = [(f"square {s}", s, s, s, False, False) for s in SQUARES[: 2 if quick else 3]]
-    for batch in BATCHES[1:2] if quick else BATCHES:
-        for fan_in, units in LAYERS:
-            tag = f"b{batch} {fan_in}x{units}"
-            shapes.append((f"{tag} x@w", batch, units, fan_in, False, False))
-            shapes.append((f"{tag} x.T@dz", fan_in, units, batch, True, False))
-            shapes.append((f"{tag} dz@w.T", batch, fan_in, units, False, True))
-    return shapes
+from fastnn import benchmarking as B  # noqa: E402
 
 
-def _calls_for(fn, min_seconds=0.02):
-    """How many calls of fn make a sample of at least min_seconds."""
-    t0 = time.perf_counter()
-    fn()
-    return max(1, int(min_seconds / max(time.perf_counter() - t0, 1e-7)) + 1)
-
-
-def _time_batch(fn, calls):
-    """Seconds per call over one batch of calls."""
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - t0) / calls
-
-
-def _worker(threads, dtypes, repeats, quick):
-    # Imported here, after the parent set the BLAS thread variables for this process.
-    import numpy as np
-
-    if importlib.util.find_spec("fastnn") is None:  # run from a source checkout
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-    from fastnn import parallel
-    from fastnn._native import _gemm
-    from fastnn.backend.native_ops import NativeOps
-
-    parallel.set_num_threads(threads)
-    ops = NativeOps()
-    rng = np.random.default_rng(0)
-    for dtype_name in dtypes:
-        dtype = np.dtype(dtype_name)
-        for label, m, n, k, ta, tb in _shapes(quick):
-            a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
-            b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
-            av, bv = (a.T if ta else a), (b.T if tb else b)
-            out = np.empty((m, n), dtype=dtype)
-
-            def native():
-                ops.matmul(a, b, transpose_a=ta, transpose_b=tb, out=out)
-
-            def numpy():
-                np.matmul(av, bv, out=out)
-
-            native(), numpy()  # warm up: packing buffers, OpenBLAS threads
-            calls = min(_calls_for(native), _calls_for(numpy))
-            t_native, t_numpy = [], []
-            for _ in range(repeats):
-                t_native.append(_time_batch(native, calls))
-                t_numpy.append(_time_batch(numpy, calls))
-            flops = 2.0 * m * n * k
-            row = {
-                "shape": label, "m": m, "n": n, "k": k, "dtype": dtype_name,
-                "threads": threads, "kernel": _gemm.kernel_name(),
-                "native_gflops": flops / sorted(t_native)[repeats // 2] / 1e9,
-                "numpy_gflops": flops / sorted(t_numpy)[repeats // 2] / 1e9,
-            }
-            print(json.dumps(row), flush=True)
-
-
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
+                        choices=["float32", "float64"])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="fewer shapes")
-    parser.add_argument("--json", help="also write the rows to this file")
-    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        _worker(args.worker, args.dtypes, args.repeats, args.quick)
-        return
+    parser.add_argument("--stat", choices=("median", "best"), default="median",
+                        help="report the median sample or the best (fastest) one; on a "
+                             "busy machine other work only ever slows a sample down")
+    parser.add_argument("--json", help="also write every result to this file")
+    args = parser.parse_args(argv)
+    if min(args.threads) < 1:
+        parser.error("--threads must be >= 1")
 
-    rows = []
-    header = f"{'shape':<26} {'m x n x k':>16} {'dtype':>7} {'thr':>3} " \
-             f"{'native':>8} {'numpy':>8} {'ratio':>6}"
-    print("GFLOP/s, median of", args.repeats, "interleaved samples")
+    if args.quick:
+        shapes = B.gemm_shapes(squares=(512, 1024), batch_sizes=(128,))
+    else:
+        shapes = B.gemm_shapes()
+    stat_key = "max" if args.stat == "best" else "median"
+    header = (f"{'shape':<26} {'m x n x k':>16} {'dtype':>7} {'thr':>3} "
+              f"{'native':>8} {'numpy':>8} {'ratio':>6}")
+    print(f"GFLOP/s, {args.stat} of", args.repeats, "interleaved samples")
     print(header)
     print("-" * len(header))
+    results = []
     for threads in args.threads:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads),
-                   OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", str(threads),
-               "--repeats", str(args.repeats), "--dtypes", *args.dtypes]
-        if args.quick:
-            cmd.append("--quick")
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
-        for line in proc.stdout:
-            r = json.loads(line)
-            rows.append(r)
-            mnk = f"{r['m']}x{r['n']}x{r['k']}"
-            print(f"{r['shape']:<26} {mnk:>16} {r['dtype']:>7} {r['threads']:>3} "
-                  f"{r['native_gflops']:8.1f} {r['numpy_gflops']:8.1f} "
-                  f"{r['native_gflops'] / r['numpy_gflops']:6.2f}", flush=True)
-        if proc.wait() != 0:
-            sys.exit(proc.returncode)
-    if rows:
-        print(f"kernel: {rows[0]['kernel']}")
+        for dtype in args.dtypes:
+            for shape in shapes:
+                res = B.benchmark_gemm(shape, threads=threads, dtype=dtype,
+                                       repeats=args.repeats)
+                results.append(res)
+                cells = []
+                for name in B.GEMM_CONTENDERS:
+                    entry = res["results"][name]
+                    cells.append(f"{entry['gflops'][stat_key]:8.1f}"
+                                 if entry["status"] == "ok" else f"{entry['status']:>8}")
+                ratio = res["results"]["fastnn-native"].get("vs_fastnn_numpy")
+                if args.stat == "best" and all(
+                        res["results"][n]["status"] == "ok"
+                        for n in ("fastnn-native", "fastnn-numpy")):
+                    ratio = (res["results"]["fastnn-native"]["gflops"]["max"]
+                             / res["results"]["fastnn-numpy"]["gflops"]["max"])
+                mnk = f"{shape['m']}x{shape['n']}x{shape['k']}"
+                print(f"{shape['name']:<26} {mnk:>16} {dtype:>7} {threads:>3} "
+                      f"{' '.join(cells)} {'-' if ratio is None else f'{ratio:6.2f}'}",
+                      flush=True)
+    machine = B.machine_info()
+    print(f"kernel: {machine['simd_kernel']}, BLAS threads: {machine['blas_thread_control']}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump({"benchmark": "gemm", "machine": machine, "results": results}, f,
+                      indent=1)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -38,25 +38,6 @@ MLP = [784, 500, 500, 10]
 TABULAR = [100, 32, 8, 1]
 
 
-def _progress(stream=sys.stderr):
-    """A one-line status printer: rewrites its line on a terminal, else prints lines."""
-    tty = stream.isatty()
-
-    def show(msg):
-        if tty:
-            stream.write("\r\033[K" + msg)
-        else:
-            stream.write(msg + "\n")
-        stream.flush()
-
-    def done():
-        if tty:
-            stream.write("\r\033[K")
-            stream.flush()
-
-    return show, done
-
-
 def _targets(results_by_key, scaling):
     """The issue's speed targets, each with the value reached (None when not measured)."""
 
@@ -104,14 +85,13 @@ def main(argv=None):
     # Enough samples that one run lasts ~0.2-1 s, long beside fit()'s fixed costs.
     mlp_n = 4096 if args.quick else 16384
     tab_n = 8192 if args.quick else 32768
-    show, done = _progress()
+    show, done = B.progress_printer()
     started = time.perf_counter()
 
     machine = B.machine_info()
-    peaks = {}
-    for t in threads:
-        show(f"FMA peak estimate, {t} thread(s)")
-        peaks[t] = B.measure_fma_peak(t, size=1024 if args.quick else 2048)
+    show(f"FMA peak estimate, {', '.join(map(str, threads))} thread(s)")
+    peak_size = 1024 if args.quick else 2048
+    peaks = B.best_fma_peaks(threads, size=peak_size)
 
     plan = [
         ("mlp128", B.mlp_scenario(MLP, batch_size=128, n_samples=mlp_n), main_threads),
@@ -129,11 +109,8 @@ def main(argv=None):
             progress=lambda msg, p=prefix: show(f"{p} {msg}"))
     # Measure the peak again after the runs and keep the best of the two: other work on
     # the machine only ever lowers it, and a low denominator would inflate "% peak".
-    for t in threads:
-        show(f"FMA peak estimate again, {t} thread(s)")
-        again = B.measure_fma_peak(t, size=1024 if args.quick else 2048)
-        peaks[t]["samples"] = [peaks[t]["gflops"], again["gflops"]]
-        peaks[t]["gflops"] = max(peaks[t]["samples"])
+    show("FMA peak estimate again")
+    peaks = B.best_fma_peaks(threads, size=peak_size, previous=peaks)
     for key, scenario, t in plan:
         if scenario["output"] == "softmax":  # the FLOP count is what matters for the MLP
             B.set_peak(results[key], peaks[t]["gflops"])

@@ -4,6 +4,11 @@ This folder is outside the default ``pytest`` run (``testpaths = ["tests"]`` and
 ``--benchmark-skip`` in pyproject.toml).  Run it with:
 
     pytest benchmarks --benchmark-only [--bench-threads 2] [--benchmark-json out.json]
+
+Files: ``test_bench_gemm.py`` (matrix products), ``test_bench_training.py`` (one epoch)
+and ``test_bench_inference.py`` (predictions), each grouped by shape so that every table
+compares the contenders on the same work.  ``fastnn bench`` measures the same things
+interleaved in one run, with ratios and the fraction of FMA peak.
 """
 
 import importlib.util
@@ -30,5 +35,7 @@ def bench_threads(request):
     from fastnn import benchmarking, parallel
 
     n = request.config.getoption("--bench-threads") or parallel.get_num_threads()
+    # thread_limits sets torch's threads only when torch is loaded: load it first.
+    benchmarking._optional_import("torch")
     with benchmarking.thread_limits(n) as control:
         yield control

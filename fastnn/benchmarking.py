@@ -1,7 +1,8 @@
-"""Measurement library behind ``fastnn bench`` and ``benchmarks/bench_training.py``.
+"""Measurement library behind ``fastnn bench`` and the scripts in ``benchmarks/``.
 
-It times the training of one multilayer perceptron by several *contenders*, side by side
-in one process:
+It times, side by side in one process, the training and the inference of one model
+(a multilayer perceptron, or the seeds' two-input Wide&Deep model) by several
+*contenders*, and fastnn's native GEMM against NumPy's:
 
 - ``fastnn-native`` and ``fastnn-numpy``: fastnn's two backends through the public
   Keras-style API (``Sequential``, ``compile``, ``fit(epochs=1, verbose=0, shuffle=True)``);
@@ -10,12 +11,16 @@ in one process:
   baseline the project's performance targets quote;
 - ``sklearn``: scikit-learn's ``MLPClassifier.partial_fit`` (skipped when not importable).
 
-Every contender trains on the same synthetic data with the same batch size, Adam with the
-same learning rate, and the same thread count.  Runs are *interleaved*: after a warm-up
-round, each round runs every contender once, in an order that rotates from round to
-round, so that drift on a shared machine (another process starting, the CPU clock
-changing) hits all contenders alike instead of whichever happened to run last.  Each
-contender's samples/s is reported as the median over rounds with its min and max.
+Every contender trains on the same synthetic data with the same batch size, the same
+optimizer (Adam, or RMSprop for Wide&Deep as in the seed) with the same learning rate,
+and the same thread count.  A contender that cannot express a model (the hand-written
+loop and scikit-learn take one input, so not Wide&Deep) is skipped with the reason.
+
+Runs are *interleaved*: after a warm-up round, each round runs every contender once, in
+an order that rotates from round to round, so that drift on a shared machine (another
+process starting, the CPU clock changing) hits all contenders alike instead of whichever
+happened to run last.  Each contender's samples/s (GFLOP/s for the GEMM) is reported as
+the median over rounds with its min and max.
 
 Everything returned is plain dicts, lists, strings and numbers, so results can be written
 with ``json.dump`` as they are.  Only NumPy is required; PyTorch, scikit-learn and
@@ -41,19 +46,31 @@ import numpy as np
 
 __all__ = [
     "CONTENDERS",
+    "GEMM_CONTENDERS",
+    "benchmark_gemm",
+    "benchmark_inference",
     "benchmark_training",
+    "best_fma_peaks",
     "contender_status",
     "format_training_table",
+    "forward_flops",
+    "gemm_runner",
+    "gemm_shapes",
+    "inference_runner",
+    "inference_scenario",
     "interleaved_times",
     "machine_info",
     "measure_fma_peak",
     "mlp_scenario",
     "mlp_training_flops",
+    "progress_printer",
+    "scaling_thread_counts",
     "set_peak",
     "summarize",
     "thread_limits",
     "training_runner",
     "thread_scaling",
+    "wide_deep_scenario",
 ]
 
 #: Every contender this module knows, in the order tables list them.
@@ -104,6 +121,7 @@ def mlp_scenario(layers, hidden_activation="relu", output="softmax", batch_size=
         name = f"{'-'.join(map(str, layers))} {hidden_activation} b{batch_size}"
     return {
         "name": name,
+        "model": "mlp",
         "layers": layers,
         "hidden_activation": hidden_activation,
         "output": output,
@@ -114,6 +132,7 @@ def mlp_scenario(layers, hidden_activation="relu", output="softmax", batch_size=
         "n_samples": int(n_samples),
         "dtype": "float32",
         "flops_per_sample": mlp_training_flops(layers),
+        "forward_flops_per_sample": forward_flops(layers),
     }
 
 
@@ -142,6 +161,83 @@ def mlp_training_flops(layers):
     weight_grads = sum(products)
     input_grads = sum(products[1:])  # layer 1's dx is skipped: the input needs no gradient
     return int(forward + weight_grads + input_grads)
+
+
+def forward_flops(layers):
+    """Floating-point operations of the forward matrix products for one sample.
+
+    What one inference costs: ``2 * fan_in * units`` per Dense layer (multiply-add = 2).
+
+    Args:
+        layers: Units per layer, input first.
+
+    Returns:
+        The flop count as an int.
+    """
+    return int(sum(2 * a * b for a, b in zip(layers[:-1], layers[1:])))
+
+
+def wide_deep_scenario(input_dim=100, deep_units=(100, 32, 8), batch_size=32, n_samples=8192,
+                       learning_rate=1e-3, optimizer="rmsprop", name=None):
+    """Describe a training benchmark of the seeds' Wide&Deep model as a plain dict.
+
+    The model of seed 000, written with fastnn's functional API: two ``Input`` s of
+    ``input_dim`` features fed the same data (the seed calls ``fit([X, X], y)``), a wide
+    ``Dense(1)`` on one, a deep tower ``Dense(100, relu) -> Dense(32, relu) -> Dense(8)``
+    on the other, ``Concatenate`` and a ``Dense(1, sigmoid)`` head trained with binary
+    cross-entropy and RMSprop.  ``input_dim=100`` stands for the one-hot encoded census
+    features the seed trains on (about a hundred columns).
+
+    Args:
+        input_dim: Features of each input.
+        deep_units: Units of the deep tower; relu on all but the last, as in the seed.
+        batch_size: Samples per gradient step.
+        n_samples: Samples in one timed run.
+        learning_rate: The optimizer's learning rate.
+        optimizer: ``"rmsprop"`` (the seed's) or ``"adam"``.
+        name: A label for tables; defaults to ``"wide&deep 100 b32"`` style.
+
+    Returns:
+        The same keys as ``mlp_scenario`` with ``model="wide_deep"``, ``layers`` the
+        deep tower (input first) and ``wide_units``.
+
+    Raises:
+        ValueError: For non-positive sizes or an unknown optimizer.
+    """
+    tower = [int(input_dim)] + [int(u) for u in deep_units]
+    if len(tower) < 2 or min(tower) < 1 or batch_size < 1 or n_samples < 1:
+        raise ValueError("input_dim, deep_units, batch_size and n_samples must be positive. "
+                         f"Received: input_dim={input_dim}, deep_units={deep_units}")
+    if optimizer not in ("rmsprop", "adam"):
+        raise ValueError(f"optimizer must be 'rmsprop' or 'adam'. Received: {optimizer!r}")
+    wide_units = 1
+    merged = wide_units + tower[-1]
+    # Wide and first deep layer read the inputs (no input gradient); every later layer
+    # needs all three products, including the head on the concatenation.
+    training = (2 * 2 * input_dim * wide_units + mlp_training_flops(tower)
+                + 3 * 2 * merged)
+    return {
+        "name": name or f"wide&deep {input_dim} b{batch_size}",
+        "model": "wide_deep",
+        "layers": tower,
+        "wide_units": wide_units,
+        "hidden_activation": "relu",
+        "output": "sigmoid",
+        "loss": "binary_crossentropy",
+        "optimizer": optimizer,
+        "learning_rate": float(learning_rate),
+        "batch_size": int(batch_size),
+        "n_samples": int(n_samples),
+        "dtype": "float32",
+        "flops_per_sample": int(training),
+        "forward_flops_per_sample": int(2 * input_dim * wide_units + forward_flops(tower)
+                                        + 2 * merged),
+    }
+
+
+def _model_inputs(scenario, x):
+    """What the model is called on: the seed feeds Wide&Deep the same array twice."""
+    return [x, x] if scenario.get("model") == "wide_deep" else x
 
 
 def _synthetic_data(scenario, seed):
@@ -296,41 +392,82 @@ def contender_status(name):
     return True, ""
 
 
-def _fastnn_runner(scenario, x, y, backend_name, seed):
-    """A callable training one epoch of a fastnn Sequential on the given backend."""
-    import fastnn
-    from fastnn import backend, layers
+def _unsupported_reason(name, scenario):
+    """Why a contender cannot express a scenario's model, or "" when it can."""
+    if scenario.get("model") == "wide_deep":
+        if name == "numpy-handwritten":
+            return "the hand-written NumPy loop is a plain MLP; it has no two-input model"
+        if name == "sklearn":
+            return "MLPClassifier takes one input; a two-input Wide&Deep model cannot be expressed"
+    return ""
 
-    previous = backend.current().name
-    fastnn.set_backend(backend_name)
+
+@contextlib.contextmanager
+def _using_backend(backend_name):
+    """Select a fastnn backend for a block; the contenders share one process."""
+    from . import backend
+
+    before = backend.current().name
+    backend.set_backend(backend_name)
     try:
-        fastnn.utils.set_random_seed(seed)
-        units = scenario["layers"]
-        stack = [layers.Input(shape=(units[0],))]
-        for u in units[1:-1]:
-            stack.append(layers.Dense(u, activation=scenario["hidden_activation"]))
-        stack.append(layers.Dense(units[-1], activation=scenario["output"]))
-        model = fastnn.Sequential(stack)
-        model.compile(optimizer=fastnn.optimizers.Adam(learning_rate=scenario["learning_rate"]),
-                      loss=scenario["loss"])
+        yield
     finally:
-        fastnn.set_backend(previous)
+        backend.set_backend(before)
+
+
+def _fastnn_model(scenario, backend_name, seed):
+    """The scenario's model, built and compiled with fastnn's public API on a backend."""
+    import fastnn
+    from fastnn import layers
+
+    with _using_backend(backend_name):
+        fastnn.utils.set_random_seed(seed)
+        units, act = scenario["layers"], scenario["hidden_activation"]
+        if scenario.get("model") == "wide_deep":
+            # Seed 000's model, with the functional API instead of the removed Merge layer.
+            wide_in = fastnn.Input(shape=(units[0],), name="wide")
+            deep_in = fastnn.Input(shape=(units[0],), name="deep")
+            wide = layers.Dense(scenario["wide_units"])(wide_in)
+            deep = deep_in
+            for u in units[1:-1]:
+                deep = layers.Dense(u, activation=act)(deep)
+            deep = layers.Dense(units[-1])(deep)
+            merged = layers.Concatenate(axis=1)([wide, deep])
+            out = layers.Dense(1, activation="sigmoid")(merged)
+            model = fastnn.Model(inputs=[wide_in, deep_in], outputs=out)
+        else:
+            stack = [layers.Input(shape=(units[0],))]
+            stack += [layers.Dense(u, activation=act) for u in units[1:-1]]
+            stack.append(layers.Dense(units[-1], activation=scenario["output"]))
+            model = fastnn.Sequential(stack)
+        opt = {"adam": fastnn.optimizers.Adam,
+               "rmsprop": fastnn.optimizers.RMSprop}[scenario.get("optimizer", "adam")]
+        model.compile(optimizer=opt(learning_rate=scenario["learning_rate"]),
+                      loss=scenario["loss"])
+    return model
+
+
+def _fastnn_runner(scenario, x, y, backend_name, seed):
+    """A callable training one epoch of the scenario's fastnn model on a backend."""
+    model = _fastnn_model(scenario, backend_name, seed)
+    inputs = _model_inputs(scenario, x)
 
     def run():
-        # The backend is chosen per call because the contenders share one process.
-        before = backend.current().name
-        fastnn.set_backend(backend_name)
-        try:
-            model.fit(x, y, batch_size=scenario["batch_size"], epochs=1, verbose=0,
+        with _using_backend(backend_name):
+            model.fit(inputs, y, batch_size=scenario["batch_size"], epochs=1, verbose=0,
                       shuffle=True)
-        finally:
-            fastnn.set_backend(before)
 
     return run
 
 
-def _torch_runner(scenario, x, y, seed):
-    """An idiomatic PyTorch eager loop: nn.Sequential, Adam, logits + fused loss."""
+def _torch_model(scenario, seed):
+    """The scenario's model as PyTorch users write it, returning logits.
+
+    Returns:
+        ``(module, loss_fn, output_fn)``: the output activation lives in the loss
+        (``CrossEntropyLoss``, ``BCEWithLogitsLoss``) for training, and ``output_fn``
+        applies it for inference.
+    """
     torch = importlib.import_module("torch")
     nn = torch.nn
     torch.manual_seed(seed)
@@ -341,11 +478,40 @@ def _torch_runner(scenario, x, y, seed):
         mods.append(nn.Linear(a, b))
         if i < len(units) - 2:
             mods.append(act[scenario["hidden_activation"]]())
-    # The output activation lives in the loss, as PyTorch users write it.
-    model = nn.Sequential(*mods)
-    loss_fn = nn.CrossEntropyLoss() if scenario["output"] == "softmax" else nn.BCEWithLogitsLoss()
-    # eps=1e-7 matches Keras' (and fastnn's) Adam default; everything else is torch's.
-    opt = torch.optim.Adam(model.parameters(), lr=scenario["learning_rate"], eps=1e-7)
+    tower = nn.Sequential(*mods)
+    if scenario.get("model") == "wide_deep":
+        class WideDeep(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.wide = nn.Linear(units[0], scenario["wide_units"])
+                self.deep = tower
+                self.head = nn.Linear(scenario["wide_units"] + units[-1], 1)
+
+            def forward(self, x_wide, x_deep):
+                return self.head(torch.cat([self.wide(x_wide), self.deep(x_deep)], dim=1))
+
+        model = WideDeep()
+    else:
+        model = tower
+    if scenario["output"] == "softmax":
+        return model, nn.CrossEntropyLoss(), lambda z: torch.softmax(z, dim=1)
+    return model, nn.BCEWithLogitsLoss(), torch.sigmoid
+
+
+def _torch_call(scenario, model, xb):
+    return model(xb, xb) if scenario.get("model") == "wide_deep" else model(xb)
+
+
+def _torch_runner(scenario, x, y, seed):
+    """An idiomatic PyTorch eager loop: nn.Module, torch.optim, logits + fused loss."""
+    torch = importlib.import_module("torch")
+    model, loss_fn, _ = _torch_model(scenario, seed)
+    # eps=1e-7 and RMSprop's alpha=0.9 match Keras' (and fastnn's) defaults.
+    if scenario.get("optimizer", "adam") == "rmsprop":
+        opt = torch.optim.RMSprop(model.parameters(), lr=scenario["learning_rate"], alpha=0.9,
+                                  eps=1e-7)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=scenario["learning_rate"], eps=1e-7)
     xt = torch.from_numpy(x)
     yt = torch.from_numpy(y)
     n, bs = xt.shape[0], scenario["batch_size"]
@@ -355,7 +521,7 @@ def _torch_runner(scenario, x, y, seed):
         for start in range(0, n, bs):
             idx = perm[start:start + bs]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss = loss_fn(_torch_call(scenario, model, xt[idx]), yt[idx])
             loss.backward()
             opt.step()
 
@@ -403,12 +569,27 @@ class _HandwrittenMLP:
             dh *= h * (1.0 - h)
         return dh
 
-    def step(self, xb, yb):
+    def _forward(self, xb):
+        """Every layer's output, input first; the last is the logits."""
         hs = [xb]
         for i, (w, b) in enumerate(zip(self.w, self.b)):
             z = hs[-1] @ w
             z += b
             hs.append(self._act(z) if i < len(self.w) - 1 else z)
+        return hs
+
+    def predict(self, xb):
+        """Probabilities: softmax or sigmoid of the logits."""
+        z = self._forward(xb)[-1]
+        if self.softmax:
+            z -= z.max(axis=1, keepdims=True)
+            np.exp(z, out=z)
+            z /= z.sum(axis=1, keepdims=True)
+            return z
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def step(self, xb, yb):
+        hs = self._forward(xb)
         z, m = hs[-1], xb.shape[0]
         if self.softmax:
             z -= z.max(axis=1, keepdims=True)
@@ -449,15 +630,20 @@ def _numpy_runner(scenario, x, y, seed):
     return run
 
 
-def _sklearn_runner(scenario, x, y, seed):
+def _sklearn_model(scenario, seed):
     nn = importlib.import_module("sklearn.neural_network")
     act = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic", "linear": "identity"}
     clf = nn.MLPClassifier(hidden_layer_sizes=tuple(scenario["layers"][1:-1]),
                            activation=act[scenario["hidden_activation"]], solver="adam",
                            learning_rate_init=scenario["learning_rate"],
                            batch_size=scenario["batch_size"], shuffle=True, random_state=seed)
-    labels = y.ravel().astype(np.int64)
     classes = np.arange(max(2, scenario["layers"][-1]))
+    return clf, classes
+
+
+def _sklearn_runner(scenario, x, y, seed):
+    clf, classes = _sklearn_model(scenario, seed)
+    labels = y.ravel().astype(np.int64)
 
     def run():
         # partial_fit makes one pass over the data in shuffled mini-batches.
@@ -493,6 +679,9 @@ def training_runner(name, scenario, seed=0):
 
 
 def _make_runner(name, scenario, x, y, seed):
+    reason = _unsupported_reason(name, scenario)
+    if reason:
+        raise RuntimeError(reason)
     if name == "fastnn-native":
         return _fastnn_runner(scenario, x, y, "native", seed)
     if name == "fastnn-numpy":
@@ -502,6 +691,108 @@ def _make_runner(name, scenario, x, y, seed):
     if name == "numpy-handwritten":
         return _numpy_runner(scenario, x, y, seed)
     return _sklearn_runner(scenario, x, y, seed)
+
+
+def inference_scenario(scenario, batch_size, n_samples=None):
+    """The inference counterpart of a training scenario: same model, new batch size.
+
+    Args:
+        scenario: A dict from ``mlp_scenario`` or ``wide_deep_scenario``.
+        batch_size: Samples per call (a request of that many samples).
+        n_samples: Samples in one timed run; defaults to the scenario's.
+
+    Returns:
+        A copy with ``task="inference"``, the new ``batch_size`` and ``n_samples``, and a
+        name such as ``"784-500-500-10 relu infer b1"``.
+    """
+    base = scenario["name"].rsplit(" b", 1)[0]
+    return dict(scenario, task="inference", batch_size=int(batch_size),
+                n_samples=int(n_samples or scenario["n_samples"]),
+                name=f"{base} infer b{int(batch_size)}")
+
+
+def _chunks(a, size):
+    # Sliced once, outside the timer: a served request arrives as its own array.
+    return [a[i:i + size] for i in range(0, a.shape[0], size)]
+
+
+def _make_inference_runner(name, scenario, x, y, seed):
+    """One contender's inference over ``x``, one call per ``batch_size`` samples."""
+    reason = _unsupported_reason(name, scenario)
+    if reason:
+        raise RuntimeError(reason)
+    chunks = _chunks(x, scenario["batch_size"])
+    if name in ("fastnn-native", "fastnn-numpy"):
+        backend_name = "native" if name == "fastnn-native" else "numpy"
+        model = _fastnn_model(scenario, backend_name, seed)
+        inputs = [_model_inputs(scenario, c) for c in chunks]
+
+        def run():
+            # predict_on_batch: Keras' call for one batch, without predict()'s batching
+            # loop and callbacks, which is what serving code uses.
+            with _using_backend(backend_name):
+                for xb in inputs:
+                    model.predict_on_batch(xb)
+
+        return run
+    if name == "torch":
+        torch = importlib.import_module("torch")
+        model, _, output_fn = _torch_model(scenario, seed)
+        model.eval()
+        tensors = [torch.from_numpy(c) for c in chunks]
+
+        def run():
+            with torch.inference_mode():
+                for xb in tensors:
+                    output_fn(_torch_call(scenario, model, xb)).numpy()
+
+        return run
+    if name == "numpy-handwritten":
+        net = _HandwrittenMLP(scenario, seed)
+
+        def run():
+            for xb in chunks:
+                net.predict(xb)
+
+        return run
+    clf, classes = _sklearn_model(scenario, seed)
+    # predict_proba needs a fitted model: one pass of training, outside the timer.
+    clf.partial_fit(x, y.ravel().astype(np.int64), classes=classes)
+
+    def run():
+        for xb in chunks:
+            clf.predict_proba(xb)
+
+    return run
+
+
+def inference_runner(name, scenario, seed=0):
+    """One contender's inference of a scenario as a zero-argument callable.
+
+    Each call predicts ``scenario["n_samples"]`` synthetic samples, one call of the
+    contender per ``scenario["batch_size"]`` samples (``predict_on_batch`` for fastnn,
+    the module under ``torch.inference_mode`` for PyTorch, ``predict_proba`` for
+    scikit-learn).  The model is built (and for scikit-learn fitted) here, outside what
+    a timer around the call measures.
+
+    Args:
+        name: One of ``CONTENDERS``.
+        scenario: A dict from ``inference_scenario`` (or any scenario: its batch size
+            is used as the inference batch).
+        seed: Seeds the data and the initialisation.
+
+    Returns:
+        The callable.
+
+    Raises:
+        ValueError: For an unknown contender.
+        RuntimeError: When the contender cannot run here or cannot express the model.
+    """
+    ok, reason = contender_status(name)
+    if not ok:
+        raise RuntimeError(f"{name} skipped: {reason}")
+    x, y = _synthetic_data(scenario, seed)
+    return _make_inference_runner(name, scenario, x, y, seed)
 
 
 # --------------------------------------------------------------------------- timing
@@ -573,11 +864,11 @@ def _guarded(name, run, results):
 
 
 def benchmark_training(scenario, contenders=None, threads=None, repeats=5, warmup=1,
-                       seed=0, peak_gflops=None, progress=None):
-    """Train one MLP scenario with every contender, interleaved, and summarize.
+                       seed=0, peak_gflops=None, progress=None, min_seconds=None):
+    """Train one scenario's model with every contender, interleaved, and summarize.
 
     Args:
-        scenario: A dict from ``mlp_scenario``.
+        scenario: A dict from ``mlp_scenario`` or ``wide_deep_scenario``.
         contenders: Names from ``CONTENDERS``; defaults to ``DEFAULT_CONTENDERS``.
         threads: Threads for every contender; defaults to ``fastnn.get_num_threads()``.
         repeats: Timed rounds.
@@ -586,16 +877,47 @@ def benchmark_training(scenario, contenders=None, threads=None, repeats=5, warmu
         peak_gflops: The CPU's FMA peak at ``threads`` (see ``measure_fma_peak``); when
             given, each contender gets ``fraction_of_peak``.
         progress: Optional callable taking one status string.
+        min_seconds: When given, each timed sample repeats a contender's run (one epoch
+            over ``n_samples``) until it lasts at least this long, counted once on a
+            first, untimed run.  Keeps ``n_samples`` small for slow contenders while
+            fast ones are not timed over a few milliseconds.
 
     Returns:
         A dict: ``scenario``, ``threads``, ``repeats``, ``warmup``, ``thread_control``
         (from ``thread_limits``), ``peak_gflops`` and ``results``, a dict by contender
         name.  A result is ``{"status": "skipped", "reason": ...}`` or ``{"status": "ok",
-        "seconds": [...], "samples_per_s": {median, min, max, spread}, "gflops",
-        "fraction_of_peak", "vs_fastnn_numpy", "vs_torch"}``; the ratios compare
-        median samples/s and are None when the reference did not run.  A contender that
-        raised is ``{"status": "error", "reason": ...}``.
+        "seconds": [...], "runs_per_sample", "samples_per_s": {median, min, max,
+        spread}, "gflops", "fraction_of_peak", "vs_fastnn_numpy", "vs_torch"}``;
+        ``seconds`` are per run, one per round; the ratios compare median samples/s and
+        are None when the reference did not run.  A contender that raised is
+        ``{"status": "error", "reason": ...}``.
     """
+    return _compare(scenario, _make_runner, scenario.get("flops_per_sample"), contenders,
+                    threads, repeats, warmup, seed, peak_gflops, progress, min_seconds)
+
+
+def benchmark_inference(scenario, contenders=None, threads=None, repeats=5, warmup=1,
+                        seed=0, peak_gflops=None, progress=None, min_seconds=None):
+    """Predict with one scenario's model by every contender, interleaved, and summarize.
+
+    Args:
+        scenario: A dict from ``inference_scenario``: its ``batch_size`` is the number
+            of samples per call, its ``n_samples`` the samples per timed run.
+        contenders, threads, repeats, warmup, seed, peak_gflops, progress,
+            min_seconds: As for ``benchmark_training``.
+
+    Returns:
+        The same structure as ``benchmark_training``; ``gflops`` counts the forward
+        products only (``forward_flops_per_sample``).
+    """
+    return _compare(scenario, _make_inference_runner,
+                    scenario.get("forward_flops_per_sample"), contenders, threads, repeats,
+                    warmup, seed, peak_gflops, progress, min_seconds)
+
+
+def _compare(scenario, make_runner, flops, contenders, threads, repeats, warmup, seed,
+             peak_gflops, progress, min_seconds=None):
+    """Build every contender's runner, time them interleaved, and summarize."""
     from . import parallel
 
     names = list(DEFAULT_CONTENDERS if contenders is None else contenders)
@@ -606,17 +928,24 @@ def benchmark_training(scenario, contenders=None, threads=None, repeats=5, warmu
     ready = []
     for name in names:
         ok, reason = contender_status(name)
-        if ok:
+        reason = reason or _unsupported_reason(name, scenario)
+        if ok and not reason:
             ready.append(name)
         else:
             results[name] = {"status": "skipped", "reason": reason}
     x, y = _synthetic_data(scenario, seed)
+    if "torch" in ready:
+        _optional_import("torch")  # imported before thread_limits, so that it is limited too
+    runs = {}
     with thread_limits(threads) as control:
         runners = {}
         for name in ready:
             try:
-                runners[name] = _guarded(name, _make_runner(name, scenario, x, y, seed),
-                                         results)
+                run = make_runner(name, scenario, x, y, seed)
+                runs[name] = _calls_for(run, min_seconds) if min_seconds else 1
+                runners[name] = _guarded(
+                    name, run if runs[name] == 1 else
+                    (lambda run=run, k=runs[name]: [run() for _ in range(k)]), results)
             except Exception as exc:  # one broken contender must not sink the others
                 results[name] = _error_entry(exc)
         times = interleaved_times(runners, repeats=repeats, warmup=warmup, progress=progress)
@@ -624,9 +953,10 @@ def benchmark_training(scenario, contenders=None, threads=None, repeats=5, warmu
     for name, secs in times.items():
         if name in results:  # it raised during a round: already an error entry
             continue
+        secs = [s / runs[name] for s in secs]
         sps = summarize([n / s for s in secs])
-        entry = {"status": "ok", "seconds": secs, "samples_per_s": sps}
-        flops = scenario.get("flops_per_sample")
+        entry = {"status": "ok", "seconds": secs, "runs_per_sample": runs[name],
+                 "samples_per_s": sps}
         entry["gflops"] = sps["median"] * flops / 1e9 if flops else None
         entry["fraction_of_peak"] = None
         results[name] = entry
@@ -753,6 +1083,223 @@ def _timed(fn):
     return time.perf_counter() - t0
 
 
+def best_fma_peaks(thread_counts, size=2048, previous=None):
+    """The FMA peak at each thread count, keeping the best of this and an earlier measure.
+
+    Other work on a shared machine only ever lowers a measured peak, and a low
+    denominator inflates "fraction of peak"; so a run measures before and after its
+    benchmarks and keeps the higher value.
+
+    Args:
+        thread_counts: Thread counts to measure at.
+        size: Passed to ``measure_fma_peak`` (used by the matmul proxy only).
+        previous: An earlier result of this function, or None.
+
+    Returns:
+        Dict thread count -> the ``measure_fma_peak`` dict, plus ``samples``: every
+        GFLOP/s measured so far at that count (``gflops`` is their maximum).
+    """
+    peaks = {}
+    for t in thread_counts:
+        peak = measure_fma_peak(t, size=size)
+        samples = list((previous or {}).get(t, {}).get("samples", [])) + [peak["gflops"]]
+        peak["samples"] = samples
+        peak["gflops"] = max(samples)
+        peaks[t] = peak
+    return peaks
+
+
+def scaling_thread_counts(max_threads):
+    """1, 2, 4, ... up to and including ``max_threads``: the thread-scaling points."""
+    counts, t = [], 1
+    while t < max_threads:
+        counts.append(t)
+        t *= 2
+    return counts + [int(max_threads)]
+
+
+# --------------------------------------------------------------------------- gemm
+#: The GEMM contenders: fastnn's backends' ``matmul`` (the NumPy backend's is
+#: ``numpy.matmul``, i.e. NumPy's BLAS).
+GEMM_CONTENDERS = ("fastnn-native", "fastnn-numpy")
+
+#: The seeds' MLP, whose Dense layers give the "MLP shapes" of the GEMM benchmark.
+SEED_MLP = (784, 500, 500, 10)
+
+
+def gemm_shapes(squares=(512, 1024, 2048), layers=SEED_MLP, batch_sizes=(32, 128, 256)):
+    """The products benchmarked: squares, and the three products of each Dense layer.
+
+    A Dense layer ``fan_in -> units`` at batch ``b`` runs the forward ``x @ w``
+    (b x units x fan_in), the weight gradient ``x.T @ dz`` (fan_in x units x b) and the
+    input gradient ``dz @ w.T`` (b x fan_in x units); the transposes are taken by
+    strides, as the layers do.
+
+    Args:
+        squares: Sides of square products.
+        layers: Units per layer of the MLP, input first.
+        batch_sizes: Batch sizes of the MLP products.
+
+    Returns:
+        A list of dicts with ``name``, ``m``, ``n``, ``k``, ``transpose_a``,
+        ``transpose_b``.
+    """
+    def shape(name, m, n, k, ta=False, tb=False):
+        return {"name": name, "m": m, "n": n, "k": k, "transpose_a": ta, "transpose_b": tb}
+
+    shapes = [shape(f"square {s}", s, s, s) for s in squares]
+    for b in batch_sizes:
+        for fan_in, units in zip(layers[:-1], layers[1:]):
+            tag = f"b{b} {fan_in}x{units}"
+            shapes.append(shape(f"{tag} x@w", b, units, fan_in))
+            shapes.append(shape(f"{tag} x.T@dz", fan_in, units, b, ta=True))
+            shapes.append(shape(f"{tag} dz@w.T", b, fan_in, units, tb=True))
+    return shapes
+
+
+def gemm_runner(name, shape, dtype="float32", seed=0):
+    """One product of ``shape`` through a backend's ``matmul``, as a callable.
+
+    Operands and the output are allocated here; each call writes into the same ``out``,
+    as the layers' preallocated buffers are.
+
+    Args:
+        name: One of ``GEMM_CONTENDERS``.
+        shape: A dict from ``gemm_shapes``.
+        dtype: ``"float32"`` or ``"float64"``.
+        seed: Seeds the operands.
+
+    Returns:
+        The callable.
+
+    Raises:
+        ValueError: For an unknown contender.
+        RuntimeError: When the native extension is missing.
+    """
+    from . import backend
+
+    if name not in GEMM_CONTENDERS:
+        raise ValueError(f"Unknown GEMM contender {name!r}; expected one of {GEMM_CONTENDERS}")
+    ok, reason = contender_status(name)
+    if not ok:
+        raise RuntimeError(f"{name} skipped: {reason}")
+    ops = backend.get("native" if name == "fastnn-native" else "numpy")
+    m, n, k = shape["m"], shape["n"], shape["k"]
+    ta, tb = shape["transpose_a"], shape["transpose_b"]
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    out = np.empty((m, n), dtype=dtype)
+    return lambda: ops.matmul(a, b, transpose_a=ta, transpose_b=tb, out=out)
+
+
+def _calls_for(fn, min_seconds):
+    """How many calls of ``fn`` make one timed sample of at least ``min_seconds``.
+
+    Small products take microseconds: timing one call would measure the timer.
+    """
+    t = _timed(fn)
+    return max(1, int(min_seconds / max(t, 1e-7)) + 1)
+
+
+def benchmark_gemm(shape, contenders=None, threads=None, dtype="float32", repeats=5,
+                   warmup=1, min_seconds=0.02, peak_gflops=None, progress=None):
+    """GFLOP/s of one product by each GEMM contender, interleaved, and summarize.
+
+    Each timed sample is a batch of calls lasting at least ``min_seconds``; samples of
+    the contenders alternate in rotating order (see ``interleaved_times``).
+
+    Args:
+        shape: A dict from ``gemm_shapes``.
+        contenders: Names from ``GEMM_CONTENDERS``; defaults to all of them.
+        threads: Threads; defaults to ``fastnn.get_num_threads()``.
+        dtype: ``"float32"`` or ``"float64"``.
+        repeats: Timed samples per contender.
+        warmup: Untimed rounds first.
+        min_seconds: Least duration of one sample.
+        peak_gflops: The FMA peak at ``threads``; gives ``fraction_of_peak``.
+        progress: Optional callable taking one status string.
+
+    Returns:
+        A dict: ``shape``, ``dtype``, ``flops`` (2mnk), ``threads``, ``repeats``,
+        ``warmup``, ``thread_control``, ``peak_gflops`` and ``results`` by contender:
+        ``{"status": "ok", "calls_per_sample", "seconds" (per call, one per sample),
+        "gflops": {median, min, max, spread}, "fraction_of_peak", "vs_fastnn_numpy"}``
+        or ``{"status": "skipped" | "error", "reason"}``.
+    """
+    from . import parallel
+
+    names = list(GEMM_CONTENDERS if contenders is None else contenders)
+    for name in names:
+        if name not in GEMM_CONTENDERS:
+            raise ValueError(f"Unknown GEMM contender {name!r}; expected one of "
+                             f"{GEMM_CONTENDERS}")
+    threads = parallel.get_num_threads() if threads is None else int(threads)
+    flops = 2.0 * shape["m"] * shape["n"] * shape["k"]
+    results, runners, calls = {}, {}, {}
+    with thread_limits(threads) as control:
+        for name in names:
+            ok, reason = contender_status(name)
+            if not ok:
+                results[name] = {"status": "skipped", "reason": reason}
+                continue
+            try:
+                fn = gemm_runner(name, shape, dtype)
+                fn()  # packing buffers are allocated and BLAS threads start on first use
+                calls[name] = _calls_for(fn, min_seconds)
+            except Exception as exc:
+                results[name] = _error_entry(exc)
+                continue
+            runners[name] = _guarded(
+                name, lambda fn=fn, c=calls[name]: [fn() for _ in range(c)], results)
+        times = interleaved_times(runners, repeats=repeats, warmup=warmup, progress=progress)
+    for name, secs in times.items():
+        if name in results:
+            continue
+        per_call = [t / calls[name] for t in secs]
+        gflops = summarize([flops / t / 1e9 for t in per_call])
+        results[name] = {"status": "ok", "calls_per_sample": calls[name], "seconds": per_call,
+                         "gflops": gflops,
+                         "fraction_of_peak": (gflops["median"] / peak_gflops
+                                              if peak_gflops else None)}
+    ref = results.get("fastnn-numpy", {})
+    for entry in results.values():
+        if entry["status"] == "ok":
+            entry["vs_fastnn_numpy"] = (entry["gflops"]["median"] / ref["gflops"]["median"]
+                                        if ref.get("status") == "ok" else None)
+    return {"shape": dict(shape), "dtype": dtype, "flops": flops, "threads": threads,
+            "repeats": repeats, "warmup": warmup, "thread_control": control,
+            "peak_gflops": peak_gflops, "results": {name: results[name] for name in names}}
+
+
+# --------------------------------------------------------------------------- progress
+def progress_printer(stream=None):
+    """A one-line status printer for long runs.
+
+    On a terminal it rewrites one line; otherwise (a log file, a pipe) it prints a line
+    per status, so logs stay readable.
+
+    Args:
+        stream: A text stream; defaults to ``sys.stderr``, keeping stdout for results.
+
+    Returns:
+        ``(show, done)``: ``show(msg)`` displays a status, ``done()`` clears the line.
+    """
+    stream = sys.stderr if stream is None else stream
+    tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def show(msg):
+        stream.write(("\r\033[K" + msg) if tty else (msg + "\n"))
+        stream.flush()
+
+    def done():
+        if tty:
+            stream.write("\r\033[K")
+            stream.flush()
+
+    return show, done
+
+
 # --------------------------------------------------------------------------- machine
 def _cpu_model():
     try:
@@ -790,29 +1337,48 @@ def machine_info():
 
     Returns:
         Dict with ``cpu_model``, ``cpu_flags``, ``logical_cores``, ``usable_cores``,
-        ``fastnn_config`` (``fastnn.info.config_dict()``), ``versions`` (python, numpy,
-        torch, scikit-learn, threadpoolctl; None when absent) and ``blas_thread_control``.
+        ``simd_kernel`` (the GEMM micro-kernel fastnn dispatched to, None without the
+        native extension), ``fastnn_config`` (``fastnn.info.config_dict()``),
+        ``versions`` (python, fastnn, numpy, torch, scikit-learn, threadpoolctl,
+        matplotlib; None when absent), ``blas_thread_control`` and ``thread_settings``
+        (fastnn's thread count, torch's when it is imported, and the environment
+        variables that change threading: ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``...).
     """
+    from . import __version__
     from .info import config_dict
-    from .parallel import usable_cores
+    from .parallel import get_num_threads, usable_cores
 
     threadpoolctl = _optional_import("threadpoolctl")
     blas = "threadpoolctl" if threadpoolctl is not None else (
         "openblas-ctypes" if _openblas_handles() else "uncontrolled")
+    config = config_dict()
+    torch = sys.modules.get("torch")
+    env_names = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OMP_PROC_BIND", "GOMP_SPINCOUNT",
+                 "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "FASTNN_BACKEND",
+                 "FASTNN_DISABLE_SIMD")
     return {
         "cpu_model": _cpu_model(),
         "cpu_flags": _cpu_flags(),
         "logical_cores": os.cpu_count(),
         "usable_cores": usable_cores(),
-        "fastnn_config": config_dict(),
+        "simd_kernel": config.get("simd_kernel"),
+        "fastnn_config": config,
         "versions": {
             "python": sys.version.split()[0],
+            "fastnn": __version__,
             "numpy": np.__version__,
             "torch": _version("torch"),
             "scikit-learn": _version("scikit-learn"),
             "threadpoolctl": _version("threadpoolctl"),
+            "matplotlib": _version("matplotlib"),
         },
         "blas_thread_control": blas,
+        "thread_settings": {
+            "fastnn_num_threads": get_num_threads(),
+            "fastnn_openmp": config.get("openmp"),
+            "torch_num_threads": torch.get_num_threads() if torch is not None else None,
+            "environment": {name: os.environ.get(name) for name in env_names},
+        },
     }
 
 

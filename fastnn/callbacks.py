@@ -31,6 +31,7 @@ import numpy as np
 from .utils.progbar import Progbar
 
 __all__ = [
+    "BackupAndRestore",
     "Callback",
     "CallbackList",
     "CSVLogger",
@@ -289,6 +290,13 @@ class CallbackList(Callback):
             callbacks = []
         elif isinstance(callbacks, Callback):
             callbacks = [callbacks]
+        elif isinstance(callbacks, (str, bytes, dict)) or not isinstance(
+            callbacks, collections.abc.Iterable
+        ):
+            raise TypeError(
+                "`callbacks` must be a list of `fastnn.callbacks.Callback` instances. "
+                f"Received: callbacks of type {type(callbacks).__name__}"
+            )
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
@@ -1153,3 +1161,112 @@ class TerminateOnNaN(Callback):
             )
         _print(f"Batch {batch}: Invalid loss ({loss}), terminating training")
         self.model.stop_training = True
+
+
+class BackupAndRestore(Callback):
+    """Backs up the whole training state at the end of every epoch, and resumes an
+    interrupted ``fit`` from it (Keras 3's ``keras.callbacks.BackupAndRestore``).
+
+    The backup is one model file (``<backup_dir>/latest.fastnn``, written atomically, so
+    a crash or SIGKILL while writing leaves the previous backup intact) holding the
+    weights, the optimizer state, the per-layer random state (Dropout) and, in its
+    metadata, the next epoch and the states of the global random generator and of
+    ``fit``'s shuffling generator.  When ``fit`` starts and a backup exists, it is loaded
+    into the model and training continues at the saved epoch.  A run interrupted and
+    resumed this way ends with the same weights, bit for bit, as the same run
+    uninterrupted (same seed, data, and thread count):
+
+        fastnn.utils.set_random_seed(0)
+        model = make_model()   # the same architecture, compiled the same way
+        model.fit(x, y, epochs=10,
+                  callbacks=[fastnn.callbacks.BackupAndRestore("/tmp/backup")])
+
+    Put it after callbacks that change the model at the end of an epoch (e.g.
+    ``ReduceLROnPlateau``), so that the backup includes their changes.  The state of
+    other callbacks (EarlyStopping's patience counter, ...) is not backed up, as in Keras.
+
+    Args:
+        backup_dir: directory of the backup (created if needed); one per training run.
+        save_freq: ``"epoch"``, the only value supported: back up after every epoch.
+        double_checkpoint: also keep the backup before the latest, and resume from it
+            if the latest cannot be read.
+        delete_checkpoint: delete the backup when ``fit`` ends normally.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
+                 delete_checkpoint=True):
+        super().__init__()
+        if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
+            raise ValueError(
+                "BackupAndRestore: `backup_dir` must be a directory path. "
+                f"Received: backup_dir={backup_dir!r}"
+            )
+        if save_freq != "epoch":
+            raise ValueError(
+                "BackupAndRestore: only save_freq='epoch' is supported (a backup after "
+                f"every epoch). Received: save_freq={save_freq!r}"
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.double_checkpoint = bool(double_checkpoint)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._latest = os.path.join(self.backup_dir, "latest.fastnn")
+        self._previous = os.path.join(self.backup_dir, "previous.fastnn")
+
+    def on_train_begin(self, logs=None):
+        from .models import saving
+
+        candidates = [self._latest] + ([self._previous] if self.double_checkpoint else [])
+        errors = []
+        for path in candidates:
+            if not os.path.exists(path):
+                continue
+            try:
+                state = saving.restore_training_state(self.model, path)
+            except ValueError as exc:
+                errors.append(str(exc))
+                continue
+            self._resume(state)
+            return
+        if errors:
+            raise ValueError(
+                "BackupAndRestore: the backup cannot be restored (" + "; ".join(errors)
+                + "). Delete it to start training afresh."
+            )
+
+    def _resume(self, state):
+        from .utils import random as _random
+
+        rng = getattr(self.model, "_fit_rng", None)
+        if rng is not None:
+            rng.bit_generator.state = state["fit_rng"]
+        _random.set_state(state["global_rng"])
+        self.model._resume_epoch = state["epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .models import saving
+        from .utils import random as _random
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        rng = getattr(self.model, "_fit_rng", None)
+        state = {
+            "epoch": int(epoch) + 1,
+            "fit_rng": None if rng is None else rng.bit_generator.state,
+            "global_rng": _random.get_state(),
+            "layer_rng_states": [
+                layer.get_rng_state() if hasattr(layer, "get_rng_state") else None
+                for layer in self.model.layers
+            ],
+        }
+        if self.double_checkpoint and os.path.exists(self._latest):
+            os.replace(self._latest, self._previous)
+        saving.save_model(self.model, self._latest, training_state=state)
+
+    def on_train_end(self, logs=None):
+        if not self.delete_checkpoint:
+            return
+        for path in (self._latest, self._previous):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass

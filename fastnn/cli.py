@@ -2,6 +2,7 @@
 
     fastnn demo   train the seeds' MLP on the bundled digits data, on each backend
     fastnn info   print the build and runtime configuration (show_config)
+    fastnn bench  compare fastnn's backends with PyTorch and NumPy on this machine
 """
 
 import argparse
@@ -104,6 +105,55 @@ def _cmd_info(args):
     return 0
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _cmd_bench(args):
+    from . import bench_report
+
+    return bench_report.main(args)
+
+
+def _add_bench_parser(sub):
+    from .bench_report import SECTIONS
+    from .benchmarking import CONTENDERS
+
+    bench = sub.add_parser(
+        "bench", help="compare fastnn's backends with PyTorch and NumPy on this machine",
+        description="GEMM GFLOP/s, training and inference samples/s of the seeds' models, "
+                    "and thread scaling, for fastnn native, fastnn's NumPy backend, PyTorch "
+                    "and scikit-learn (when installed), interleaved in one process. Writes "
+                    "results.json, report.md and chart.png (with matplotlib) to --out; "
+                    "see docs/benchmarks.md.")
+    size = bench.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="fewer shapes, samples and rounds (under a minute on 2 cores)")
+    size.add_argument("--smoke", action="store_true",
+                      help="a few seconds, to check that everything runs (numbers meaningless)")
+    bench.add_argument("--out", default="fastnn-bench-results", metavar="DIR",
+                       help="folder for results.json, report.md, chart.png "
+                            "(default: ./fastnn-bench-results)")
+    bench.add_argument("--threads", type=_positive_int, default=None,
+                       help="threads for every contender (default: fastnn.get_num_threads()); "
+                            "thread scaling always goes from 1 to all cores")
+    bench.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=None,
+                       metavar="NAME",
+                       help=f"some of {', '.join(CONTENDERS)} (default: all; a missing one "
+                            "is listed as skipped)")
+    bench.add_argument("--only", nargs="+", choices=SECTIONS, default=None, metavar="SECTION",
+                       help=f"run only these sections: {', '.join(SECTIONS)}")
+    bench.add_argument("--repeats", type=_positive_int, default=None,
+                       help="timed rounds per measurement (default 5, --quick 3)")
+    bench.set_defaults(func=_cmd_bench)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +166,7 @@ def build_parser():
     demo.set_defaults(func=_cmd_demo)
     info = sub.add_parser("info", help="print build and runtime configuration")
     info.set_defaults(func=_cmd_info)
+    _add_bench_parser(sub)
     return parser
 
 

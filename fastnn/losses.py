@@ -210,7 +210,9 @@ def _to_rows(loss, y_true, y_pred):
     Returns ``(target, rows, lead)``: prepared targets, ``y_pred`` as (rows, k), and the
     shape ``y_pred.shape[:-1]`` that per-row losses reshape back to.
     """
-    pred = to_float_array(y_pred, "y_pred", _float_dtype(y_pred))
+    # Predictions may be NaN/inf (a diverged model): the loss is then NaN, as in Keras,
+    # and TerminateOnNaN can act on it.  Only targets and weights must be finite.
+    pred = to_float_array(y_pred, "y_pred", _float_dtype(y_pred), allow_nan=True)
     if pred.ndim == 0:
         raise ValueError("Expected y_pred to have at least one axis. Received: a scalar")
     k, lead = pred.shape[-1], pred.shape[:-1]

@@ -12,8 +12,8 @@ import fastnn
 from fastnn import backend, benchmarking as B, parallel
 
 TINY = dict(batch_size=16, n_samples=48)
-ENTRY_KEYS = {"status", "seconds", "samples_per_s", "gflops", "fraction_of_peak",
-              "vs_fastnn_numpy", "vs_torch"}
+ENTRY_KEYS = {"status", "seconds", "runs_per_sample", "samples_per_s", "gflops",
+              "fraction_of_peak", "vs_fastnn_numpy", "vs_torch"}
 RESULT_KEYS = {"scenario", "threads", "repeats", "warmup", "thread_control", "peak_gflops",
                "results"}
 
@@ -139,6 +139,7 @@ def test_thread_limits_restore_everything():
 
 
 def test_fma_peak_proxy_and_native_hook(monkeypatch):
+    monkeypatch.setattr(B, "_native_fma_hook", lambda: None)  # as in a build without it
     peak = B.measure_fma_peak(1, size=64, repeats=1)
     json.dumps(peak)
     assert peak["gflops"] > 0 and peak["method"] == "numpy-matmul-proxy"
@@ -183,3 +184,49 @@ def test_contender_failing_mid_run_is_an_error_entry(monkeypatch):
     assert res["results"]["numpy-handwritten"] == {"status": "error",
                                                    "reason": "MemoryError: simulated"}
     assert res["results"]["fastnn-numpy"]["status"] == "ok"
+
+
+def test_wide_deep_flops_and_runs_on_both_backends():
+    sc = B.wide_deep_scenario(input_dim=10, batch_size=16, n_samples=48)
+    # wide: fwd + dW; tower 10-100-32-8 as an MLP; head 9->1: fwd, dW, dx
+    assert sc["flops_per_sample"] == 2 * 2 * 10 + B.mlp_training_flops([10, 100, 32, 8]) + 3 * 2 * 9
+    assert sc["forward_flops_per_sample"] == 2 * 10 + B.forward_flops([10, 100, 32, 8]) + 2 * 9
+    res = B.benchmark_training(sc, contenders=_local_contenders(), threads=1, repeats=1)
+    json.dumps(res)
+    assert res["results"]["numpy-handwritten"]["status"] == "skipped"
+    assert "two-input" in res["results"]["numpy-handwritten"]["reason"]
+    for name in _local_contenders():
+        if name != "numpy-handwritten":
+            assert res["results"][name]["status"] == "ok", res["results"][name]
+
+
+def test_inference_and_min_seconds():
+    base = B.mlp_scenario([8, 6, 3], **TINY)
+    sc = B.inference_scenario(base, batch_size=1, n_samples=4)
+    assert sc["task"] == "inference" and sc["name"].endswith("infer b1")
+    res = B.benchmark_inference(sc, contenders=_local_contenders(), threads=1, repeats=2,
+                                min_seconds=0.002, peak_gflops=10.0)
+    json.dumps(res)
+    for entry in res["results"].values():
+        assert set(entry) == ENTRY_KEYS and entry["runs_per_sample"] >= 1
+        assert entry["gflops"] == pytest.approx(
+            entry["samples_per_s"]["median"] * sc["forward_flops_per_sample"] / 1e9)
+
+
+def test_gemm_shapes_and_benchmark():
+    shapes = B.gemm_shapes()
+    assert len(shapes) == 3 + 3 * 3 * 3
+    dz_wt = next(s for s in shapes if s["name"] == "b128 784x500 dz@w.T")
+    assert (dz_wt["m"], dz_wt["n"], dz_wt["k"], dz_wt["transpose_b"]) == (128, 784, 500, True)
+    names = [n for n in B.GEMM_CONTENDERS if B.contender_status(n)[0]]
+    res = B.benchmark_gemm(dz_wt, contenders=names, threads=1, repeats=2, min_seconds=0.001,
+                           peak_gflops=100.0)
+    json.dumps(res)
+    assert res["flops"] == 2 * 128 * 784 * 500
+    for entry in res["results"].values():
+        assert entry["status"] == "ok" and entry["gflops"]["median"] > 0
+        assert entry["fraction_of_peak"] == pytest.approx(entry["gflops"]["median"] / 100.0)
+    with pytest.raises(ValueError):
+        B.benchmark_gemm(dz_wt, contenders=["torch"])
+    assert B.scaling_thread_counts(1) == [1]
+    assert B.scaling_thread_counts(6) == [1, 2, 4, 6]

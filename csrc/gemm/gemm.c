@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -112,6 +113,79 @@ int fnn_gemm_select_kernel(const char *name)
     }
 #endif
     return -1;
+}
+
+/* ------------------------------------------------------------------ FMA peak */
+
+static double fnn_wtime(void)
+{
+#ifdef _OPENMP
+    return omp_get_wtime();
+#else
+    return (double)clock() / CLOCKS_PER_SEC;
+#endif
+}
+
+typedef float (*fnn_fma_probe)(long iters);
+
+double fnn_fma_peak_gflops(int nthreads)
+{
+    fnn_fma_probe probe = fnn_fma_probe_ref;
+    double flops_per_iter = FNN_FMA_PROBE_REF_FLOPS, best = 0.0, dt = 0.0;
+    volatile float sink = 0.0f;
+    long iters = 1L << 14;
+    int rep;
+#if FNN_HAVE_AVX2_BUILD
+    if (fnn_cpu_has_avx2_fma()) {
+        probe = fnn_fma_probe_avx2;
+        flops_per_iter = FNN_FMA_PROBE_AVX2_FLOPS;
+    }
+#endif
+#ifndef _OPENMP
+    nthreads = 1;
+#endif
+    if (nthreads < 1)
+        nthreads = 1;
+    /* Calibrate on one thread: about 20 ms per run. */
+    while (iters < (1L << 40)) {
+        const double t0 = fnn_wtime();
+        sink = sink + probe(iters);
+        dt = fnn_wtime() - t0;
+        if (dt >= 0.02)
+            break;
+        iters = dt > 1e-4 ? (long)((double)iters * 0.025 / dt) : iters * 8;
+    }
+    for (rep = 0; rep < 5; ++rep) {
+        double elapsed = 0.0;
+        float s = 0.0f;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads) reduction(+ : s)
+        {
+            double t0;
+            /* Time from a common start to the last thread's end, wake-up excluded. */
+#pragma omp barrier
+            t0 = omp_get_wtime();
+            s += probe(iters);
+#pragma omp barrier
+#pragma omp master
+            elapsed = omp_get_wtime() - t0;
+        }
+#else
+        {
+            const double t0 = fnn_wtime();
+            s += probe(iters);
+            elapsed = fnn_wtime() - t0;
+        }
+#endif
+        sink = sink + s;
+        if (elapsed > 0.0) {
+            const double g = (double)nthreads * (double)iters * flops_per_iter / elapsed / 1e9;
+            if (g > best)
+                best = g;
+        }
+    }
+    (void)sink;
+    return best;
 }
 
 /* ------------------------------------------------------------------ buffers */

@@ -46,6 +46,12 @@ void fnn_col_sum_f32(ptrdiff_t m, ptrdiff_t n, const float *x, ptrdiff_t rs_x,
 void fnn_col_sum_f64(ptrdiff_t m, ptrdiff_t n, const double *x, ptrdiff_t rs_x,
                      ptrdiff_t cs_x, double *out, int nthreads);
 
+/* The float32 FMA peak of this CPU in GFLOP/s on nthreads threads (all together): the
+ * best of a few timed runs of independent FMA chains (AVX2+FMA when this build has it
+ * and the CPU runs it, else the portable multiply-add loop), each thread ~20 ms.
+ * Serial builds measure one thread whatever nthreads says. */
+double fnn_fma_peak_gflops(int nthreads);
+
 /* Picks the micro-kernel once (CPUID, FASTNN_DISABLE_SIMD); called at import, and
  * lazily by the GEMM itself.  Idempotent. */
 void fnn_gemm_init(void);

@@ -55,9 +55,17 @@ typedef struct {
 /* ukernel_ref.c: plain C99, any CPU. */
 extern const fnn_gemm_kernel fnn_gemm_kernel_portable;
 
+/* FMA peak probes (fnn_fma_peak_gflops in gemm.c): iters iterations of independent
+ * multiply-add chains, FNN_FMA_PROBE_*_FLOPS flops per iteration; the return value only
+ * keeps the work alive. */
+#define FNN_FMA_PROBE_REF_FLOPS 64   /* 32 float chains, a*m + c */
+#define FNN_FMA_PROBE_AVX2_FLOPS 192 /* 12 ymm FMA chains x 8 lanes x 2 */
+float fnn_fma_probe_ref(long iters);
+
 #if FNN_HAVE_AVX2_BUILD
 /* ukernel_avx2.c: AVX2 + FMA intrinsics, compiled alone with -mavx2 -mfma. */
 extern const fnn_gemm_kernel fnn_gemm_kernel_avx2;
+float fnn_fma_probe_avx2(long iters);
 #endif
 
 #endif

@@ -56,3 +56,23 @@ const fnn_gemm_kernel fnn_gemm_kernel_portable = {
     {FNN_REF_MR, FNN_REF_NR_F64, 256, 64, 2048},
     fnn_ukr_ref_f64,
 };
+
+/* The portable FMA peak probe: 32 independent float chains a = a*m + c, which the
+ * compiler vectorizes with the baseline ISA (SSE2: 8 vectors of 4 chains).  Distinct
+ * start values and volatile constants keep the chains from being merged or folded. */
+float fnn_fma_probe_ref(long iters)
+{
+    volatile float vm = 0.999999f, vc = 1e-7f;
+    const float m = vm, c = vc;
+    float acc[32], s = 0.0f;
+    long it;
+    int i;
+    for (i = 0; i < 32; ++i)
+        acc[i] = 1.0f + 0.01f * (float)i;
+    for (it = 0; it < iters; ++it)
+        for (i = 0; i < 32; ++i)
+            acc[i] = acc[i] * m + c;
+    for (i = 0; i < 32; ++i)
+        s += acc[i];
+    return s;
+}

@@ -113,8 +113,9 @@ def _strides_ok(x):
 
 def _as_operand(x):
     """``x`` itself (any strides, read-only is fine) unless its strides are not whole
-    elements, then a contiguous copy."""
-    return x if _strides_ok(x) else np.ascontiguousarray(x)
+    elements, then an aligned contiguous copy.  (``np.ascontiguousarray`` would return
+    an already contiguous but misaligned array as it is: np.array always copies.)"""
+    return x if _strides_ok(x) else np.array(x, order="C", copy=True)
 
 
 def _out_ok(out, shape, dtype, contiguous=False):
@@ -129,30 +130,63 @@ def _out_ok(out, shape, dtype, contiguous=False):
     )
 
 
+# Per-thread scratch arrays (NativeOps._dz_buffer).
+_SCRATCH = threading.local()
+
+# Each activation's parameter when none is given (0.0 where it takes none).
+_DEFAULT_ALPHA = {name: _act.resolve_alpha(name, None) for name in _act.ACTIVATIONS}
+
+
+def _alpha(activation, alpha):
+    """``_act.resolve_alpha`` with the common case (no alpha given) as one dict lookup."""
+    if alpha is None:
+        return _DEFAULT_ALPHA.get(activation, 0.0)
+    return _act.resolve_alpha(activation, alpha)
+
+
 def _gemm_into(a, b, out, bias=None, act=0, alpha=0.0):
     """``out = act(a @ b + bias)`` through the native GEMM, for 2-D ``a`` (m, k) and
     ``b`` (k, n) of one dtype that ``_gemm_dtype`` accepted."""
     m, n = a.shape[0], b.shape[1]
     if out is None:
-        out = target = np.empty((m, n), dtype=a.dtype)
-    else:
+        out = np.empty((m, n), dtype=a.dtype)
+    if not (m and n):
+        return out
+    if bias is not None and not bias.flags.c_contiguous:
+        bias = np.ascontiguousarray(bias)
+    nthreads = _parallel.get_num_threads()
+    # The wrapper checks overlap and strides itself (cheaper than np.may_share_memory,
+    # which cost ~1.2 us a call, a tenth of a small product) and computes nothing when
+    # they fail; the rare inputs that do then take the slow path here.
+    status = _gemm.gemm(a, b, out, bias, act, alpha, False, nthreads)
+    if status == _gemm.GEMM_ODD_STRIDES:
+        a, b = _as_operand(a), _as_operand(b)
+        status = _gemm.gemm(a, b, out, bias, act, alpha, False, nthreads)
+    if status == _gemm.GEMM_OVERLAP:
         # An out that overlaps an input would be read after being written.
-        overlaps = np.may_share_memory(out, a) or np.may_share_memory(out, b)
-        if bias is not None:
-            overlaps = overlaps or np.may_share_memory(out, bias)
-        target = np.empty((m, n), dtype=a.dtype) if overlaps else out
-    if m and n:
-        if bias is not None and not bias.flags.c_contiguous:
-            bias = np.ascontiguousarray(bias)
-        status = _gemm.gemm(
-            _as_operand(a), _as_operand(b), target, bias, act, alpha, False,
-            _parallel.get_num_threads(),
-        )
-        if status != 0:
-            raise MemoryError("fastnn GEMM: could not allocate its packing buffers")
-    if target is not out:
-        np.copyto(out, target)
+        target = np.empty((m, n), dtype=a.dtype)
+        status = _gemm.gemm(a, b, target, bias, act, alpha, False, nthreads)
+        if status == 0:
+            np.copyto(out, target)
+    if status != 0:
+        raise MemoryError("fastnn GEMM: could not allocate its packing buffers")
     return out
+
+
+def _loss_fast(kind, logits, target, grad_scale, out_grad):
+    """``(loss, grad)`` of a fused loss through ``_ew.loss_arrays``, which checks the
+    arrays itself; None when they do not fit it (the caller's general path decides)."""
+    if type(logits) is not np.ndarray or logits.ndim != 2:
+        return None
+    n = logits.shape[0]
+    loss = np.empty(n, dtype=logits.dtype)
+    grad = None
+    if grad_scale is not None:
+        grad = np.empty(logits.shape, dtype=logits.dtype) if out_grad is None else out_grad
+    status = _ew.loss_arrays(
+        kind, logits, target, grad_scale, loss, grad, _parallel.get_num_threads()
+    )
+    return (loss, grad) if status == 0 else None
 
 
 class NativeOps(NumpyOps):
@@ -179,6 +213,13 @@ class NativeOps(NumpyOps):
     def dense_forward(self, x, w, b, activation="linear", out=None, alpha=None):
         """``y = act(x @ w + b)`` with bias and activation fused into the GEMM epilogue
         (softmax, being row-wise, runs after it); ``b`` may be None."""
+        # The training path: one call that checks everything in C (see _dense.pxi).
+        if out is not None and _gemm is not None:
+            code = _gemm.ACTIVATION_CODES.get(activation)
+            if code is not None and _gemm.dense_forward_arrays(
+                x, w, b, out, code, _alpha(activation, alpha), _parallel.get_num_threads()
+            ) == 0:
+                return out
         dtype = _gemm_dtype(x, w) if b is None else _gemm_dtype(x, w, b)
         code = _gemm.ACTIVATION_CODES.get(activation) if dtype is not None else None
         softmax = activation == "softmax"
@@ -212,6 +253,24 @@ class NativeOps(NumpyOps):
     ):
         """Gradients of ``y = act(x @ w + b)``: ``(dx, dw, db)`` as in NumpyOps, with
         ``dw = x.T @ dz`` and ``dx = dz @ w.T`` run by the GEMM on strided views."""
+        # The training path: one call for dz, dw, db and dx, checked in C (_dense.pxi).
+        if out_dw is not None and _gemm is not None:
+            code = _gemm.ACTIVATION_CODES.get(activation)
+            if code is not None and (out_db is not None or not has_bias) and (
+                out_dx is not None or not need_dx
+            ):
+                linear = activation == "linear"
+                status = _gemm.dense_backward_arrays(
+                    x, w, y, dy, code, _alpha(activation, alpha),
+                    None if linear else self._dz_buffer(dy.shape, dy.dtype),
+                    out_dx if need_dx else None, out_dw, out_db if has_bias else None,
+                    _parallel.get_num_threads(),
+                )
+                if status == 0:
+                    return (out_dx if need_dx else None), out_dw, (
+                        out_db if has_bias else None)
+                if status == -1:
+                    raise MemoryError("fastnn GEMM: could not allocate its packing buffers")
         if _gemm_dtype(x, w, y, dy) is None or dy.ndim != 2:
             return super().dense_backward(
                 x, w, y, dy, activation, has_bias, need_dx, out_dx, out_dw, out_db, alpha
@@ -253,9 +312,11 @@ class NativeOps(NumpyOps):
     def _dz_buffer(self, shape, dtype):
         """A scratch array for dense_backward's dz, kept per thread and per shape so
         that training steps reuse it instead of allocating."""
-        local = self.__dict__.setdefault("_dense_scratch", threading.local())
-        cache = local.__dict__.setdefault("buffers", {})
-        key = (shape, dtype.str)
+        try:
+            cache = _SCRATCH.buffers
+        except AttributeError:  # first use on this thread
+            cache = _SCRATCH.buffers = {}
+        key = (shape, dtype.char)
         buf = cache.get(key)
         if buf is None:
             if len(cache) >= 64:  # many shapes (e.g. a last partial batch): start over
@@ -349,6 +410,11 @@ class NativeOps(NumpyOps):
     def softmax_crossentropy(self, logits, target, sparse, grad_scale=None, out_grad=None):
         """Fused softmax + (sparse) categorical cross-entropy from logits, one pass per
         row; stable for logits of +-1e4."""
+        if _ew is not None:
+            kind = _ew.LOSS_SOFTMAX_XENT_SPARSE if sparse else _ew.LOSS_SOFTMAX_XENT_DENSE
+            done = _loss_fast(kind, logits, target, grad_scale, out_grad)
+            if done is not None:
+                return done
         if sparse:
             if type(target) is not np.ndarray or target.shape != logits.shape[:1]:
                 return super().softmax_crossentropy(
@@ -388,6 +454,10 @@ class NativeOps(NumpyOps):
 
     def sigmoid_binary_crossentropy(self, logits, target, grad_scale=None, out_grad=None):
         """Fused sigmoid + binary cross-entropy from logits, mean over the last axis."""
+        if _ew is not None:
+            done = _loss_fast(_ew.LOSS_SIGMOID_BCE, logits, target, grad_scale, out_grad)
+            if done is not None:
+                return done
         if (
             type(target) is not np.ndarray
             or target.shape != logits.shape
@@ -502,6 +572,54 @@ class NativeOps(NumpyOps):
             float(beta_2), float(epsilon), float(weight_decay or 0.0), float(grad_scale),
             float(clipvalue or 0.0), _parallel.get_num_threads(),
         )
+
+    def multi_update(self, rule, params, grads, slots, weight_decays, grad_scales, **args):
+        """NumpyOps.multi_update in one native call over all the variables.  The
+        wrapper checks every array with the NumPy C API; if one does not fit (or an
+        argument is missing), each variable goes through its own ``<rule>_update``."""
+        if _ew is not None:
+            try:
+                status = self._multi_update_native(
+                    rule, params, grads, slots, weight_decays, grad_scales, args
+                )
+            except KeyError:  # a hyperparameter left to its default: the slow path
+                status = -1
+            if status == 0:
+                return
+        super().multi_update(rule, params, grads, slots, weight_decays, grad_scales, **args)
+
+    @staticmethod
+    def _multi_update_native(rule, params, grads, slots, weight_decays, grad_scales, a):
+        nt = _parallel.get_num_threads()
+        lr, clip = float(a["lr"]), float(a.get("clipvalue") or 0.0)
+        if rule == "adam":
+            return _ew.adam_update_multi(
+                params, grads, slots["m"], slots["v"],
+                slots.get("v_hat") if a["amsgrad"] else None, lr, float(a["step"]),
+                float(a["beta_1"]), float(a["beta_2"]), float(a["epsilon"]),
+                weight_decays, grad_scales, clip, nt,
+            )
+        if rule == "sgd":
+            momentum = float(a["momentum"])
+            return _ew.sgd_update_multi(
+                params, grads, slots.get("velocity") if momentum else None, lr, momentum,
+                bool(a["nesterov"]), weight_decays, grad_scales, clip, nt,
+            )
+        if rule == "adagrad":
+            return _ew.adagrad_update_multi(
+                params, grads, slots["accumulator"], lr, float(a["epsilon"]),
+                weight_decays, grad_scales, clip, nt,
+            )
+        if rule == "rmsprop":
+            momentum = float(a["momentum"])
+            return _ew.rmsprop_update_multi(
+                params, grads, slots["velocity"],
+                slots.get("momentum_buf") if momentum else None,
+                slots.get("average_grad") if a["centered"] else None, lr,
+                float(a["rho"]), float(a["epsilon"]), momentum, weight_decays,
+                grad_scales, clip, nt,
+            )
+        return -1
 
     # ------------------------------------------------------------------ dropout
 

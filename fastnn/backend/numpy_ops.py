@@ -396,6 +396,24 @@ class NumpyOps:
         else:
             param -= alpha * m / (np.sqrt(v) + epsilon)
 
+    def multi_update(self, rule, params, grads, slots, weight_decays, grad_scales, **args):
+        """One optimizer step over several variables: for each ``i``,
+        ``<rule>_update(params[i], grads[i], **{name: slots[name][i]}, weight_decay=
+        weight_decays[i], grad_scale=grad_scales[i], **args)``.
+
+        ``rule`` is "sgd", "adagrad", "rmsprop" or "adam"; ``slots`` maps the update's
+        state arguments (``velocity``, ``accumulator``, ``m``, ...) to lists aligned with
+        ``params``, or to None where the update takes None; ``args`` holds ``lr``,
+        ``clipvalue`` and the rule's own hyperparameters.  Optimizer.apply calls this
+        once per step, so a backend can do the whole update in one native call.
+        """
+        update = getattr(self, f"{rule}_update")
+        for i, (param, grad) in enumerate(zip(params, grads)):
+            state = {name: None if arrays is None else arrays[i]
+                     for name, arrays in slots.items()}
+            update(param, grad, **state, weight_decay=weight_decays[i],
+                   grad_scale=grad_scales[i], **args)
+
     # ------------------------------------------------------------------ dropout
     def dropout_mask(self, shape, rate, seed, stream, dtype, out=None):
         """The inverted-dropout multiplier: ``1/(1-rate)`` where kept, 0 where dropped.

@@ -19,7 +19,10 @@ Subclasses implement ``build``, ``compute_output_shape``, ``forward``, ``backwar
 ``activation`` and accept ``skip_activation=True`` so a loss can fuse with it.
 """
 
+import contextlib
 import itertools
+import math
+import threading
 
 import numpy as np
 
@@ -27,6 +30,44 @@ from .. import backend
 from .. import config as _config
 from ..utils import naming
 from ..variables import Variable, assign_all
+
+
+# Weight-size limit for layers built on this thread (see ``weight_byte_limit``).
+_limits = threading.local()
+
+
+@contextlib.contextmanager
+def weight_byte_limit(max_bytes, what):
+    """Refuse, with a ValueError, to create more than ``max_bytes`` of weights on this
+    thread while the context is active.  ``load_model`` builds a file's architecture
+    under the size its weights member declares, so a config naming ``Dense(10**9)`` is
+    refused before the initializer allocates anything.  ``what`` starts the message."""
+    previous = getattr(_limits, "state", None)
+    _limits.state = [int(max_bytes), 0, what]
+    try:
+        yield
+    finally:
+        _limits.state = previous
+
+
+def _charge_weight_bytes(layer, name, shape):
+    """Count a weight of ``shape`` against the active ``weight_byte_limit`` (if any),
+    before anything is allocated."""
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0:
+            raise ValueError(
+                f"Layer {layer.name!r}: weight {name!r} has an invalid shape {shape!r}"
+            )
+    state = getattr(_limits, "state", None)
+    if state is None:
+        return
+    state[1] += math.prod(int(d) for d in shape) * np.dtype(layer.dtype).itemsize
+    if state[1] > state[0]:
+        raise ValueError(
+            f"{state[2]}: the architecture needs at least {state[1]:,} bytes of weights "
+            f"(reached at {layer.name}/{name} of shape {shape}), more than the "
+            f"{state[0]:,} bytes available for them"
+        )
 
 
 def buffer(cache, key, shape, dtype):
@@ -114,7 +155,9 @@ class Layer:
 
     def add_weight(self, name, shape, initializer, regularizer=None, trainable=True):
         """Create a weight from an initializer (an object from ``fastnn.initializers``)."""
-        value = initializer(tuple(shape), dtype=self.dtype)
+        shape = tuple(shape)
+        _charge_weight_bytes(self, name, shape)
+        value = initializer(shape, dtype=self.dtype)
         var = Variable(value, f"{self.name}/{name}", trainable, regularizer)
         self._weights.append(var)
         return var

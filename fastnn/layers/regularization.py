@@ -84,11 +84,11 @@ class Dropout(Layer):
             state: a dict with non-negative integers ``seed`` and ``stream``.
         """
         if not isinstance(state, dict) or set(state) != {"seed", "stream"} or not all(
-            not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= 0
+            not isinstance(v, bool) and isinstance(v, (int, np.integer)) and 0 <= v < 2**64
             for v in state.values()
         ):
             raise ValueError(
-                "Expected a dict with non-negative integers 'seed' and 'stream'. "
+                "Expected a dict with integers 'seed' and 'stream' in [0, 2**64). "
                 f"Received: state={state!r}"
             )
         self._seed, self._stream = int(state["seed"]), int(state["stream"])

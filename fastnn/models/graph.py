@@ -47,6 +47,16 @@ class Graph:
         for n in self.nodes:
             if n.layer not in self.layers:
                 self.layers.append(n.layer)
+        # What a step needs of each computing node, worked out once here rather than on
+        # every forward and backward: (node id, layer, inbound node ids, whether the
+        # layer takes a list, whether the input gradient is needed).
+        self._steps = [
+            (n.id, n.layer, tuple(t.node.id for t in n.inbound),
+             len(n.inbound) > 1 or _is_multi_input(n), n.id not in self.skip_dx)
+            for n in self.nodes if not isinstance(n.layer, InputLayer)
+        ]
+        self._input_ids = [t.node.id for t in self.inputs]
+        self._output_ids = [t.node.id for t in self.outputs]
 
     def _topological_order(self):
         order, state = [], {}
@@ -78,18 +88,17 @@ class Graph:
             skip_activation: node ids whose layer must skip its final activation (a loss
                 fuses with it).
         """
-        values = {t.node.id: x for t, x in zip(self.inputs, inputs)}
-        for node in self.nodes:
-            if node.id in values:
-                continue
-            args = [values[t.node.id] for t in node.inbound]
-            cache = caches.setdefault(node.id, {})
-            cache["need_dx"] = node.id not in self.skip_dx
-            arg = args if len(args) > 1 or _is_multi_input(node) else args[0]
-            values[node.id] = node.layer.forward(
-                arg, training, cache, skip_activation=node.id in skip_activation
+        values = dict(zip(self._input_ids, inputs))
+        for node_id, layer, inbound, multi, need_dx in self._steps:
+            cache = caches.get(node_id)
+            if cache is None:
+                cache = caches[node_id] = {}
+            cache["need_dx"] = need_dx
+            arg = [values[i] for i in inbound] if multi else values[inbound[0]]
+            values[node_id] = layer.forward(
+                arg, training, cache, skip_activation=node_id in skip_activation
             )
-        return [values[t.node.id] for t in self.outputs]
+        return [values[i] for i in self._output_ids]
 
     def backward(self, caches, output_grads):
         """Back-propagate ``output_grads`` (one per output) through a forward's caches.
@@ -97,26 +106,30 @@ class Graph:
         Returns a dict ``id(variable) -> gradient`` for the trainable weights reached.
         """
         dys = {}
-        for t, g in zip(self.outputs, output_grads):
-            _accumulate(dys, t.node.id, g)
+        for node_id, g in zip(self._output_ids, output_grads):
+            _accumulate(dys, node_id, g)
         grads = {}
-        for node in reversed(self.nodes):
-            dy = dys.pop(node.id, None)
-            if dy is None or isinstance(node.layer, InputLayer):
+        for node_id, layer, inbound, multi, need_dx in reversed(self._steps):
+            dy = dys.pop(node_id, None)
+            if dy is None:
                 continue
-            cache = caches[node.id]
-            dx = node.layer.backward(cache, dy)
-            for var, g in zip(node.layer.trainable_weights, cache.get("grads", ())):
-                if id(var) in grads:
-                    grads[id(var)] = grads[id(var)] + g
-                else:
-                    grads[id(var)] = g
-            if node.id in self.skip_dx:
+            cache = caches[node_id]
+            dx = layer.backward(cache, dy)
+            weight_grads = cache.get("grads")
+            if weight_grads:
+                for var, g in zip(layer.trainable_weights, weight_grads):
+                    key = id(var)
+                    # a layer used at several nodes: its gradients are summed (into a
+                    # new array, since g is the layer's reused buffer)
+                    grads[key] = g if key not in grads else grads[key] + g
+            if not need_dx:
                 continue
-            dxs = dx if (len(node.inbound) > 1 or _is_multi_input(node)) else [dx]
-            for t, g in zip(node.inbound, dxs):
-                if g is not None:
-                    _accumulate(dys, t.node.id, g)
+            if multi:
+                for i, g in zip(inbound, dx):
+                    if g is not None:
+                        _accumulate(dys, i, g)
+            elif dx is not None:
+                _accumulate(dys, inbound[0], dx)
         return grads
 
 

@@ -57,7 +57,7 @@ class Sequential(Model):
             declared = layer._declared_input_shape
             if declared is not None:
                 self._input_tensor = InputLayer(shape=declared, dtype=layer.dtype).output
-        if self._input_tensor is not None:
+        if self._input_tensor is not None and not getattr(self, "_defer_rebuild", False):
             self._rebuild()
 
     def pop(self):
@@ -120,6 +120,13 @@ class Sequential(Model):
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("Invalid Sequential config: expected a dict with a 'layers' list.")
         model = cls(name=config.get("name"))
-        for spec in config["layers"]:
-            model.add(_layer_from_spec(spec))
+        # connect the stack once at the end: rebuilding after every add is quadratic
+        model._defer_rebuild = True
+        try:
+            for spec in config["layers"]:
+                model.add(_layer_from_spec(spec))
+        finally:
+            model._defer_rebuild = False
+        if model._input_tensor is not None and model._stack:
+            model._rebuild()
         return model

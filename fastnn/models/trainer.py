@@ -213,8 +213,11 @@ class Trainer:
 
     # ----------------------------------------------------------------- steps
     def _forward_loss(self, xs, ys, sw, training, caches, need_grad):
-        """Forward and loss.  Returns (loss value, predictions, output gradients)."""
-        ops = backend.current()
+        """Forward and loss.  Returns (loss value, predictions, output gradients).
+
+        A prediction is None for an output without metrics (nothing reads it, and for
+        a fused output it would cost an activation pass).
+        """
         outs = self._graph.forward(xs, training, caches, skip_activation=self._fused)
         n = xs[0].shape[0]
         total, preds, grads = 0.0, [], []
@@ -223,39 +226,77 @@ class Trainer:
         ):
             # the loss's reduction decides the per-sample scale (w / n by default), and
             # the same scale weighs the reported loss and its gradient
-            scale = np.asarray(loss.reduction_scale(n, sw), dtype=out.dtype)
+            scale, scale64 = self._loss_scale(k, loss, n, sw, out.dtype)
             act = self._fused.get(t.node.id)
-            gscale = scale * lw if (need_grad and lw != 1.0) else scale
+            gscale = None
+            if need_grad:
+                gscale = scale * lw if lw != 1.0 else scale
             if act is not None:
-                per_sample, g = loss.forward_backward(
-                    ys[k], None, gscale if need_grad else None, logits=out)
-                pred = ops.activation_forward(out, act)
+                per_sample, g = loss.forward_backward(ys[k], None, gscale, logits=out)
+                pred = backend.current().activation_forward(out, act) if self._metrics[k] else None
             else:
-                per_sample, g = loss.forward_backward(ys[k], out, gscale if need_grad else None)
+                per_sample, g = loss.forward_backward(ys[k], out, gscale)
                 pred = out
-            total += lw * float(np.dot(per_sample.astype(np.float64), scale.astype(np.float64)))
+            total += lw * float(np.dot(per_sample.astype(np.float64), scale64))
             preds.append(pred)
             grads.append(g)
         return total, preds, grads
 
+    def _loss_scale(self, k, loss, n, sw, dtype):
+        """Output ``k``'s per-sample loss scale for a batch of ``n``, in ``dtype`` and in
+        float64.  Without sample weights it depends only on (loss, n, dtype), so it is
+        made once per batch size and kept read-only."""
+        if sw is not None:
+            scale = np.asarray(loss.reduction_scale(n, sw), dtype=dtype)
+            return scale, scale.astype(np.float64)
+        cache = self.__dict__.get("_loss_scales")
+        if cache is None:
+            cache = self._loss_scales = {}
+        entry = cache.get((k, n, dtype))
+        if entry is None or entry[0] is not loss:
+            scale = np.asarray(loss.reduction_scale(n, None), dtype=dtype)
+            scale64 = scale.astype(np.float64)
+            scale.flags.writeable = scale64.flags.writeable = False
+            entry = cache[(k, n, dtype)] = (loss, scale, scale64)
+        return entry[1], entry[2]
+
     def _regularization_penalty(self):
         return sum(layer.regularization_penalty() for layer in self.layers)
+
+    def _step_plan(self, variables):
+        """What a training step needs beyond the graph, worked out when the trainable
+        variables change (build, compile, a ``trainable`` flag) instead of every step:
+        the layers with regularized weights and where their gradients sit in
+        ``variables``."""
+        plan = self.__dict__.get("_cached_step_plan")
+        if plan is not None and plan[0] == variables:
+            return plan
+        layers = self.layers
+        penalized = [layer for layer in layers
+                     if any(w.regularizer is not None for w in layer.weights)]
+        regularized = []
+        for layer in layers:
+            weights = layer.trainable_weights
+            if weights and any(w.regularizer is not None for w in weights):
+                start = _index_of_first(variables, weights[0])
+                regularized.append((layer, start, len(weights)))
+        plan = self._cached_step_plan = (list(variables), penalized, regularized)
+        return plan
 
     def _train_step(self, xs, ys, sw):
         caches = self._train_caches.setdefault(xs[0].shape[0], {})
         loss, preds, out_grads = self._forward_loss(xs, ys, sw, True, caches, need_grad=True)
-        loss += self._regularization_penalty()
-        grads_by_var = self._graph.backward(caches, out_grads)
         variables = self.trainable_weights
-        grads = []
-        for var in variables:
-            g = grads_by_var.get(id(var))
-            grads.append(np.zeros_like(var.value) if g is None else g)
-        for layer in self.layers:
-            k = len(layer.trainable_weights)
-            if k and any(w.regularizer is not None for w in layer.trainable_weights):
-                start = _index_of_first(variables, layer.trainable_weights[0])
-                layer.add_regularization_grads(grads[start:start + k])
+        _, penalized, regularized = self._step_plan(variables)
+        if penalized:
+            loss += sum(layer.regularization_penalty() for layer in penalized)
+        grads_by_var = self._graph.backward(caches, out_grads)
+        grads = [grads_by_var.get(id(var)) for var in variables]
+        if any(g is None for g in grads):  # no gradient reached it: a zero gradient
+            grads = [np.zeros_like(var.value) if g is None else g
+                     for var, g in zip(variables, grads)]
+        for layer, start, k in regularized:
+            layer.add_regularization_grads(grads[start:start + k])
         if variables:
             self.optimizer.apply(grads, variables)
         self._update_metrics(ys, preds, sw)
@@ -354,7 +395,12 @@ class Trainer:
         self.stop_training = False
         rng = np.random.default_rng(_random.draw_seed())
         with self._training("fit"):
+            # A callback resuming an interrupted run (BackupAndRestore) restores this
+            # generator's state in on_train_begin and sets the epoch to start from.
+            self._fit_rng, self._resume_epoch = rng, None
             cbs.on_train_begin()
+            if self._resume_epoch is not None:
+                initial_epoch = self._resume_epoch
             logs = {}
             for epoch in range(initial_epoch, epochs):
                 self._reset_metrics()

@@ -35,9 +35,11 @@ class Adagrad(Optimizer):
     def _slots(self):
         return [("accumulator", self.initial_accumulator_value)]
 
-    def _update(self, ops, param, grad, slots, lr, step, **common):
-        ops.adagrad_update(param, grad, slots["accumulator"], lr, epsilon=self.epsilon,
-                           **common)
+    _rule = "adagrad"
+    _slot_args = {"accumulator": "accumulator"}
+
+    def _rule_args(self, step):
+        return {"epsilon": self.epsilon}
 
     def _rule_config(self):
         return {

@@ -42,12 +42,12 @@ class Adam(Optimizer):
             slots.append(("v_hat", 0.0))
         return slots
 
-    def _update(self, ops, param, grad, slots, lr, step, **common):
-        ops.adam_update(
-            param, grad, slots["m"], slots["v"], lr, step, beta_1=self.beta_1,
-            beta_2=self.beta_2, epsilon=self.epsilon, amsgrad=self.amsgrad,
-            v_hat=slots.get("v_hat"), **common,
-        )
+    _rule = "adam"
+    _slot_args = {"m": "m", "v": "v", "v_hat": "v_hat"}
+
+    def _rule_args(self, step):
+        return {"step": step, "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
     def _rule_config(self):
         return {

@@ -145,6 +145,10 @@ class Optimizer:
         self._decay_flags = None   # [bool] per variable once built
         self._exclude_ids = set()
         self._exclude_pattern = None
+        # The params and gradients the last step checked (see apply), and the state
+        # arrays as one list per ops argument (see _update_all).
+        self._checked = ((), ())
+        self._slot_lists = None
 
     def _resolve_kwargs(self, learning_rate, kwargs):
         if "lr" in kwargs:
@@ -196,9 +200,21 @@ class Optimizer:
         """``[(slot name, initial fill value)]`` kept per variable, in a fixed order."""
         return []
 
+    #: The ops update rule ("sgd", "adagrad", "rmsprop", "adam") this optimizer applies
+    #: with ``ops.multi_update``, or None to call ``_update`` per variable.
+    _rule = None
+    #: ``{slot name: argument of the ops update}`` for ``_rule``.
+    _slot_args = {}
+
+    def _rule_args(self, step):
+        """The hyperparameters of ``_rule`` as ops keyword arguments (``step`` counts
+        from 1)."""
+        return {}
+
     def _update(self, ops, param, grad, slots, lr, step, weight_decay, grad_scale,
                 clipvalue):
-        """Update ``param`` and its ``slots`` in place with one ops call."""
+        """Update ``param`` and its ``slots`` in place with one ops call (optimizers
+        without a ``_rule``)."""
         raise NotImplementedError
 
     def _rule_config(self):
@@ -286,6 +302,10 @@ class Optimizer:
         self._shapes = shapes
         self._state = state
         self._decay_flags = [self._use_weight_decay(v) for v in variables]
+        self._slot_lists = {
+            arg: [s[sname] for s in state] if state and sname in state[0] else None
+            for sname, arg in self._slot_args.items()
+        }
         self._pending_state = None
         self.built = True
 
@@ -337,10 +357,36 @@ class Optimizer:
             return
         if not self.built:
             self.build(variables)
-        params = [_array_of(v) for v in variables]
-        self._check_same_variables([(p.shape, p.dtype) for p in params])
+        params = [getattr(v, "value", v) for v in variables]
+        # A training loop passes the same arrays every step (the variables' values and
+        # the layers' reused gradient buffers): arrays checked by an earlier step are
+        # not checked again, so the step costs no per-variable Python work.
+        last_params, last_grads = self._checked
+        if _same_arrays(params, last_params) and _same_arrays(grads, last_grads):
+            indices, ready = range(len(params)), grads
+        else:
+            indices, params, ready = self._check_step(grads, variables)
 
-        ready = []
+        ops = backend.current()
+        wd = self.weight_decay or 0.0
+        flags = self._decay_flags
+        step = self.iterations + 1
+        self._update_all(
+            ops, indices, params, ready, self._learning_rate, step,
+            weight_decays=[wd if flags[i] else 0.0 for i in indices],
+            grad_scales=self._clip_scales(ops, ready),
+            clipvalue=self.clipvalue or 0.0,
+        )
+        self.iterations = step
+
+    def _check_step(self, grads, variables):
+        """``(indices, params, grads)`` for the variables that have a gradient, each
+        gradient C-contiguous in its variable's dtype; raises on a wrong shape."""
+        params = [_array_of(v) for v in variables]
+        shapes = [(p.shape, p.dtype) for p in params]
+        if shapes != self._shapes:
+            self._check_same_variables(shapes)
+        indices, ready = [], []
         for i, (g, p) in enumerate(zip(grads, params)):
             if g is None:
                 continue
@@ -350,30 +396,47 @@ class Optimizer:
                     f"Gradient {i} must have the shape of its variable {p.shape}. "
                     f"Received: grad.shape={g.shape}"
                 )
-            ready.append((i, g))
+            indices.append(i)
+            ready.append(g)
         if not ready:
             raise ValueError("No gradients provided for any variable.")
         if len(ready) < len(params):
-            skipped = sorted(set(range(len(params))) - {i for i, _ in ready})
+            skipped = sorted(set(range(len(params))) - set(indices))
             warnings.warn(
                 f"Gradients do not exist for variables {skipped} (by position); they "
                 "were not updated.",
-                stacklevel=2,
+                stacklevel=3,
             )
+            params = [params[i] for i in indices]
+        elif _same_arrays(ready, grads):  # all present and used as given: remember them
+            self._checked = (params, grads)
+        return indices, params, ready
 
-        ops = backend.current()
-        scales = self._clip_scales(ops, [g for _, g in ready])
-        lr = self._learning_rate
-        wd = self.weight_decay or 0.0
-        clipvalue = self.clipvalue or 0.0
-        step = self.iterations + 1
-        for (i, g), scale in zip(ready, scales):
-            self._update(
-                ops, params[i], g, self._state[i], lr, step,
-                weight_decay=wd if self._decay_flags[i] else 0.0,
-                grad_scale=scale, clipvalue=clipvalue,
-            )
-        self.iterations = step
+    def _update_all(self, ops, indices, params, grads, lr, step, weight_decays,
+                    grad_scales, clipvalue):
+        """Update ``params`` (the variables at positions ``indices``) and their slots.
+
+        A rule that names itself in ``_rule`` is applied to all of them with one
+        ``ops.multi_update`` call (one native call per step, whatever the number of
+        variables); otherwise ``_update`` runs once per variable.
+        """
+        if self._rule is None:
+            for i, p, g, wd, scale in zip(indices, params, grads, weight_decays,
+                                          grad_scales):
+                self._update(ops, p, g, self._state[i], lr, step, weight_decay=wd,
+                             grad_scale=scale, clipvalue=clipvalue)
+            return
+        if len(indices) == len(self._state):
+            slots = self._slot_lists
+        else:
+            slots = {
+                arg: None if arrays is None else [arrays[i] for i in indices]
+                for arg, arrays in self._slot_lists.items()
+            }
+        ops.multi_update(
+            self._rule, params, grads, slots, weight_decays, grad_scales, lr=lr,
+            clipvalue=clipvalue, **self._rule_args(step),
+        )
 
     def _clip_scales(self, ops, grads):
         """Per-gradient multipliers for clipnorm / global_clipnorm (1.0 when off)."""
@@ -548,6 +611,11 @@ class Optimizer:
     def __repr__(self):
         lr = self._learning_rate
         return f"<{type(self).__name__} name={self.name!r} learning_rate={lr:g}>"
+
+
+def _same_arrays(a, b):
+    """Whether the lists ``a`` and ``b`` hold the very same objects."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
 def _norm_scale(norm, clip):

@@ -43,12 +43,13 @@ class RMSprop(Optimizer):
             slots.append(("average_gradient", 0.0))
         return slots
 
-    def _update(self, ops, param, grad, slots, lr, step, **common):
-        ops.rmsprop_update(
-            param, grad, slots["velocity"], lr, rho=self.rho, epsilon=self.epsilon,
-            momentum=self.momentum, momentum_buf=slots.get("momentum"),
-            centered=self.centered, average_grad=slots.get("average_gradient"), **common,
-        )
+    _rule = "rmsprop"
+    _slot_args = {"velocity": "velocity", "momentum": "momentum_buf",
+                  "average_gradient": "average_grad"}
+
+    def _rule_args(self, step):
+        return {"rho": self.rho, "epsilon": self.epsilon, "momentum": self.momentum,
+                "centered": self.centered}
 
     def _rule_config(self):
         return {

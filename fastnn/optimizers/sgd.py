@@ -35,9 +35,11 @@ class SGD(Optimizer):
         # Plain SGD keeps no state at all.
         return [("momentum", 0.0)] if self.momentum else []
 
-    def _update(self, ops, param, grad, slots, lr, step, **common):
-        ops.sgd_update(param, grad, slots.get("momentum"), lr, momentum=self.momentum,
-                       nesterov=self.nesterov, **common)
+    _rule = "sgd"
+    _slot_args = {"momentum": "velocity"}
+
+    def _rule_args(self, step):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
 
     def _rule_config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}

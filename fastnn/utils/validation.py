@@ -44,6 +44,13 @@ def to_float_array(value, name, dtype, allow_nan=False):
         out = np.ascontiguousarray(arr, dtype=dtype)
     if arr.dtype.kind in "iu" and out.size and not np.isfinite(out).all():
         raise ValueError(f"{name} has integers too large for {np.dtype(dtype).name}.")
+    # a finite float64 beyond float32's range (1e300) becomes inf in the cast
+    if (arr.dtype.kind == "f" and not allow_nan and out.dtype.itemsize < arr.dtype.itemsize
+            and out.size and not np.isfinite(out).all()):
+        raise ValueError(
+            f"{name} has values too large for {np.dtype(dtype).name} (largest magnitude "
+            f"{float(np.abs(arr).max()):.3g}); rescale the data first."
+        )
     return out
 
 

@@ -164,7 +164,7 @@ def test_dense_forward_errors_and_fallbacks():
         NATIVE.dense_forward(x, w, None, "no_such_activation")
     b64 = np.zeros(5)
     np.testing.assert_allclose(NATIVE.dense_forward(x, w, b64, "relu"),
-                               NUMPY.dense_forward(x, w, b64, "relu"))
+                               NUMPY.dense_forward(x, w, b64, "relu"), rtol=1e-6)
 
 
 # ---------------------------------------------------------------------- dense_backward

@@ -230,3 +230,69 @@ def test_col_sum(dtype, m, n):
         assert np.array_equal(out, results[0])  # same row order whatever the threads
     np.testing.assert_allclose(results[0], want, rtol=0,
                                atol=4 * m * np.finfo(dtype).eps * np.abs(x).sum(0).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+# (256, 10, 32) and (500, 10, 7) are computed transposed (C^T = B^T A^T), so the tiles
+# are stored column by column: with a row-major C that is the kernels' column-store path.
+@pytest.mark.parametrize("m,n,k", [(256, 10, 32), (500, 10, 7), (37, 53, 45)])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_column_stores_accumulate(kernel, dtype, m, n, k, order):
+    """Tiles written through C's column stride (swapped products, column-major C), with
+    and without accumulate; the same bits on any thread count."""
+    rng = np.random.default_rng(7)
+    a, b = _operands(rng, m, n, k, dtype)
+    c0 = np.asarray(rng.standard_normal((m, n)).astype(dtype), order=order)
+    bias = rng.standard_normal(n).astype(dtype)
+    results = []
+    for nthreads in (1, 2):
+        for accumulate in (False, True):
+            c = c0.copy(order=order)
+            _run(a, b, bias, c=c, accumulate=accumulate, nthreads=nthreads)
+            want = _gemm_ref(a, b, bias, c0 if accumulate else None)
+            extra = np.abs(bias) + (np.abs(c0) if accumulate else 0.0)
+            assert np.all(np.abs(c - want) <= _bound(a, b, dtype, extra))
+            results.append(c)
+    assert np.array_equal(results[0], results[2]) and np.array_equal(results[1], results[3])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_overlap_and_odd_strides_are_refused(dtype):
+    """The wrapper computes nothing when C overlaps an input or a stride is not whole
+    elements (the caller copies); NativeOps.matmul then still gets the right answer."""
+    from fastnn.backend.native_ops import NativeOps
+
+    rng = np.random.default_rng(8)
+    buf = rng.standard_normal((8, 8)).astype(dtype)
+    a, b = buf[:4, :4], rng.standard_normal((4, 4)).astype(dtype)
+    c = buf[4:, :4]  # other rows of the same buffer: disjoint from a, so computed
+    assert _gemm.gemm(a, b, c, None, 0, 0.0, False, 1) == 0
+    # Ranges are compared, as np.may_share_memory does: c overlaps b's rows.
+    a, b, c = buf[:, :4].copy(), buf[:4, 3:7], buf[:, 2:6]
+    before = c.copy()
+    assert _gemm.gemm(a, b, c, None, 0, 0.0, False, 1) == _gemm.GEMM_OVERLAP
+    assert np.array_equal(c, before)
+    bias = buf[0, 2:6]
+    assert _gemm.gemm(a, b.copy(), c, bias, 0, 0.0, False, 1) == _gemm.GEMM_OVERLAP
+    # A byte stride that is not a whole element (a view of a raw byte buffer).
+    size = np.dtype(dtype).itemsize
+    raw = np.zeros(4 * 5 * size + 1, np.uint8)
+    ops = NativeOps()
+    out = np.empty((8, 4), dtype)
+    for offset, row_stride in ((1, 5 * size), (0, 4 * size + 1)):
+        odd = np.ndarray((4, 4), dtype, raw, offset=offset, strides=(row_stride, size))
+        assert not odd.flags.aligned
+        odd[...] = rng.standard_normal((4, 4))
+        assert _gemm.gemm(a, odd, out, None, 0, 0.0, False, 1) == _gemm.GEMM_ODD_STRIDES
+        want = a.astype(np.float64) @ odd.astype(np.float64)
+        np.testing.assert_allclose(ops.matmul(a, odd, out=out), want, rtol=1e-4,
+                                   atol=1e-4)
+    x = rng.standard_normal((6, 6)).astype(dtype)
+    want = x.astype(np.float64) @ x.astype(np.float64)
+    np.testing.assert_allclose(ops.matmul(x, x, out=x), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_fma_peak_gflops(nthreads):
+    g = _gemm.fma_peak_gflops(nthreads)
+    assert np.isfinite(g) and g > 0.1

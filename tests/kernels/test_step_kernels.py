@@ -1,0 +1,460 @@
+"""The ndarray entry points a training step uses, against the NumpyOps contract.
+
+``_gemm.dense_forward_arrays`` / ``dense_backward_arrays``, ``_elementwise.loss_arrays``
+and the ``*_update_multi`` optimizer calls check their arguments with the NumPy C API
+instead of in Python.  These tests prove that what they take gives NumpyOps' results
+(float32 and float64, 1 and 2 threads, results identical across thread counts), that
+what they refuse (other dtypes, overlaps, strides, shapes) is refused without touching
+any output, and that NativeOps then still answers correctly through its general path.
+"""
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import parallel
+from fastnn.backend import activations as act_table
+from fastnn.backend.numpy_ops import NumpyOps
+
+_gemm = pytest.importorskip("fastnn._native._gemm")
+_ew = pytest.importorskip("fastnn._native._elementwise")
+from fastnn.backend.native_ops import NativeOps  # noqa: E402
+
+NATIVE = NativeOps()
+NUMPY = NumpyOps()
+DTYPES = [np.float32, np.float64]
+NOT_TAKEN = _gemm.NOT_TAKEN
+# Activations whose derivative comes from the output alone (what dense_backward takes).
+FROM_Y = [a for a in act_table.ACTIVATIONS
+          if a not in act_table.NEEDS_INPUT and a != "softmax"]
+
+
+def _tol(dtype, depth=1):
+    eps = np.finfo(dtype).eps
+    return dict(rtol=16 * eps * max(depth, 1) ** 0.5, atol=16 * eps * max(depth, 1))
+
+
+def _rand(rng, shape, dtype, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def _on_threads(n, fn, *args, **kwargs):
+    saved = parallel._num_threads
+    fastnn.set_num_threads(n)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        parallel._num_threads = saved
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def nthreads(request):
+    saved = parallel._num_threads
+    fastnn.set_num_threads(request.param)
+    yield request.param
+    parallel._num_threads = saved
+
+
+# ---------------------------------------------------------------------- dense forward
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", [a for a in act_table.ACTIVATIONS if a != "softmax"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (32, 100, 32), (17, 129, 7), (129, 7, 300)])
+def test_dense_forward_arrays(nthreads, dtype, activation, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(m + 3 * k + 7 * n)
+    x = _rand(rng, (m, k), dtype)
+    w = _rand(rng, (k, n), dtype, 1 / np.sqrt(k))
+    b = _rand(rng, (n,), dtype)
+    code = _gemm.ACTIVATION_CODES[activation]
+    alpha = act_table.resolve_alpha(activation, None)
+    for bias in (b, None):
+        out = np.full((m, n), np.nan, dtype=dtype)
+        assert _gemm.dense_forward_arrays(x, w, bias, out, code, alpha, nthreads) == 0
+        np.testing.assert_allclose(out, NUMPY.dense_forward(x, w, bias, activation),
+                                   **_tol(dtype, k))
+        # strided (transposed) operands are read in place
+        out2 = np.full((m, n), np.nan, dtype=dtype)
+        xt, wt = np.ascontiguousarray(x.T).T, np.asfortranarray(w)
+        assert _gemm.dense_forward_arrays(xt, wt, bias, out2, code, alpha, nthreads) == 0
+        np.testing.assert_array_equal(out2, out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_forward_arrays_refuses(dtype):
+    rng = np.random.default_rng(1)
+    x = _rand(rng, (6, 5), dtype)
+    w = _rand(rng, (5, 4), dtype)
+    b = _rand(rng, (4,), dtype)
+    out = np.full((6, 4), 7.0, dtype=dtype)
+    other = np.float64 if dtype == np.float32 else np.float32
+    ro = out.copy()
+    ro.flags.writeable = False
+    buf = np.zeros(64, dtype=dtype)
+    cases = [
+        (x.astype(other), w, b, out),                  # mixed dtypes
+        (x, w, b.astype(other), out),
+        (x, w, b, np.full((6, 4), 7.0, dtype=other)),
+        (x.astype(np.float16), w, b, out),             # not float32/64
+        (x, w[:4], b, out),                            # shapes
+        (x, w, b[:3], out),
+        (x, w, b, np.full((5, 4), 7.0, dtype=dtype)),
+        (x, w, np.ascontiguousarray(np.stack([b, b]).T)[:, 0], out),  # strided bias
+        (x, w, b, np.full((4, 6), 7.0, dtype=dtype).T),  # F-order out
+        (x, w, b, ro),                                 # read-only out
+        (x.tolist(), w, b, out),                       # not ndarrays
+        (x.astype(x.dtype.newbyteorder()), w, b, out),  # byte-swapped
+        (x[:, :0], w[:0], b, out),                     # k = 0 (NumpyOps' job)
+    ]
+    for args in cases:
+        target = args[3]
+        before = np.array(target, copy=True)
+        assert _gemm.dense_forward_arrays(*args, 1, 0.0, 1) == NOT_TAKEN
+        np.testing.assert_array_equal(target, before)
+    # out overlapping an input: x, w or the bias living in out's memory
+    xs = buf[:30].reshape(6, 5)
+    xs[:] = x
+    assert _gemm.dense_forward_arrays(xs, w, b, buf[20:44].reshape(6, 4), 1, 0.0, 1) == NOT_TAKEN
+    assert _gemm.dense_forward_arrays(x, w, buf[:4], buf[2:26].reshape(6, 4), 1, 0.0,
+                                      1) == NOT_TAKEN
+    # softmax is row-wise: never an epilogue
+    softmax = _ew.ACTIVATION_CODES["softmax"]
+    assert _gemm.dense_forward_arrays(x, w, b, out, softmax, 0.0, 1) == NOT_TAKEN
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_forward_out_overlapping_input_still_right(dtype):
+    """NativeOps.dense_forward with an out that aliases its input falls back correctly."""
+    rng = np.random.default_rng(2)
+    buf = _rand(rng, (8, 8), dtype)
+    x = buf[:, :5]
+    w = _rand(rng, (5, 8), dtype)
+    want = NUMPY.dense_forward(x.copy(), w, None, "relu")
+    got = NATIVE.dense_forward(x, w, None, "relu", out=buf)
+    assert got is buf
+    np.testing.assert_allclose(buf, want, **_tol(dtype, 5))
+
+
+# ---------------------------------------------------------------------- dense backward
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", FROM_Y)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (32, 100, 32), (17, 129, 7), (128, 31, 65)])
+def test_dense_backward_fast_path(nthreads, dtype, activation, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(m * k + n)
+    x = _rand(rng, (m, k), dtype)
+    w = _rand(rng, (k, n), dtype, 1 / np.sqrt(k))
+    y = NUMPY.dense_forward(x, w, _rand(rng, (n,), dtype), activation)
+    dy = _rand(rng, (m, n), dtype)
+    dy0, y0 = dy.copy(), y.copy()
+    want = NUMPY.dense_backward(x, w, y, dy, activation)
+    for has_bias in (True, False):
+        for need_dx in (True, False):
+            outs = dict(out_dx=np.full((m, k), np.nan, dtype=dtype),
+                        out_dw=np.full((k, n), np.nan, dtype=dtype),
+                        out_db=np.full((n,), np.nan, dtype=dtype))
+            dx, dw, db = NATIVE.dense_backward(x, w, y, dy, activation, has_bias=has_bias,
+                                               need_dx=need_dx, **outs)
+            assert dw is outs["out_dw"]
+            assert (dx is outs["out_dx"]) if need_dx else dx is None
+            assert (db is outs["out_db"]) if has_bias else db is None
+            np.testing.assert_allclose(dw, want[1], **_tol(dtype, m))
+            if need_dx:
+                np.testing.assert_allclose(dx, want[0], **_tol(dtype, n))
+            if has_bias:
+                np.testing.assert_allclose(db, want[2], **_tol(dtype, m))
+    np.testing.assert_array_equal(dy, dy0)
+    np.testing.assert_array_equal(y, y0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_backward_arrays_direct_and_refusals(dtype):
+    rng = np.random.default_rng(3)
+    m, k, n = 9, 6, 5
+    x = _rand(rng, (m, k), dtype)
+    w = _rand(rng, (k, n), dtype)
+    y = np.maximum(_rand(rng, (m, n), dtype), 0)
+    dy = _rand(rng, (m, n), dtype)
+    relu, linear = _gemm.ACTIVATION_CODES["relu"], _gemm.ACTIVATION_CODES["linear"]
+
+    def fresh():
+        return (np.full((m, n), np.nan, dtype=dtype), np.full((m, k), np.nan, dtype=dtype),
+                np.full((k, n), np.nan, dtype=dtype), np.full((n,), np.nan, dtype=dtype))
+
+    dz, dx, dw, db = fresh()
+    assert _gemm.dense_backward_arrays(x, w, y, dy, relu, 0.0, dz, dx, dw, db, 1) == 0
+    want = NUMPY.dense_backward(x, w, y, dy, "relu")
+    for got, ref, depth in zip((dx, dw, db), want, (n, m, m)):
+        np.testing.assert_allclose(got, ref, **_tol(dtype, depth))
+    # linear: dz must be None (dy is used); a dz buffer for relu is required
+    dz, dx, dw, db = fresh()
+    assert _gemm.dense_backward_arrays(x, w, y, dy, linear, 0.0, None, dx, dw, db, 1) == 0
+    np.testing.assert_allclose(dw, NUMPY.dense_backward(x, w, y, dy, "linear")[1],
+                               **_tol(dtype, m))
+    other = np.float64 if dtype == np.float32 else np.float32
+    dz, dx, dw, db = fresh()
+    cases = [
+        (x, w, y, dy, relu, 0.0, None, dx, dw, db),            # dz missing
+        (x, w, y, dy, linear, 0.0, dz, dx, dw, db),            # dz given for linear
+        (x, w, y, dy, _gemm.ACTIVATION_CODES["gelu"], 0.0, dz, dx, dw, db),  # needs x
+        (x, w, y, dy, _ew.ACTIVATION_CODES["softmax"], 0.0, dz, dx, dw, db),
+        (x.astype(other), w, y, dy, relu, 0.0, dz, dx, dw, db),
+        (x, w, y, dy, relu, 0.0, dz, dx, dw.astype(other), db),
+        (x, w, y, dy[:, :4], relu, 0.0, dz, dx, dw, db),       # shapes
+        (x, w, y, dy, relu, 0.0, dz, dx, dw[:, :4], db),
+        (x, w, y, dy, relu, 0.0, dz, dx, dw, db[:4]),
+        (x, w, y, dy, relu, 0.0, dz, dx[:, :5], dw, db),
+        (x, w, y, np.asfortranarray(dy), relu, 0.0, dz, dx, dw, db),  # dz needs C-order dy
+        (x, w, y, dy, relu, 0.0, dz, dx, np.asfortranarray(dw), db),  # F-order output
+        (x, w, y, dy, relu, 0.0, dz, dx, dw, dz[0]),           # db overlaps dz
+    ]
+    for args in cases:
+        snapshot = [np.array(a, copy=True) for a in (dz, dx, dw, db)]
+        assert _gemm.dense_backward_arrays(*args, 1) == NOT_TAKEN, args[4]
+        for a, s in zip((dz, dx, dw, db), snapshot):
+            np.testing.assert_array_equal(a, s)
+    # dz may be exactly dy (read before written)
+    dyc = dy.copy()
+    assert _gemm.dense_backward_arrays(x, w, y, dyc, relu, 0.0, dyc, dx, dw, db, 1) == 0
+    np.testing.assert_allclose(dw, want[1], **_tol(dtype, m))
+    # an output overlapping x is refused, and NativeOps still gets it right
+    buf = np.zeros(m * k + k * n, dtype=dtype)
+    xs = buf[:m * k].reshape(m, k)
+    xs[:] = x
+    dw_over = buf[m * k - 3: m * k - 3 + k * n].reshape(k, n)
+    assert _gemm.dense_backward_arrays(xs, w, y, dy, relu, 0.0, dz, None, dw_over, None,
+                                       1) == NOT_TAKEN
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_kernels_same_on_1_and_2_threads(dtype):
+    rng = np.random.default_rng(4)
+    m, k, n = 256, 300, 200  # large enough for the GEMM and the kernels to split
+    x = _rand(rng, (m, k), dtype)
+    w = _rand(rng, (k, n), dtype, 0.05)
+    b = _rand(rng, (n,), dtype)
+    dy = _rand(rng, (m, n), dtype)
+
+    def run():
+        y = NATIVE.dense_forward(x, w, b, "tanh", out=np.empty((m, n), dtype=dtype))
+        return (y,) + NATIVE.dense_backward(
+            x, w, y, dy, "tanh", out_dx=np.empty((m, k), dtype=dtype),
+            out_dw=np.empty((k, n), dtype=dtype), out_db=np.empty(n, dtype=dtype))
+
+    for a, b2 in zip(_on_threads(1, run), _on_threads(2, run)):
+        np.testing.assert_array_equal(a, b2)
+
+
+# ---------------------------------------------------------------------- fused losses
+
+
+def _loss_case(rng, kind, dtype, n, k):
+    logits = _rand(rng, (n, k), dtype, 3.0)
+    if kind == "sparse":
+        target = rng.integers(0, k, n).astype(np.int64)
+    elif kind == "dense":
+        target = np.eye(k, dtype=dtype)[rng.integers(0, k, n)]
+    else:
+        target = (rng.random((n, k)) < 0.5).astype(dtype)
+    scale = np.full(n, 1.0 / n, dtype=dtype)
+    return logits, target, scale
+
+
+def _native_loss(kind, *args, **kwargs):
+    if kind == "bce":
+        return NATIVE.sigmoid_binary_crossentropy(*args, **kwargs)
+    return NATIVE.softmax_crossentropy(args[0], args[1], kind == "sparse", *args[2:],
+                                       **kwargs)
+
+
+def _numpy_loss(kind, *args, **kwargs):
+    if kind == "bce":
+        return NUMPY.sigmoid_binary_crossentropy(*args, **kwargs)
+    return NUMPY.softmax_crossentropy(args[0], args[1], kind == "sparse", *args[2:],
+                                      **kwargs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["bce", "dense", "sparse"])
+@pytest.mark.parametrize("n,k", [(1, 1), (32, 1), (17, 10), (1000, 3)])
+def test_losses_through_loss_arrays(nthreads, dtype, kind, n, k, monkeypatch):
+    if kind != "bce" and k == 1:
+        k = 2
+    rng = np.random.default_rng(n + k)
+    logits, target, scale = _loss_case(rng, kind, dtype, n, k)
+    calls = []
+    real = _ew.loss_arrays
+    monkeypatch.setattr(_ew, "loss_arrays", lambda *a: calls.append(real(*a)) or calls[-1])
+    loss, grad = _native_loss(kind, logits, target, scale)
+    assert calls == [0]  # the ndarray entry answered
+    ref_loss, ref_grad = _numpy_loss(kind, logits, target, scale)
+    np.testing.assert_allclose(loss, ref_loss, **_tol(dtype, k))
+    np.testing.assert_allclose(grad, ref_grad, **_tol(dtype, k))
+    loss_only, none = _native_loss(kind, logits, target)
+    assert none is None
+    np.testing.assert_array_equal(loss_only, loss)
+    # the gradient may overwrite the logits
+    z = logits.copy()
+    _, g = _native_loss(kind, z, target, scale, out_grad=z)
+    assert g is z
+    np.testing.assert_array_equal(z, grad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_loss_arrays_refusals(dtype):
+    rng = np.random.default_rng(5)
+    logits, target, scale = _loss_case(rng, "dense", dtype, 6, 4)
+    loss = np.full(6, 9.0, dtype=dtype)
+    grad = np.full((6, 4), 9.0, dtype=dtype)
+    bce, dense, sparse = (_ew.LOSS_SIGMOID_BCE, _ew.LOSS_SOFTMAX_XENT_DENSE,
+                          _ew.LOSS_SOFTMAX_XENT_SPARSE)
+    other = np.float64 if dtype == np.float32 else np.float32
+    labels = np.arange(6, dtype=np.int64) % 4
+    cases = [
+        (dense, logits, target, scale, loss, None),             # grad_scale w/o grad
+        (dense, logits, target, None, loss, grad),              # grad w/o grad_scale
+        (dense, logits.astype(other), target, scale, loss, grad),
+        (dense, logits, target.astype(other), scale, loss, grad),
+        (dense, logits, target, scale.astype(other), loss, grad),
+        (dense, logits, target[:, :3], scale, loss, grad),
+        (dense, logits, target, scale[:5], loss, grad),
+        (dense, logits, target, scale, loss[:5], grad),
+        (dense, np.asfortranarray(logits), target, scale, loss, grad),
+        (dense, logits[:0], target[:0], scale[:0], loss[:0], grad[:0]),  # n = 0
+        (sparse, logits, labels.astype(np.int32), scale, loss, grad),   # labels not int64
+        (sparse, logits, labels[:5], scale, loss, grad),
+        (bce, logits, target, scale, grad[:, 0], grad),          # loss overlaps grad
+        (bce, logits, target, scale, loss, np.asarray(target)),  # grad overlaps target
+        (bce, logits, target, scale, loss, grad[::-1]),          # F/negative strides
+    ]
+    for args in cases:
+        before = (loss.copy(), grad.copy())
+        assert _ew.loss_arrays(*args, 1) == NOT_TAKEN
+        np.testing.assert_array_equal(loss, before[0])
+        np.testing.assert_array_equal(grad, before[1])
+    # a label outside [0, k): -1, and NativeOps behaves as NumpyOps (wraps / raises)
+    bad = labels.copy()
+    bad[2] = 4
+    assert _ew.loss_arrays(sparse, logits, bad, scale, loss, grad, 1) == -1
+    with pytest.raises(IndexError):
+        NUMPY.softmax_crossentropy(logits, bad, True, scale)
+    with pytest.raises(IndexError):
+        NATIVE.softmax_crossentropy(logits, bad, True, scale)
+
+
+# ---------------------------------------------------------------------- multi-tensor updates
+
+RULES = [
+    ("sgd", dict(momentum=0.0, nesterov=False), {"velocity": None}),
+    ("sgd", dict(momentum=0.9, nesterov=False), {"velocity": 0.0}),
+    ("sgd", dict(momentum=0.9, nesterov=True), {"velocity": 0.0}),
+    ("adagrad", dict(epsilon=1e-7), {"accumulator": 0.1}),
+    ("rmsprop", dict(rho=0.9, epsilon=1e-7, momentum=0.0, centered=False),
+     {"velocity": 0.0, "momentum_buf": None, "average_grad": None}),
+    ("rmsprop", dict(rho=0.9, epsilon=1e-7, momentum=0.5, centered=True),
+     {"velocity": 1.0, "momentum_buf": 0.0, "average_grad": 0.0}),
+    ("adam", dict(step=3, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False),
+     {"m": 0.0, "v": 0.0, "v_hat": None}),
+    ("adam", dict(step=3, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=True),
+     {"m": 0.0, "v": 0.0, "v_hat": 0.0}),
+]
+SHAPES = [(7, 3), (3,), (1,), (0, 4), (129, 17), (40000,)]
+
+
+def _multi_case(rng, dtype, slots_spec):
+    params = [_rand(rng, s, dtype) for s in SHAPES]
+    grads = [_rand(rng, s, dtype) for s in SHAPES]
+    # (a centered RMSprop's running mean stays small beside its velocity: v - a^2 > 0)
+    slots = {name: None if fill is None else
+             [np.abs(_rand(rng, s, dtype, 0.1 if name == "average_grad" else 1.0)) + fill
+              for s in SHAPES]
+             for name, fill in slots_spec.items()}
+    return params, grads, slots
+
+
+def _copy_case(params, grads, slots):
+    return ([p.copy() for p in params], [g.copy() for g in grads],
+            {k: None if v is None else [a.copy() for a in v] for k, v in slots.items()})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rule,hyper,slots_spec", RULES,
+                         ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(RULES)])
+def test_multi_update_matches_numpy(dtype, rule, hyper, slots_spec, monkeypatch):
+    rng = np.random.default_rng(6)
+    case = _multi_case(rng, dtype, slots_spec)
+    decays = [0.0, 0.01, 0.0, 0.02, 0.0, 0.004]
+    scales = [1.0, 0.5, 1.0, 1.0, 0.25, 1.0]
+    args = dict(lr=0.01, clipvalue=0.3, **hyper)
+    ref = _copy_case(*case)
+    NUMPY.multi_update(rule, ref[0], ref[1], ref[2], decays, scales, **args)
+    results = []
+    for nt in (1, 2):
+        got = _copy_case(*case)
+        # prove one native call did it: the per-variable NumPy path would raise
+        monkeypatch.setattr(NumpyOps, "multi_update", _boom)
+        _on_threads(nt, NATIVE.multi_update, rule, got[0], got[1], got[2], decays, scales,
+                    **args)
+        monkeypatch.undo()
+        for p, r in zip(got[0], ref[0]):
+            np.testing.assert_allclose(p, r, **_tol(dtype, 4))
+        for name, arrays in got[2].items():
+            for a, r in zip(arrays or (), ref[2][name] or ()):
+                np.testing.assert_allclose(a, r, **_tol(dtype, 4))
+        results.append(got)
+    for a, b in zip(results[0][0], results[1][0]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(case[1][0], results[0][1][0])  # grads untouched
+
+
+def _boom(*args, **kwargs):
+    raise AssertionError("fell back to the per-variable NumPy path")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multi_update_falls_back_when_an_array_does_not_fit(dtype):
+    rng = np.random.default_rng(7)
+    other = np.float64 if dtype == np.float32 else np.float32
+    hyper = dict(lr=0.01, clipvalue=0.0, step=2, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False)
+    spec = {"m": 0.0, "v": 0.0, "v_hat": None}
+
+    def bad_grad_noncontig(c):
+        c[1][0] = np.asfortranarray(c[1][0])
+
+    def bad_state_dtype(c):
+        c[2]["v"][4] = c[2]["v"][4].astype(other)
+
+    def bad_state_shape(c):
+        c[2]["m"][0] = c[2]["m"][0].reshape(-1)
+
+    def bad_readonly_param(c):
+        c[0][2].flags.writeable = False
+
+    for spoil in (bad_grad_noncontig, bad_state_dtype, bad_state_shape):
+        case = _multi_case(rng, dtype, spec)
+        ref = _copy_case(*case)
+        spoil(case)
+        params, grads, slots = case
+        status = _ew.adam_update_multi(
+            params, grads, slots["m"], slots["v"], None, 0.01, 2.0, 0.9, 0.999, 1e-7,
+            [0.0] * len(params), [1.0] * len(params), 0.0, 1)
+        assert status == -1
+        for p, r in zip(params, ref[0]):  # nothing was updated
+            np.testing.assert_array_equal(p, r)
+    case = _multi_case(rng, dtype, spec)
+    bad_readonly_param(case)
+    assert _ew.adam_update_multi(
+        case[0], case[1], case[2]["m"], case[2]["v"], None, 0.01, 2.0, 0.9, 0.999, 1e-7,
+        [0.0] * 6, [1.0] * 6, 0.0, 1) == -1
+    # NativeOps answers such a list through the per-variable path
+    case = _multi_case(rng, dtype, spec)
+    ref = _copy_case(*case)
+    case[1][0] = np.asfortranarray(case[1][0])
+    NATIVE.multi_update("adam", *case, [0.0] * 6, [1.0] * 6, **hyper)
+    NUMPY.multi_update("adam", *ref, [0.0] * 6, [1.0] * 6, **hyper)
+    for p, r in zip(case[0], ref[0]):
+        np.testing.assert_allclose(p, r, **_tol(dtype, 4))
