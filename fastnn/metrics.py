@@ -37,7 +37,9 @@ def _match_rank(a, b):
 
 
 def _numeric(value, name):
-    return to_float_array(value, name, np.float64)
+    # Predictions (and the values computed from them) may be NaN/inf when a model has
+    # diverged: the metric is then NaN, as in Keras.  Targets and weights must be finite.
+    return to_float_array(value, name, np.float64, allow_nan=name in ("y_pred", "values"))
 
 
 class Metric:

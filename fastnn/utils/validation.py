@@ -117,9 +117,14 @@ def check_model_inputs(x, input_shapes, input_names, dtype, name="x"):
 
 def check_lengths(arrays, names):
     """All arrays share their first dimension, or a ValueError listing the sizes."""
-    sizes = {n: a.shape[0] for a, n in zip(arrays, names) if a is not None}
-    if len(set(sizes.values())) > 1:
-        detail = ", ".join(f"{n}: {s}" for n, s in sizes.items())
+    # (name, size) pairs, not a dict by name: several arrays may share a name (the
+    # outputs' targets are all "y"), and each one must be checked
+    names = list(names)
+    labels = [f"{n}[{names[:i].count(n)}]" if names.count(n) > 1 else n
+              for i, n in enumerate(names)]
+    sizes = [(label, a.shape[0]) for a, label in zip(arrays, labels) if a is not None]
+    if len({s for _, s in sizes}) > 1:
+        detail = ", ".join(f"{n}: {s}" for n, s in sizes)
         raise ValueError(
             f"Data cardinality is ambiguous: all arrays must have the same number of "
             f"samples. Received sizes {detail}"
