@@ -796,7 +796,14 @@ def inference_runner(name, scenario, seed=0):
 
 
 # --------------------------------------------------------------------------- timing
-def interleaved_times(runners, repeats=5, warmup=1, progress=None):
+# OpenBLAS's idle threads keep spinning for about 0.12-0.15 s after a call (measured here:
+# a native 2-thread GEMM started right after NumPy ran at 37 GFLOP/s, 0.15 s later at 68),
+# so each timed run starts after the previous contender's threads have gone to sleep.
+SETTLE_SECONDS = 0.2
+
+
+def interleaved_times(runners, repeats=5, warmup=1, progress=None,
+                      settle_seconds=SETTLE_SECONDS):
     """Time callables in interleaved rounds with a rotating order.
 
     Args:
@@ -804,6 +811,8 @@ def interleaved_times(runners, repeats=5, warmup=1, progress=None):
         repeats: Timed rounds; every runner runs once per round.
         warmup: Untimed rounds first (buffer allocation, caches, thread pools start).
         progress: Optional callable taking one status string.
+        settle_seconds: Pause before each run, so that threads still spinning from the
+            previous contender do not steal cores from this one.
 
     Returns:
         Dict name -> list of seconds, one per timed round.
@@ -818,6 +827,8 @@ def interleaved_times(runners, repeats=5, warmup=1, progress=None):
             if progress is not None:
                 phase = "warm-up" if r < warmup else f"round {r - warmup + 1}/{repeats}"
                 progress(f"{phase}: {name}")
+            if settle_seconds:
+                time.sleep(settle_seconds)
             t0 = time.perf_counter()
             runners[name]()
             elapsed = time.perf_counter() - t0

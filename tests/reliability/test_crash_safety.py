@@ -23,7 +23,9 @@ from fastnn import callbacks, layers
 from fastnn.models import load_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+# the directory holding the fastnn this test imported (the installed one in CI), so the
+# worker never imports an unbuilt source tree
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 WORKER = os.path.join(HERE, "_resume_worker.py")
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")

@@ -12,8 +12,12 @@ import sys
 
 import pytest
 
+import fastnn
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+# the directory holding the fastnn this test imported (the installed one in CI), so the
+# worker never imports an unbuilt source tree
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 WORKER = os.path.join(HERE, "_long_run_worker.py")
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
