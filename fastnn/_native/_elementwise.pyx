@@ -13,19 +13,10 @@ from libc.stdint cimport int64_t, uint64_t
 include "_arrays.pxi"
 
 
+include "_activation_codes.pxi"
+
+
 cdef extern from "activations.h" nogil:
-    cdef enum:
-        FNN_ACT_LINEAR
-        FNN_ACT_RELU
-        FNN_ACT_SIGMOID
-        FNN_ACT_TANH
-        FNN_ACT_SOFTMAX
-        FNN_ACT_LEAKY_RELU
-        FNN_ACT_ELU
-        FNN_ACT_SELU
-        FNN_ACT_GELU
-        FNN_ACT_SOFTPLUS
-        FNN_ACT_SWISH
     void fnn_act_forward_f32(int act, float alpha, const float *x, float *y_out,
                              Py_ssize_t n, int n_threads)
     void fnn_act_forward_f64(int act, double alpha, const double *x, double *y_out,
@@ -120,19 +111,6 @@ cdef extern from "rng.h" nogil:
 
 
 # Canonical activation names (fastnn/backend/activations.py) -> the C enum.
-ACTIVATION_CODES = {
-    "linear": FNN_ACT_LINEAR,
-    "relu": FNN_ACT_RELU,
-    "sigmoid": FNN_ACT_SIGMOID,
-    "tanh": FNN_ACT_TANH,
-    "softmax": FNN_ACT_SOFTMAX,
-    "leaky_relu": FNN_ACT_LEAKY_RELU,
-    "elu": FNN_ACT_ELU,
-    "selu": FNN_ACT_SELU,
-    "gelu": FNN_ACT_GELU,
-    "softplus": FNN_ACT_SOFTPLUS,
-    "swish": FNN_ACT_SWISH,
-}
 
 
 # Pointer of an optional 1-D array: NULL for None (or an empty array, never dereferenced).

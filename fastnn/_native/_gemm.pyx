@@ -6,19 +6,7 @@
 # to C unchanged, so nothing is copied here.  No validation and no allocation: NativeOps
 # (fastnn/backend/native_ops.py) checks dtypes, shapes and aliasing, and allocates.
 
-cdef extern from "activations.h":
-    ctypedef enum fnn_activation:
-        FNN_ACT_LINEAR
-        FNN_ACT_RELU
-        FNN_ACT_SIGMOID
-        FNN_ACT_TANH
-        FNN_ACT_SOFTMAX
-        FNN_ACT_LEAKY_RELU
-        FNN_ACT_ELU
-        FNN_ACT_SELU
-        FNN_ACT_GELU
-        FNN_ACT_SOFTPLUS
-        FNN_ACT_SWISH
+include "_activation_codes.pxi"
 
 cdef extern from "gemm/gemm.h" nogil:
     int fnn_gemm_f32(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -44,20 +32,9 @@ ctypedef fused real:
     float
     double
 
-# The activation names of fastnn/backend/activations.py mapped onto the C enum that the
-# epilogue understands (softmax is row-wise: callers apply it after the GEMM).
-ACTIVATION_CODES = {
-    "linear": FNN_ACT_LINEAR,
-    "relu": FNN_ACT_RELU,
-    "sigmoid": FNN_ACT_SIGMOID,
-    "tanh": FNN_ACT_TANH,
-    "leaky_relu": FNN_ACT_LEAKY_RELU,
-    "elu": FNN_ACT_ELU,
-    "selu": FNN_ACT_SELU,
-    "gelu": FNN_ACT_GELU,
-    "softplus": FNN_ACT_SOFTPLUS,
-    "swish": FNN_ACT_SWISH,
-}
+# The activations the epilogue can apply (softmax is row-wise: callers apply it after the
+# GEMM), shadowing the full map from _activation_codes.pxi.
+ACTIVATION_CODES = {name: code for name, code in ACTIVATION_CODES.items() if name != "softmax"}
 
 fnn_gemm_init()
 
