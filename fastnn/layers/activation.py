@@ -5,6 +5,7 @@ from .. import initializers, regularizers
 from ..backend import activations as _act
 from . import _args
 from .base import Layer, buffer
+from .core import linear_backward
 
 
 class _ElementwiseActivation(Layer):
@@ -235,23 +236,10 @@ class Maxout(Layer):
     def backward(self, cache, dy):
         ops = self.ops
         x, z = cache["x"], cache["z"]
-        kernel = self.kernel.value
         dz = ops.maxout_backward(
             dy, cache["index"], self.num_pieces, out=buffer(cache, "dz", z.shape, z.dtype)
         )
-        dx, dw, db = ops.dense_backward(
-            x, kernel, z, dz, "linear",
-            has_bias=self.use_bias,
-            need_dx=cache.get("need_dx", True),
-            out_dx=buffer(cache, "dx", x.shape, x.dtype),
-            out_dw=buffer(cache, "dw", kernel.shape, kernel.dtype),
-            out_db=buffer(cache, "db", (z.shape[1],), kernel.dtype) if self.use_bias else None,
-        )
-        if not self.trainable:
-            cache["grads"] = []
-        else:
-            cache["grads"] = [dw, db] if self.use_bias else [dw]
-        return dx
+        return linear_backward(self, cache, x, z, dz, "linear")
 
     def get_config(self):
         return {

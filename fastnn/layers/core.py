@@ -59,6 +59,30 @@ def _positive_int(name, value):
     return int(value)
 
 
+def linear_backward(layer, cache, x, y, dy, activation):
+    """Backward of ``activation(x @ kernel + bias)`` for a layer with ``kernel``, ``bias``
+    and ``use_bias`` (Dense, Maxout's linear part).
+
+    The gradient buffers live in the node's ``cache``; ``cache["grads"]`` receives the
+    kernel (and bias) gradients.  Returns the input gradient (None when the node's input
+    is model data, which needs none).
+    """
+    kernel = layer.kernel.value
+    dx, dw, db = layer.ops.dense_backward(
+        x, kernel, y, dy, activation,
+        has_bias=layer.use_bias,
+        need_dx=cache.get("need_dx", True),
+        out_dx=buffer(cache, "dx", x.shape, x.dtype),
+        out_dw=buffer(cache, "dw", kernel.shape, kernel.dtype),
+        out_db=buffer(cache, "db", (kernel.shape[1],), kernel.dtype) if layer.use_bias else None,
+    )
+    if not layer.trainable:
+        cache["grads"] = []
+    else:
+        cache["grads"] = [dw, db] if layer.use_bias else [dw]
+    return dx
+
+
 class Dense(Layer):
     """A fully connected layer: ``activation(x @ kernel + bias)``.
 
@@ -133,21 +157,11 @@ class Dense(Layer):
     def backward(self, cache, dy):
         ops = self.ops
         x, y, act = cache["x"], cache["y"], cache["act"]
-        kernel = self.kernel.value
         if act in _act.NEEDS_INPUT:
             dy = ops.activation_backward(dy, y, act, x=cache["z"],
                                          out=buffer(cache, "dz", y.shape, y.dtype))
             act = "linear"
-        dx, dw, db = ops.dense_backward(
-            x, kernel, y, dy, act,
-            has_bias=self.use_bias,
-            need_dx=cache.get("need_dx", True),
-            out_dx=buffer(cache, "dx", x.shape, x.dtype),
-            out_dw=buffer(cache, "dw", kernel.shape, kernel.dtype),
-            out_db=buffer(cache, "db", (self.units,), kernel.dtype) if self.use_bias else None,
-        )
-        cache["grads"] = [dw, db] if self.use_bias else [dw]
-        return dx
+        return linear_backward(self, cache, x, y, dy, act)
 
     def get_config(self):
         return {
