@@ -6,6 +6,10 @@ import pytest
 import fastnn
 from fastnn import layers, models, optimizers
 
+# Every test here runs once per backend (conftest's ops_backend), so the API behaves the
+# same on NumPy and on the native kernels.
+pytestmark = pytest.mark.usefixtures("ops_backend")
+
 
 @pytest.fixture(autouse=True)
 def _seed():
@@ -311,6 +315,7 @@ def test_training_from_two_threads_is_refused_not_corrupting():
 
 
 # ----------------------------------------------------------------- callbacks with a real model
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point here
 def test_terminate_on_nan_stops_an_exploding_run(capsys):
     from fastnn import callbacks
 

@@ -11,6 +11,10 @@ import fastnn
 from fastnn import layers
 from fastnn.models import load_model
 
+# Every test here runs once per backend (conftest's ops_backend), so the API behaves the
+# same on NumPy and on the native kernels.
+pytestmark = pytest.mark.usefixtures("ops_backend")
+
 
 def _trained_model(seed=0):
     fastnn.utils.set_random_seed(seed)
