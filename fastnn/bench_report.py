@@ -39,16 +39,18 @@ PRESETS = {
              "min_seconds": 0.25, "gemm_squares": (512, 1024, 2048),
              "gemm_batches": (32, 128, 256), "gemm_min_seconds": 0.05,
              "train_batches": (32, 128, 256), "infer_batches": (1, 32, 1024),
-             "peak_size": 2048, "scaling_square": 1024},
+             "peak_size": 2048, "scaling_square": 1024, "settle_seconds": 0.2},
     "quick": {"repeats": 3, "warmup": 0, "train_samples": 256, "infer_samples": 64,
               "min_seconds": 0.04, "gemm_squares": (256, 512), "gemm_batches": (128,),
               "gemm_min_seconds": 0.01, "train_batches": (32, 128, 256),
-              "infer_batches": (1, 32, 1024), "peak_size": 1024, "scaling_square": 512},
+              "infer_batches": (1, 32, 1024), "peak_size": 1024, "scaling_square": 512,
+              # a shorter settle keeps --quick under a minute; its numbers are rougher
+              "settle_seconds": 0.05},
     # For tests and for checking an installation: seconds long, numbers meaningless.
     "smoke": {"repeats": 1, "warmup": 0, "train_samples": 64, "infer_samples": 32,
               "min_seconds": None, "gemm_squares": (64,), "gemm_batches": (32,),
               "gemm_min_seconds": 0.0, "train_batches": (32,), "infer_batches": (1, 32),
-              "peak_size": 256, "scaling_square": 64},
+              "peak_size": 256, "scaling_square": 64, "settle_seconds": 0.0},
 }
 
 
@@ -203,25 +205,30 @@ def run_bench(preset="full", contenders=None, threads=None, sections=SECTIONS, r
         "notes": [], "elapsed_s": None, "outputs": {},
     }
     gemm_names = [n for n in names if n in B.GEMM_CONTENDERS]
-    for step, (section, label, job) in enumerate(plan, 1):
-        def show(msg, step=step, label=label):
-            say(step, f"{label}: {msg}")
+    # the preset's pause before each timed run (see benchmarking.SETTLE_SECONDS)
+    settle_before, B.SETTLE_SECONDS = B.SETTLE_SECONDS, p["settle_seconds"]
+    try:
+        for step, (section, label, job) in enumerate(plan, 1):
+            def show(msg, step=step, label=label):
+                say(step, f"{label}: {msg}")
 
-        t = job["threads"]
-        common = dict(repeats=p["repeats"], warmup=p["warmup"], threads=t, progress=show,
-                      peak_gflops=peaks[t]["gflops"])
-        if "shape" in job:
-            res = B.benchmark_gemm(job["shape"], contenders=gemm_names,
-                                   min_seconds=p["gemm_min_seconds"], **common)
-            (doc["scaling"]["gemm"] if section == "scaling" else doc["gemm"]).append(res)
-        elif section == "inference":
-            doc["inference"].append(B.benchmark_inference(
-                job["scenario"], contenders=names, seed=seed, min_seconds=p["min_seconds"],
-                **common))
-        else:
-            res = B.benchmark_training(job["scenario"], contenders=names, seed=seed,
-                                       min_seconds=p["min_seconds"], **common)
-            (doc["scaling"]["training"] if section == "scaling" else doc["training"]).append(res)
+            t = job["threads"]
+            common = dict(repeats=p["repeats"], warmup=p["warmup"], threads=t, progress=show,
+                          peak_gflops=peaks[t]["gflops"])
+            if "shape" in job:
+                res = B.benchmark_gemm(job["shape"], contenders=gemm_names,
+                                       min_seconds=p["gemm_min_seconds"], **common)
+                (doc["scaling"]["gemm"] if section == "scaling" else doc["gemm"]).append(res)
+            elif section == "inference":
+                doc["inference"].append(B.benchmark_inference(
+                    job["scenario"], contenders=names, seed=seed, min_seconds=p["min_seconds"],
+                    **common))
+            else:
+                res = B.benchmark_training(job["scenario"], contenders=names, seed=seed,
+                                           min_seconds=p["min_seconds"], **common)
+                (doc["scaling"]["training"] if section == "scaling" else doc["training"]).append(res)
+    finally:
+        B.SETTLE_SECONDS = settle_before
     say(len(plan), "FMA peak again (the best of two is kept)")
     peaks = B.best_fma_peaks(peak_threads, size=p["peak_size"], previous=peaks)
     _apply_peaks(doc, peaks)

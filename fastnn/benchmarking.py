@@ -802,8 +802,7 @@ def inference_runner(name, scenario, seed=0):
 SETTLE_SECONDS = 0.2
 
 
-def interleaved_times(runners, repeats=5, warmup=1, progress=None,
-                      settle_seconds=SETTLE_SECONDS):
+def interleaved_times(runners, repeats=5, warmup=1, progress=None, settle_seconds=None):
     """Time callables in interleaved rounds with a rotating order.
 
     Args:
@@ -812,13 +811,16 @@ def interleaved_times(runners, repeats=5, warmup=1, progress=None,
         warmup: Untimed rounds first (buffer allocation, caches, thread pools start).
         progress: Optional callable taking one status string.
         settle_seconds: Pause before each run, so that threads still spinning from the
-            previous contender do not steal cores from this one.
+            previous contender do not steal cores from this one; None reads the module's
+            ``SETTLE_SECONDS`` (which ``fastnn bench`` sets per preset).
 
     Returns:
         Dict name -> list of seconds, one per timed round.
     """
     names = list(runners)
     times = {name: [] for name in names}
+    if settle_seconds is None:
+        settle_seconds = SETTLE_SECONDS
     for r in range(warmup + repeats):
         # Rotating the start means no contender always runs right after the same other
         # one (whose spinning threads or dirty caches it would always inherit).
