@@ -39,14 +39,5 @@ static inline ptrdiff_t fnn_act_cost(int act) {
     }
 }
 
-#define FNN_T float
-#define FNN_F(name) name##_f32
-#include "activations_tmpl.h"
-#undef FNN_T
-#undef FNN_F
-
-#define FNN_T double
-#define FNN_F(name) name##_f64
-#include "activations_tmpl.h"
-#undef FNN_T
-#undef FNN_F
+#define FNN_TEMPLATE "activations_tmpl.h"
+#include "fnn_instantiate.h"

@@ -21,14 +21,5 @@
 #include "fnn_math.h"
 #include "losses.h"
 
-#define FNN_T float
-#define FNN_F(name) name##_f32
-#include "losses_tmpl.h"
-#undef FNN_T
-#undef FNN_F
-
-#define FNN_T double
-#define FNN_F(name) name##_f64
-#include "losses_tmpl.h"
-#undef FNN_T
-#undef FNN_F
+#define FNN_TEMPLATE "losses_tmpl.h"
+#include "fnn_instantiate.h"

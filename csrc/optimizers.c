@@ -29,14 +29,5 @@
  * "element" is a few times the traffic of an activation's. */
 #define FNN_OPT_COST ((ptrdiff_t)2)
 
-#define FNN_T float
-#define FNN_F(name) name##_f32
-#include "optimizers_tmpl.h"
-#undef FNN_T
-#undef FNN_F
-
-#define FNN_T double
-#define FNN_F(name) name##_f64
-#include "optimizers_tmpl.h"
-#undef FNN_T
-#undef FNN_F
+#define FNN_TEMPLATE "optimizers_tmpl.h"
+#include "fnn_instantiate.h"
