@@ -5,6 +5,7 @@ import pytest
 
 import fastnn
 from fastnn import backend
+from numthreads import num_threads
 
 BACKENDS = ["numpy"] + (["native"] if backend.native_available() else [])
 
@@ -29,3 +30,10 @@ def _float32_default():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def nthreads(request):
+    """Run the test once on one kernel thread and once on two."""
+    with num_threads(request.param):
+        yield request.param

@@ -5,7 +5,7 @@ from .. import initializers, regularizers
 from ..backend import activations as _act
 from . import _args
 from .base import Layer, buffer
-from .core import linear_backward
+from .core import init_linear_part, linear_backward, linear_part_config
 
 
 class _ElementwiseActivation(Layer):
@@ -191,12 +191,8 @@ class Maxout(Layer):
         if nb_feature is not None:
             num_pieces = nb_feature
         self.num_pieces = _args.positive_int("num_pieces", num_pieces)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel = self.bias = None
+        init_linear_part(self, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):
         if len(input_shape) != 2 or input_shape[-1] is None:
@@ -246,11 +242,7 @@ class Maxout(Layer):
             **super().get_config(),
             "units": self.units,
             "num_pieces": self.num_pieces,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **linear_part_config(self),
         }
 
 

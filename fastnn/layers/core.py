@@ -59,6 +59,28 @@ def _positive_int(name, value):
     return int(value)
 
 
+def init_linear_part(layer, use_bias, kernel_initializer, bias_initializer,
+                     kernel_regularizer, bias_regularizer):
+    """Set the arguments of an ``x @ kernel + bias`` part (Dense, Maxout) on ``layer``."""
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+    layer.kernel_regularizer = regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = regularizers.get(bias_regularizer)
+    layer.kernel = layer.bias = None
+
+
+def linear_part_config(layer):
+    """The config entries ``init_linear_part`` reads back."""
+    return {
+        "use_bias": layer.use_bias,
+        "kernel_initializer": initializers.serialize(layer.kernel_initializer),
+        "bias_initializer": initializers.serialize(layer.bias_initializer),
+        "kernel_regularizer": regularizers.serialize(layer.kernel_regularizer),
+        "bias_regularizer": regularizers.serialize(layer.bias_regularizer),
+    }
+
+
 def linear_backward(layer, cache, x, y, dy, activation):
     """Backward of ``activation(x @ kernel + bias)`` for a layer with ``kernel``, ``bias``
     and ``use_bias`` (Dense, Maxout's linear part).
@@ -114,12 +136,8 @@ class Dense(Layer):
             units = output_dim
         self.units = _positive_int("units", units)
         self.activation = activations.canonical(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel = self.bias = None
+        init_linear_part(self, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):
         if len(input_shape) != 2:
@@ -168,11 +186,7 @@ class Dense(Layer):
             **super().get_config(),
             "units": self.units,
             "activation": self.activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **linear_part_config(self),
         }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("fastnn._native._gemm")
 
-from fastnn import parallel  # noqa: E402
+from numthreads import num_threads  # noqa: E402
 from fastnn.backend import activations as act_table  # noqa: E402
 from fastnn.backend.native_ops import NativeOps  # noqa: E402
 from fastnn.backend.numpy_ops import NumpyOps  # noqa: E402
@@ -24,14 +24,6 @@ SIZES = [1, 7, 17, 129, 1000]
 # Activations a Dense layer can fuse (gelu / swish need x in backward, tested forward only).
 FORWARD_ACTS = [a for a in act_table.ACTIVATIONS]
 BACKWARD_ACTS = [a for a in act_table.ACTIVATIONS if a not in act_table.NEEDS_INPUT]
-
-
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def nthreads(request):
-    before = parallel._num_threads
-    parallel.set_num_threads(request.param)
-    yield request.param
-    parallel._num_threads = before
 
 
 def _tol(dtype, k):
@@ -223,15 +215,12 @@ def test_bias_grad(dtype, m, n):
     dz = _rand(rng, (m, n), dtype)
     results = []
     for nt in (1, 2):
-        parallel.set_num_threads(nt)
-        try:
+        with num_threads(nt):
             for view in (dz, np.asfortranarray(dz)):
                 out = np.full(n, np.nan, dtype=dtype)
                 assert NATIVE.bias_grad(view, out=out) is out
                 results.append(out)
                 results.append(NATIVE.bias_grad(view))
-        finally:
-            parallel._num_threads = None
     for r in results:
         assert r.dtype == dtype and np.array_equal(r, results[0])
     _close(results[0], NUMPY.bias_grad(dz), dtype, m)

@@ -13,10 +13,9 @@ import math
 import numpy as np
 import pytest
 
-import fastnn
-from fastnn import parallel
 from fastnn.backend import activations as act
 from fastnn.backend import numpy_ops
+from numthreads import run_on
 from fastnn.backend.numpy_ops import NumpyOps
 
 _ew = pytest.importorskip("fastnn._native._elementwise")
@@ -33,23 +32,6 @@ ELEMENTWISE = [a for a in act.ACTIVATIONS if a != "softmax"]
 
 def tol(dtype):
     return dict(rtol=2e-6, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
-
-
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    saved = parallel._num_threads
-    fastnn.set_num_threads(request.param)
-    yield request.param
-    parallel._num_threads = saved
-
-
-def with_threads(n, fn, *args, **kwargs):
-    saved = parallel._num_threads
-    fastnn.set_num_threads(n)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        parallel._num_threads = saved
 
 
 def no_fallback(monkeypatch, *names):
@@ -76,7 +58,7 @@ def inputs(shape, dtype, seed=0, scale=3.0, extremes=True):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", act.ACTIVATIONS)
-def test_activation_forward_matches_numpy(name, dtype, threads):
+def test_activation_forward_matches_numpy(name, dtype, nthreads):
     for rows in ROWS:
         for width in WIDTHS:
             x = inputs((rows, width), dtype, seed=rows + width)
@@ -89,7 +71,7 @@ def test_activation_forward_matches_numpy(name, dtype, threads):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", act.ACTIVATIONS)
-def test_activation_backward_matches_numpy(name, dtype, threads):
+def test_activation_backward_matches_numpy(name, dtype, nthreads):
     for rows in ROWS:
         for width in WIDTHS:
             x = inputs((rows, width), dtype, seed=rows + width)
@@ -208,7 +190,7 @@ def test_transcendentals_accurate_over_wide_range(name):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_rows_shapes_and_huge_logits(dtype, threads):
+def test_softmax_rows_shapes_and_huge_logits(dtype, nthreads):
     for shape in [(0, 5), (1, 1), (7, 3), (129, 17), (1000, 10), (4, 5, 6), (9,)]:
         x = inputs(shape, dtype, seed=sum(shape))
         got = NATIVE.softmax(x)
@@ -250,7 +232,7 @@ def _assert_loss(got, want, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "onehot"])
-def test_softmax_crossentropy(sparse, dtype, threads):
+def test_softmax_crossentropy(sparse, dtype, nthreads):
     for n in ROWS:
         for k in (1, 2, 10, 129):
             z = inputs((n, k), dtype, seed=n * k)
@@ -283,7 +265,7 @@ def test_softmax_crossentropy_soft_targets_and_label_types(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sigmoid_binary_crossentropy(dtype, threads):
+def test_sigmoid_binary_crossentropy(dtype, nthreads):
     for n in ROWS:
         for k in (1, 3, 64):
             z = inputs((n, k), dtype, seed=n + k)
@@ -408,7 +390,7 @@ def _run_steps(ops, kind, hyper, p, grads):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind,hyper", OPTIMIZER_CASES)
-def test_optimizer_steps_match_numpy(kind, hyper, dtype, threads):
+def test_optimizer_steps_match_numpy(kind, hyper, dtype, nthreads):
     for shape in [(0,), (1,), (7, 3), (129, 17), (300, 1000)]:
         p0 = inputs(shape, dtype, extremes=False, scale=1.0)
         grads = [inputs(shape, dtype, seed=s, extremes=False) for s in range(5)]
@@ -447,8 +429,8 @@ def test_optimizer_non_contiguous_param_falls_back_in_place(kind, hyper):
 def test_optimizer_bit_identical_across_threads(kind, hyper):
     p0 = inputs((200_001,), np.float32, extremes=False)
     grads = [inputs((200_001,), np.float32, seed=s, extremes=False) for s in range(3)]
-    p1, s1 = with_threads(1, _run_steps, NATIVE, kind, hyper, p0.copy(), grads)
-    p2, s2 = with_threads(2, _run_steps, NATIVE, kind, hyper, p0.copy(), grads)
+    p1, s1 = run_on(1, _run_steps, NATIVE, kind, hyper, p0.copy(), grads)
+    p2, s2 = run_on(2, _run_steps, NATIVE, kind, hyper, p0.copy(), grads)
     assert np.array_equal(p1, p2)
     for name in s1:
         if s1[name] is not None:
@@ -456,7 +438,7 @@ def test_optimizer_bit_identical_across_threads(kind, hyper):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sum_squares(dtype, threads):
+def test_sum_squares(dtype, nthreads):
     for n in [0, 1, 7, 129, 10_000, 1_000_003, 3_000_001]:
         x = inputs((n,), dtype, extremes=False)
         got = NATIVE.sum_squares(x)
@@ -475,14 +457,14 @@ def test_sum_squares(dtype, threads):
 @pytest.mark.parametrize("n", [70_000, 1_000_003, 3_000_001])
 def test_sum_squares_bit_identical_across_threads(n):
     x = inputs((n,), np.float32, extremes=False)
-    assert with_threads(1, NATIVE.sum_squares, x) == with_threads(2, NATIVE.sum_squares, x)
+    assert run_on(1, NATIVE.sum_squares, x) == run_on(2, NATIVE.sum_squares, x)
 
 
 # ---------------------------------------------------------------------- dropout
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dropout_mask_bit_identical_to_numpy(dtype, threads):
+def test_dropout_mask_bit_identical_to_numpy(dtype, nthreads):
     cases = [
         ((0,), 0.5, 0, 0),
         ((1,), 0.5, 1, 0),
@@ -506,8 +488,8 @@ def test_dropout_mask_uses_kernel_and_is_thread_independent(monkeypatch):
     shape = (513, 300)
     want = REF.dropout_mask(shape, 0.25, 5, 6, np.float32)
     no_fallback(monkeypatch, "dropout_mask")
-    m1 = with_threads(1, NATIVE.dropout_mask, shape, 0.25, 5, 6, np.float32)
-    m2 = with_threads(2, NATIVE.dropout_mask, shape, 0.25, 5, 6, np.float32)
+    m1 = run_on(1, NATIVE.dropout_mask, shape, 0.25, 5, 6, np.float32)
+    m2 = run_on(2, NATIVE.dropout_mask, shape, 0.25, 5, 6, np.float32)
     assert np.array_equal(m1, want) and np.array_equal(m2, want)
     assert 0.2 < (m1 == 0).mean() < 0.3
 
@@ -549,5 +531,5 @@ def test_activations_and_losses_bit_identical_across_threads(dtype):
         res += list(NATIVE.sigmoid_binary_crossentropy(x, t01, gs))
         return res
 
-    for a, b in zip(with_threads(1, run), with_threads(2, run)):
+    for a, b in zip(run_on(1, run), run_on(2, run)):
         assert np.array_equal(a, b)

@@ -11,10 +11,9 @@ any output, and that NativeOps then still answers correctly through its general 
 import numpy as np
 import pytest
 
-import fastnn
-from fastnn import parallel
 from fastnn.backend import activations as act_table
 from fastnn.backend.numpy_ops import NumpyOps
+from numthreads import run_on
 
 _gemm = pytest.importorskip("fastnn._native._gemm")
 _ew = pytest.importorskip("fastnn._native._elementwise")
@@ -36,23 +35,6 @@ def _tol(dtype, depth=1):
 
 def _rand(rng, shape, dtype, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(dtype)
-
-
-def _on_threads(n, fn, *args, **kwargs):
-    saved = parallel._num_threads
-    fastnn.set_num_threads(n)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        parallel._num_threads = saved
-
-
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def nthreads(request):
-    saved = parallel._num_threads
-    fastnn.set_num_threads(request.param)
-    yield request.param
-    parallel._num_threads = saved
 
 
 # ---------------------------------------------------------------------- dense forward
@@ -244,7 +226,7 @@ def test_dense_kernels_same_on_1_and_2_threads(dtype):
             x, w, y, dy, "tanh", out_dx=np.empty((m, k), dtype=dtype),
             out_dw=np.empty((k, n), dtype=dtype), out_db=np.empty(n, dtype=dtype))
 
-    for a, b2 in zip(_on_threads(1, run), _on_threads(2, run)):
+    for a, b2 in zip(run_on(1, run), run_on(2, run)):
         np.testing.assert_array_equal(a, b2)
 
 
@@ -396,7 +378,7 @@ def test_multi_update_matches_numpy(dtype, rule, hyper, slots_spec, monkeypatch)
         got = _copy_case(*case)
         # prove one native call did it: the per-variable NumPy path would raise
         monkeypatch.setattr(NumpyOps, "multi_update", _boom)
-        _on_threads(nt, NATIVE.multi_update, rule, got[0], got[1], got[2], decays, scales,
+        run_on(nt, NATIVE.multi_update, rule, got[0], got[1], got[2], decays, scales,
                     **args)
         monkeypatch.undo()
         for p, r in zip(got[0], ref[0]):

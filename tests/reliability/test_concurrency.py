@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import backend, callbacks, layers, parallel
+from fastnn import backend, layers, parallel
 
 
 def _model(seed=0, width=256, dropout=True):

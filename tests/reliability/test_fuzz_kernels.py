@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fastnn
-from fastnn import backend, parallel
+from fastnn import backend
 from fastnn.backend import activations as _act
+from numthreads import num_threads
 
 pytestmark = pytest.mark.skipif(not backend.native_available(),
                                 reason="native backend not built")
@@ -56,10 +56,10 @@ def _pair(ref_call, nat_call, nt):
     try:
         want = ref_call()
     except (ValueError, TypeError, IndexError, ZeroDivisionError) as exc:
-        with _with_threads(nt), pytest.raises(type(exc)):
+        with num_threads(nt), pytest.raises(type(exc)):
             nat_call()
         return None, None
-    with _with_threads(nt):
+    with num_threads(nt):
         return want, nat_call()
 
 
@@ -97,17 +97,6 @@ sizes = st.sampled_from(SIZES)
 threads = st.sampled_from([1, 2, 3])
 
 
-def _with_threads(n):
-    class _Ctx:
-        def __enter__(self):
-            self.before = parallel._num_threads
-            fastnn.set_num_threads(n)
-
-        def __exit__(self, *exc):
-            parallel._num_threads = self.before
-    return _Ctx()
-
-
 # ----------------------------------------------------------------- GEMM family
 @st.composite
 def matmul_case(draw):
@@ -132,7 +121,7 @@ def run_matmul(ops, case):
         out = np.full((m, n), np.nan, dtype=want.dtype)
     elif out_kind == "strided":
         out = np.full((m, 2 * n), np.nan, dtype=want.dtype)[:, ::2]
-    with _with_threads(nt):
+    with num_threads(nt):
         got = nat.matmul(a, b, ta, tb, out=out)
     if out is not None:
         assert got is out
@@ -167,7 +156,7 @@ def run_dense(ops, case):
     if act in _act.NEEDS_INPUT or act == "softmax":
         return  # dense_backward takes the derivative from y: not for these
     want_b = ref.dense_backward(x, w, want, dy, act, has_bias=b is not None)
-    with _with_threads(nt):
+    with num_threads(nt):
         got_b = nat.dense_backward(x, w, want, dy, act, has_bias=b is not None)
     for g, r in zip(got_b, want_b):
         if r is None:
@@ -187,7 +176,7 @@ def run_bias(ops, case):
     ref, nat = ops
     dz, nt = case
     CASES["count"] += 1
-    with _with_threads(nt):
+    with num_threads(nt):
         got = nat.bias_grad(dz)
     assert_close(got, ref.bias_grad(dz), dz.dtype, scale=max(dz.shape[0], 1))
 
@@ -219,7 +208,7 @@ def run_activation(ops, case):
         dy = rng.uniform(-1, 1, size=x.shape).astype(x.dtype)
         kw = {"x": x} if act in _act.NEEDS_INPUT else {}
         want_b = ref.activation_backward(dy, want, act, **kw)
-        with _with_threads(nt):
+        with num_threads(nt):
             got_b = nat.activation_backward(dy, want, act, **kw)
         assert_close(got_b, want_b, x.dtype)
 
@@ -268,11 +257,11 @@ def run_loss(ops, case):
     with np.errstate(all="ignore"):
         if which == "bce":
             want = ref.sigmoid_binary_crossentropy(logits, target, gs)
-            with _with_threads(nt):
+            with num_threads(nt):
                 got = nat.sigmoid_binary_crossentropy(logits, target, gs)
         else:
             want = ref.softmax_crossentropy(logits, target, which == "sparse", gs)
-            with _with_threads(nt):
+            with num_threads(nt):
                 got = nat.softmax_crossentropy(logits, target, which == "sparse", gs)
     for g, w in zip(got, want):
         if w is None:
@@ -292,7 +281,7 @@ def run_sum_squares(ops, case):
     ref, nat = ops
     x, nt = case
     CASES["count"] += 1
-    with _with_threads(nt):
+    with num_threads(nt):
         got = nat.sum_squares(x)
     want = ref.sum_squares(x)
     np.testing.assert_allclose(got, want, rtol=_tol(x.dtype)[0] * 10)
@@ -348,7 +337,7 @@ def run_optimizer(ops, case):
     if rule == "adam" and not hyper.get("amsgrad"):
         s_ref["v_hat"] = s_nat["v_hat"] = None
     getattr(ref, f"{rule}_update")(p_ref, grad, **s_ref, **hyper)
-    with _with_threads(nt):
+    with num_threads(nt):
         getattr(nat, f"{rule}_update")(p_nat, grad, **s_nat, **hyper)
     assert_close(p_nat, p_ref, param.dtype)
     for k in s_ref:
@@ -421,7 +410,7 @@ def run_dropout(ops, case):
     shape, rate, seed, stream, dtype, nt = case
     CASES["count"] += 1
     want = ref.dropout_mask(shape, rate, seed, stream, dtype)
-    with _with_threads(nt):
+    with num_threads(nt):
         got = nat.dropout_mask(shape, rate, seed, stream, dtype)
     np.testing.assert_array_equal(got, want)
 

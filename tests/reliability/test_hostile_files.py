@@ -9,7 +9,6 @@ module paths, wrong format versions, malformed JSON types.
 
 import io
 import json
-import math
 import os
 import struct
 import tracemalloc
