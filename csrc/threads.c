@@ -29,14 +29,6 @@ int fnn_num_procs(void) {
 #endif
 }
 
-void fnn_set_num_threads(int n) {
-#ifdef _OPENMP
-    if (n > 0) omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
-}
-
 /* e.g. "GCC 12.2.0, OpenMP 201511" ; the macros are the compiler's own. */
 #define FNN_STR2(x) #x
 #define FNN_STR(x) FNN_STR2(x)

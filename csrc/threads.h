@@ -15,8 +15,8 @@ int fnn_get_max_threads(void);
 /* Processors OpenMP may run on (affinity masks and cgroups applied); 1 without OpenMP. */
 int fnn_num_procs(void);
 
-/* Sets the default thread count for later parallel regions of this library. */
-void fnn_set_num_threads(int n);
+/* There is deliberately no setter: kernels take their thread count as an argument and
+ * use num_threads() clauses, so no call changes OpenMP's process-wide default. */
 
 /* The compiler and OpenMP version this library was built with, for show_config(). */
 const char *fnn_build_info(void);

@@ -27,17 +27,18 @@ from . import (
     models,
     optimizers,
     regularizers,
+    threads,
     utils,
 )
 from .backend import set_backend
 from .info import show_config
 from .layers import Input
 from .models import Model, Sequential, load_model
-from .parallel import get_num_threads, set_num_threads
+from .threads import get_num_threads, set_num_threads
 
 __all__ = [
     "Input", "Model", "Sequential", "load_model", "set_backend", "show_config",
     "get_num_threads", "set_num_threads", "activations", "backend", "callbacks", "config",
     "datasets", "initializers", "layers", "losses", "metrics", "models", "optimizers",
-    "regularizers", "utils",
+    "regularizers", "threads", "utils",
 ]

@@ -161,7 +161,7 @@ def run_bench(preset="full", contenders=None, threads=None, sections=SECTIONS, r
     Raises:
         ValueError: For an unknown preset, section or contender.
     """
-    from .parallel import get_num_threads, usable_cores
+    from .threads import get_num_threads, usable_cores
 
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}. Received: {preset!r}")

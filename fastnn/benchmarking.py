@@ -320,13 +320,13 @@ def thread_limits(n):
         None when torch is not imported), ``blas`` (``"threadpoolctl"``,
         ``"openblas-ctypes"`` or ``"uncontrolled"``) and ``note``.
     """
-    from . import parallel
+    from . import threads as _threads
 
     n = int(n)
     info = {"threads": n, "fastnn": True, "torch": None, "blas": "uncontrolled", "note": ""}
-    # Restore the *unset* state too, so OMP_NUM_THREADS keeps working after the block.
-    saved_fastnn = parallel._num_threads
-    parallel.set_num_threads(n)
+    # num_threads restores the *unset* state too, so OMP_NUM_THREADS keeps working after.
+    fastnn_limit = _threads.num_threads(n)
+    fastnn_limit.__enter__()
     torch = sys.modules.get("torch")
     saved_torch = None
     if torch is not None:
@@ -360,7 +360,7 @@ def thread_limits(n):
             blas_restore()
         if torch is not None:
             torch.set_num_threads(saved_torch)
-        parallel._num_threads = saved_fastnn
+        fastnn_limit.__exit__(None, None, None)
 
 
 # --------------------------------------------------------------------------- contenders
@@ -931,12 +931,12 @@ def benchmark_inference(scenario, contenders=None, threads=None, repeats=5, warm
 def _compare(scenario, make_runner, flops, contenders, threads, repeats, warmup, seed,
              peak_gflops, progress, min_seconds=None):
     """Build every contender's runner, time them interleaved, and summarize."""
-    from . import parallel
+    from . import threads as _threads
 
     names = list(DEFAULT_CONTENDERS if contenders is None else contenders)
     for name in names:
         contender_status(name)  # raises on an unknown name before any work
-    threads = parallel.get_num_threads() if threads is None else int(threads)
+    threads = _threads.get_num_threads() if threads is None else int(threads)
     results = {}
     ready = []
     for name in names:
@@ -1069,9 +1069,9 @@ def measure_fma_peak(threads=None, size=2048, repeats=5):
         ``"numpy-matmul-proxy"``), ``size`` (None for the native loop),
         ``blas_control`` and ``note``.
     """
-    from . import parallel
+    from . import threads as _threads
 
-    threads = parallel.get_num_threads() if threads is None else int(threads)
+    threads = _threads.get_num_threads() if threads is None else int(threads)
     hook = _native_fma_hook()
     if hook is not None:
         return {"gflops": float(hook(threads)), "threads": threads,
@@ -1240,14 +1240,14 @@ def benchmark_gemm(shape, contenders=None, threads=None, dtype="float32", repeat
         "gflops": {median, min, max, spread}, "fraction_of_peak", "vs_fastnn_numpy"}``
         or ``{"status": "skipped" | "error", "reason"}``.
     """
-    from . import parallel
+    from . import threads as _threads
 
     names = list(GEMM_CONTENDERS if contenders is None else contenders)
     for name in names:
         if name not in GEMM_CONTENDERS:
             raise ValueError(f"Unknown GEMM contender {name!r}; expected one of "
                              f"{GEMM_CONTENDERS}")
-    threads = parallel.get_num_threads() if threads is None else int(threads)
+    threads = _threads.get_num_threads() if threads is None else int(threads)
     flops = 2.0 * shape["m"] * shape["n"] * shape["k"]
     results, runners, calls = {}, {}, {}
     with thread_limits(threads) as control:
@@ -1359,7 +1359,7 @@ def machine_info():
     """
     from . import __version__
     from .info import config_dict
-    from .parallel import get_num_threads, usable_cores
+    from .threads import get_num_threads, usable_cores
 
     threadpoolctl = _optional_import("threadpoolctl")
     blas = "threadpoolctl" if threadpoolctl is not None else (

@@ -9,7 +9,7 @@ import numpy as np
 def config_dict():
     """Build and runtime facts as a dict (used by ``show_config`` and ``fastnn bench``)."""
     from . import __version__, backend
-    from .parallel import get_num_threads, usable_cores
+    from .threads import get_num_threads, usable_cores
 
     facts = {
         "fastnn": __version__,

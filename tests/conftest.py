@@ -13,10 +13,8 @@ BACKENDS = ["numpy"] + (["native"] if backend.native_available() else [])
 @pytest.fixture(params=BACKENDS)
 def ops_backend(request):
     """Run the test once per backend, restoring the previous one afterwards."""
-    previous = backend.current()
-    fastnn.set_backend(request.param)
-    yield request.param
-    backend._current = previous
+    with backend.using(request.param):
+        yield request.param
 
 
 @pytest.fixture(autouse=True)

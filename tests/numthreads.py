@@ -1,20 +1,6 @@
 """Run test code on a given number of native-kernel threads, restoring the setting after."""
 
-import contextlib
-
-import fastnn
-from fastnn import parallel
-
-
-@contextlib.contextmanager
-def num_threads(n):
-    """Within the block, the native kernels use ``n`` threads."""
-    before = parallel._num_threads
-    fastnn.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        parallel._num_threads = before
+from fastnn.threads import num_threads  # noqa: F401  (re-exported for the tests)
 
 
 def run_on(n, fn, *args, **kwargs):

@@ -41,7 +41,7 @@ def smoke_run(tmp_path_factory):
         capture = []
         mp.setattr("builtins.print", lambda *a, **k: capture.append(" ".join(map(str, a))))
         code = cli.main(["bench", "--smoke", "--out", str(out), "--contenders", *contenders])
-    backend._current = previous
+    backend.set_backend(previous.name)
     with open(out / "results.json", encoding="utf-8") as f:
         doc = json.load(f)
     return {"code": code, "out": out, "doc": doc, "stdout": "\n".join(capture),

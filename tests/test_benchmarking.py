@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import backend, benchmarking as B, parallel
+from fastnn import backend, benchmarking as B, threads
 
 TINY = dict(batch_size=16, n_samples=48)
 ENTRY_KEYS = {"status", "seconds", "runs_per_sample", "samples_per_s", "gflops",
@@ -27,7 +27,7 @@ def _local_contenders():
 def _restore_backend():
     previous = backend.current()
     yield
-    backend._current = previous
+    fastnn.set_backend(previous.name)
 
 
 def test_flops_match_the_issue_formula():
@@ -128,14 +128,14 @@ def test_interleaving_rotates_the_order():
 
 
 def test_thread_limits_restore_everything():
-    saved = parallel._num_threads
-    before = parallel.get_num_threads()
-    with B.thread_limits(1) as control:
-        assert fastnn.get_num_threads() == 1
-        assert control["blas"] in ("threadpoolctl", "openblas-ctypes", "uncontrolled")
-        assert isinstance(control["note"], str)
-    assert parallel._num_threads == saved
-    assert parallel.get_num_threads() == before
+    before = threads.get_num_threads()
+    with threads.num_threads(2):  # an explicit setting that must come back
+        with B.thread_limits(1) as control:
+            assert fastnn.get_num_threads() == 1
+            assert control["blas"] in ("threadpoolctl", "openblas-ctypes", "uncontrolled")
+            assert isinstance(control["note"], str)
+        assert threads.get_num_threads() == 2
+    assert threads.get_num_threads() == before
 
 
 def test_fma_peak_proxy_and_native_hook(monkeypatch):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import backend, layers, optimizers, parallel, regularizers
+from fastnn import backend, layers, optimizers, regularizers, threads
 from fastnn.backend.numpy_ops import NumpyOps
 
 
@@ -122,7 +122,7 @@ def test_one_call_update_matches_the_per_variable_rule(make):
         try:
             ref.apply([g.copy() for g in grads], ref_params)
         finally:
-            backend._current = previous
+            fastnn.set_backend(previous.name)
     for p, r in zip(params, ref_params):
         np.testing.assert_allclose(p, r, rtol=1e-5, atol=1e-6)
     for key, value in ref.get_state().items():
@@ -182,26 +182,20 @@ def test_native_training_step_takes_the_one_call_paths(out_units, monkeypatch):
         history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
         assert np.all(np.isfinite(history.history["loss"]))
     finally:
-        backend._current = previous
+        fastnn.set_backend(previous.name)
 
 
 @pytest.mark.skipif(not backend.native_available(), reason="needs the native backend")
 def test_native_training_is_the_same_on_1_and_2_threads():
     x, y = _tabular(n=256, out_units=4)
     weights = []
-    previous = backend.current()
-    saved = parallel._num_threads
-    fastnn.set_backend("native")
-    try:
+    with backend.using("native"):
         for nt in (1, 2):
-            fastnn.set_num_threads(nt)
-            fastnn.utils.set_random_seed(3)
-            model = _mlp(4, optimizer=optimizers.Adam(0.01))
-            model.fit(x, y, batch_size=32, epochs=2, verbose=0)
-            weights.append(model.get_weights())
-    finally:
-        backend._current = previous
-        parallel._num_threads = saved
+            with threads.num_threads(nt):
+                fastnn.utils.set_random_seed(3)
+                model = _mlp(4, optimizer=optimizers.Adam(0.01))
+                model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+                weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
 
@@ -218,7 +212,7 @@ def test_backends_agree_after_training():
             model.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False)
             weights.append(model.get_weights())
     finally:
-        backend._current = previous
+        fastnn.set_backend(previous.name)
     for w in weights[1:]:
         for a, b in zip(weights[0], w):
             np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)

@@ -110,6 +110,6 @@ def test_native_and_numpy_backends_agree_on_training():
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         model.fit(xtr[:256], ytr[:256], epochs=2, batch_size=64, verbose=0)
         results.append(model.get_weights())
-    fastnn.backend._current = previous
+    fastnn.set_backend(previous.name)
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

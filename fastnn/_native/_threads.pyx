@@ -4,7 +4,6 @@ cdef extern from "threads.h":
     int fnn_openmp_enabled() nogil
     int fnn_get_max_threads() nogil
     int fnn_num_procs() nogil
-    void fnn_set_num_threads(int n) nogil
     const char *fnn_build_info() nogil
 
 
@@ -21,11 +20,6 @@ def get_max_threads():
 def num_procs():
     """Processors OpenMP may use (1 in a serial build)."""
     return fnn_num_procs()
-
-
-def set_num_threads(int n):
-    """Set OpenMP's default thread count for fastnn's kernels."""
-    fnn_set_num_threads(n)
 
 
 def compiler_info():

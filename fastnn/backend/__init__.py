@@ -1,10 +1,11 @@
 """The ops interface: the only thing layers, losses and optimizers call.
 
 ``get(name)`` returns a backend object; ``set_backend(name)`` / ``FASTNN_BACKEND`` choose
-the one models use.  ``native`` is the default when the compiled extension is importable,
+the one models use, and ``using(name)`` chooses it for a ``with`` block.  ``native`` is the default when the compiled extension is importable,
 else ``numpy``.  Both expose the same primitives (see ``NumpyOps``).
 """
 
+import contextlib
 import os
 
 from .numpy_ops import NumpyOps
@@ -74,9 +75,27 @@ def set_backend(name):
     return _current
 
 
+@contextlib.contextmanager
+def using(name):
+    """Within the ``with`` block, models use the backend ``name`` ('numpy' or 'native');
+    on exit the backend in force before is restored, even when the block raises.
+
+    Yields the backend object.  Like ``set_backend`` the choice is process-wide.
+    """
+    global _current
+    ops = get(name)
+    before = _current
+    _current = ops
+    try:
+        yield ops
+    finally:
+        _current = before
+
+
 def backend_name():
     """Name of the current backend ('numpy' or 'native')."""
     return current().name
 
 
-__all__ = ["NumpyOps", "get", "set_backend", "current", "backend_name", "native_available"]
+__all__ = ["NumpyOps", "get", "set_backend", "using", "current", "backend_name",
+           "native_available"]

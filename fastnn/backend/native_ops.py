@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 
-from .. import parallel as _parallel
+from .. import threads as _thread_count
 from . import activations as _act
 from .numpy_ops import NumpyOps
 
@@ -154,7 +154,7 @@ def _gemm_into(a, b, out, bias=None, act=0, alpha=0.0):
         return out
     if bias is not None and not bias.flags.c_contiguous:
         bias = np.ascontiguousarray(bias)
-    nthreads = _parallel.get_num_threads()
+    nthreads = _thread_count.get_num_threads()
     # The wrapper checks overlap and strides itself (cheaper than np.may_share_memory,
     # which cost ~1.2 us a call, a tenth of a small product) and computes nothing when
     # they fail; the rare inputs that do then take the slow path here.
@@ -184,7 +184,7 @@ def _loss_fast(kind, logits, target, grad_scale, out_grad):
     if grad_scale is not None:
         grad = np.empty(logits.shape, dtype=logits.dtype) if out_grad is None else out_grad
     status = _ew.loss_arrays(
-        kind, logits, target, grad_scale, loss, grad, _parallel.get_num_threads()
+        kind, logits, target, grad_scale, loss, grad, _thread_count.get_num_threads()
     )
     return (loss, grad) if status == 0 else None
 
@@ -217,7 +217,7 @@ class NativeOps(NumpyOps):
         if out is not None and _gemm is not None:
             code = _gemm.ACTIVATION_CODES.get(activation)
             if code is not None and _gemm.dense_forward_arrays(
-                x, w, b, out, code, _alpha(activation, alpha), _parallel.get_num_threads()
+                x, w, b, out, code, _alpha(activation, alpha), _thread_count.get_num_threads()
             ) == 0:
                 return out
         dtype = _gemm_dtype(x, w) if b is None else _gemm_dtype(x, w, b)
@@ -264,7 +264,7 @@ class NativeOps(NumpyOps):
                     x, w, y, dy, code, _alpha(activation, alpha),
                     None if linear else self._dz_buffer(dy.shape, dy.dtype),
                     out_dx if need_dx else None, out_dw, out_db if has_bias else None,
-                    _parallel.get_num_threads(),
+                    _thread_count.get_num_threads(),
                 )
                 if status == 0:
                     return (out_dx if need_dx else None), out_dw, (
@@ -304,7 +304,7 @@ class NativeOps(NumpyOps):
             out.fill(0)
         elif n:
             target = np.empty(n, dtype=dtype) if np.may_share_memory(out, dz) else out
-            _gemm.col_sum(_as_operand(dz), target, _parallel.get_num_threads())
+            _gemm.col_sum(_as_operand(dz), target, _thread_count.get_num_threads())
             if target is not out:
                 np.copyto(out, target)
         return out
@@ -340,7 +340,7 @@ class NativeOps(NumpyOps):
         if out is None:
             out = np.empty(x.shape, dtype=dtype)
         a = _act.resolve_alpha(activation, alpha)
-        _ew.act_forward(code, a, _flat(x), _flat(out), _parallel.get_num_threads())
+        _ew.act_forward(code, a, _flat(x), _flat(out), _thread_count.get_num_threads())
         return out
 
     def activation_backward(self, dy, y, activation, x=None, out=None, alpha=None):
@@ -358,7 +358,7 @@ class NativeOps(NumpyOps):
             return super().activation_backward(dy, y, activation, x=x, out=out, alpha=alpha)
         if out is None:
             out = np.empty(dy.shape, dtype=dtype)
-        nt = _parallel.get_num_threads()
+        nt = _thread_count.get_num_threads()
         if activation == "softmax":
             cols = dy.shape[-1]
             _ew.softmax_backward(
@@ -385,7 +385,7 @@ class NativeOps(NumpyOps):
             out = np.empty(x.shape, dtype=dtype)
         cols = x.shape[-1]
         _ew.softmax(
-            x.reshape(-1, cols), out.reshape(-1, cols), _parallel.get_num_threads()
+            x.reshape(-1, cols), out.reshape(-1, cols), _thread_count.get_num_threads()
         )
         return out
 
@@ -441,7 +441,7 @@ class NativeOps(NumpyOps):
         grad = None
         if gs is not None:
             grad = np.empty(logits.shape, dtype=dtype) if out_grad is None else out_grad
-        nt = _parallel.get_num_threads()
+        nt = _thread_count.get_num_threads()
         if sparse:
             if _ew.softmax_xent_sparse(logits, target_k, gs, loss, grad, nt) != 0:
                 # a label outside [0, k): NumPy wraps negatives or raises IndexError
@@ -472,7 +472,7 @@ class NativeOps(NumpyOps):
         grad = None
         if gs is not None:
             grad = np.empty(logits.shape, dtype=dtype) if out_grad is None else out_grad
-        _ew.sigmoid_bce(logits, target, gs, loss, grad, _parallel.get_num_threads())
+        _ew.sigmoid_bce(logits, target, gs, loss, grad, _thread_count.get_num_threads())
         return loss, grad
 
     # ------------------------------------------------------------------ optimizers
@@ -496,7 +496,7 @@ class NativeOps(NumpyOps):
         """``sum(x^2)`` as a Python float, the same for every thread count."""
         if _ew_dtype(x) is None:
             return super().sum_squares(x)
-        return _ew.sum_squares(_flat(x), _parallel.get_num_threads())
+        return _ew.sum_squares(_flat(x), _thread_count.get_num_threads())
 
     def sgd_update(
         self, param, grad, velocity, lr, momentum=0.0, nesterov=False,
@@ -512,7 +512,7 @@ class NativeOps(NumpyOps):
         _ew.sgd_update(
             _flat(param), _flat(grad), _flat(velocity) if momentum else None, float(lr),
             float(momentum), bool(nesterov), float(weight_decay or 0.0),
-            float(grad_scale), float(clipvalue or 0.0), _parallel.get_num_threads(),
+            float(grad_scale), float(clipvalue or 0.0), _thread_count.get_num_threads(),
         )
 
     def adagrad_update(
@@ -527,7 +527,7 @@ class NativeOps(NumpyOps):
         _ew.adagrad_update(
             _flat(param), _flat(grad), _flat(accumulator), float(lr), float(epsilon),
             float(weight_decay or 0.0), float(grad_scale), float(clipvalue or 0.0),
-            _parallel.get_num_threads(),
+            _thread_count.get_num_threads(),
         )
 
     def rmsprop_update(
@@ -552,7 +552,7 @@ class NativeOps(NumpyOps):
             _flat(average_grad) if centered else None,
             float(lr), float(rho), float(epsilon), float(momentum),
             float(weight_decay or 0.0), float(grad_scale), float(clipvalue or 0.0),
-            _parallel.get_num_threads(),
+            _thread_count.get_num_threads(),
         )
 
     def adam_update(
@@ -570,7 +570,7 @@ class NativeOps(NumpyOps):
             _flat(param), _flat(grad), _flat(m), _flat(v),
             _flat(v_hat) if amsgrad else None, float(lr), float(step), float(beta_1),
             float(beta_2), float(epsilon), float(weight_decay or 0.0), float(grad_scale),
-            float(clipvalue or 0.0), _parallel.get_num_threads(),
+            float(clipvalue or 0.0), _thread_count.get_num_threads(),
         )
 
     def multi_update(self, rule, params, grads, slots, weight_decays, grad_scales, **args):
@@ -590,7 +590,7 @@ class NativeOps(NumpyOps):
 
     @staticmethod
     def _multi_update_native(rule, params, grads, slots, weight_decays, grad_scales, a):
-        nt = _parallel.get_num_threads()
+        nt = _thread_count.get_num_threads()
         lr, clip = float(a["lr"]), float(a.get("clipvalue") or 0.0)
         if rule == "adam":
             return _ew.adam_update_multi(
@@ -639,6 +639,6 @@ class NativeOps(NumpyOps):
             out = np.empty(shape, dtype=target)
         _ew.dropout_mask(
             int(seed) & 0xFFFFFFFFFFFFFFFF, int(stream) & 0xFFFFFFFFFFFFFFFF, float(rate),
-            _flat(out), _parallel.get_num_threads(),
+            _flat(out), _thread_count.get_num_threads(),
         )
         return out

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import backend, layers, parallel
+from fastnn import backend, layers, threads
 
 
 def _model(seed=0, width=256, dropout=True):
@@ -59,7 +59,7 @@ def test_eight_threads_predict_on_one_shared_model(backend_name):
             t.join()
         assert not errors, errors[0]
     finally:
-        backend._current = previous
+        fastnn.set_backend(previous.name)
 
 
 def _timed_predicts(models, x, calls):
@@ -83,9 +83,7 @@ def _timed_predicts(models, x, calls):
 def measure_speedup(calls=6, repeats=3):
     """Speedup of 2 threads (2 models) over 1 thread doing the same total work, each
     kernel on one OpenMP thread: > 1 only if the kernels release the GIL."""
-    before = parallel._num_threads
-    fastnn.set_num_threads(1)
-    try:
+    with fastnn.threads.num_threads(1):
         models = [_model(0, width=512, dropout=False), _model(1, width=512, dropout=False)]
         x = np.random.default_rng(0).normal(size=(2048, 64)).astype("float32")
         for m in models:
@@ -96,15 +94,13 @@ def measure_speedup(calls=6, repeats=3):
             parallel_time = _timed_predicts(models, x, calls)
             best = max(best, serial / parallel_time)
         return best
-    finally:
-        parallel._num_threads = before
 
 
 # A measured speed-up depends on what else the machine runs, so it is a long-run figure
 # (pytest -m slow), not a default check; the GIL release itself is checked below.
 @pytest.mark.slow
 @pytest.mark.skipif(not backend.native_available(), reason="native backend not built")
-@pytest.mark.skipif(parallel.usable_cores() < 2, reason="needs two cores")
+@pytest.mark.skipif(threads.usable_cores() < 2, reason="needs two cores")
 def test_predict_threads_on_separate_models_run_in_parallel():
     speedup = measure_speedup()
     print(f"\n[reliability] 2-thread predict speedup={speedup:.2f}x")
@@ -115,9 +111,7 @@ def test_predict_threads_on_separate_models_run_in_parallel():
 @pytest.mark.skipif(not backend.native_available(), reason="native backend not built")
 def test_kernels_release_the_gil():
     """A pure-Python thread keeps running while another thread is inside a kernel."""
-    before = parallel._num_threads
-    fastnn.set_num_threads(1)
-    try:
+    with fastnn.threads.num_threads(1):
         ops = backend.get("native")
         a = np.random.default_rng(0).normal(size=(1200, 1200)).astype("float32")
         ops.matmul(a, a)
@@ -142,8 +136,6 @@ def test_kernels_release_the_gil():
         progress = ticks[0] - start
         running.clear()
         counter.join()
-    finally:
-        parallel._num_threads = before
     # with the GIL held for the whole product the counter would advance only at the
     # switch points between calls (a handful of ticks)
     assert elapsed > 2 * kernel or progress > 10_000, (progress, elapsed, kernel)

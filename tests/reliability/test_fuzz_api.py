@@ -367,7 +367,7 @@ def run_api_case(case, backend_name):
                 "fit", "train_on_batch"):
             _MODELS.pop((kind, backend_name), None)
     finally:
-        backend._current = previous
+        fastnn.set_backend(previous.name)
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)

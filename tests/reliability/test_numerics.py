@@ -16,10 +16,8 @@ BACKENDS = ["numpy"] + (["native"] if backend.native_available() else [])
 
 @pytest.fixture(params=BACKENDS)
 def on_backend(request):
-    previous = backend.current()
-    fastnn.set_backend(request.param)
-    yield request.param
-    backend._current = previous
+    with backend.using(request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("loss, output, act", [

@@ -2,7 +2,8 @@
 
 The default honours ``OMP_NUM_THREADS``, else the cores this process may use (its CPU
 affinity mask and, in a container, its cgroup CPU quota).  ``set_num_threads`` overrides
-it for the whole process.
+it for the whole process; ``num_threads(n)`` overrides it for a ``with`` block and then
+puts back whatever was in force before (a number set earlier, or the default).
 
 Fork safety: GNU libgomp cannot run a parallel region in a child forked after the parent
 started OpenMP threads (the child waits forever for pool threads that fork did not copy).
@@ -10,6 +11,7 @@ So a child forked after fastnn's native kernels were loaded runs them on one thr
 says so once, instead of hanging.
 """
 
+import contextlib
 import functools
 import math
 import os
@@ -101,8 +103,30 @@ def get_num_threads():
 def set_num_threads(n):
     """Set how many threads the native kernels use (an integer >= 1)."""
     global _num_threads
+    _num_threads = _checked_count(n)
+
+
+@contextlib.contextmanager
+def num_threads(n):
+    """Within the ``with`` block the native kernels use ``n`` threads.
+
+    On exit the setting in force before is restored, including "no setting" (the
+    default resolver), even when the block raises.  The setting is process-wide, like
+    ``set_num_threads``: another thread running kernels meanwhile uses ``n`` too.
+    """
+    global _num_threads
+    n = _checked_count(n)
+    before = _num_threads
+    _num_threads = n
+    try:
+        yield n
+    finally:
+        _num_threads = before
+
+
+def _checked_count(n):
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"Expected num_threads to be an int >= 1. Received: n={n!r}")
     if n < 1:
         raise ValueError(f"Expected num_threads to be an int >= 1. Received: n={n}")
-    _num_threads = n
+    return n
