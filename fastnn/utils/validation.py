@@ -1,13 +1,121 @@
-"""Checks at the public boundary: data is validated and converted once, here.
+"""Checks at the public boundary: arguments and data are validated and converted once, here.
 
 Everything below the Python API (ops, Cython, C) trusts its inputs, so these functions
 must refuse anything the kernels cannot take: non-numeric or ragged data, wrong feature
 shapes, NaN/inf, empty arrays, mismatched lengths.
+
+Scalar arguments go through ``check_int``, ``check_real``, ``check_bool``,
+``check_choice`` and ``check_str``, which share one signature, ``(name, value, *,
+bounds...)``, and one Keras-style message::
+
+    Invalid value for argument `units`: expected an integer >= 1. Received: units=-3
+
+A value of the wrong type raises ``ArgumentTypeError``, which is both a ``TypeError``
+(Python's convention) and a ``ValueError`` (what Keras raises for the same mistake), so
+code written against either keeps working; a value of the right type out of its bounds
+raises ``ValueError``.  ``owner`` (a class name, say) prefixes the message when the
+argument name alone would be ambiguous.
 """
 
+import math
 import numbers
 
 import numpy as np
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a ``TypeError`` and a ``ValueError`` alike)."""
+
+
+def _refuse(name, value, expected, owner, error=ValueError):
+    prefix = f"{owner}: " if owner else ""
+    raise error(
+        f"{prefix}Invalid value for argument `{name}`: expected {expected}. "
+        f"Received: {name}={value!r}"
+    )
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def _bounds_text(low, high, low_open=False, high_open=False):
+    """"in [0, 1)", ">= 1", "> 0", "<= 5" or "" for the given bounds."""
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def check_int(name, value, *, low=None, high=None, allow_none=False, owner=None):
+    """``value`` as a Python int in ``[low, high]`` (bools refused; None if allowed)."""
+    if value is None and allow_none:
+        return None
+    bounds = _bounds_text(low, high)
+    expected = "an integer" + (f" {bounds}" if bounds else "") + (" or None" if allow_none
+                                                                  else "")
+    if _is_bool(value) or not isinstance(value, numbers.Integral):
+        _refuse(name, value, expected, owner, ArgumentTypeError)
+    if (low is not None and value < low) or (high is not None and value > high):
+        _refuse(name, value, expected, owner)
+    return int(value)
+
+
+def check_real(name, value, *, low=None, high=None, low_open=False, high_open=False,
+               allow_none=False, allow_inf=False, owner=None):
+    """``value`` as a float in the given range, finite unless ``allow_inf`` (NaN is
+    always refused).  Bounds are inclusive unless ``low_open`` / ``high_open``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    bounds = _bounds_text(low, high, low_open, high_open)
+    expected = ("a number" if allow_inf else "a finite number") + (
+        f" {bounds}" if bounds else "") + (" or None" if allow_none else "")
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        _refuse(name, value, expected, owner, ArgumentTypeError)
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        _refuse(name, value, expected, owner)
+    if low is not None and (v < low or (low_open and v == low)):
+        _refuse(name, value, expected, owner)
+    if high is not None and (v > high or (high_open and v == high)):
+        _refuse(name, value, expected, owner)
+    return v
+
+
+def check_bool(name, value, *, owner=None):
+    """``value`` as a bool; only ``True``/``False`` (and NumPy's) are accepted."""
+    if not _is_bool(value):
+        _refuse(name, value, "a boolean", owner, ArgumentTypeError)
+    return bool(value)
+
+
+def check_choice(name, value, choices, *, owner=None):
+    """``value`` itself when it is one of ``choices``, else a ValueError listing them."""
+    try:
+        ok = value in choices
+    except TypeError:  # an unhashable value against a set
+        ok = False
+    if not ok:
+        _refuse(name, value, "one of " + ", ".join(repr(c) for c in choices), owner)
+    return value
+
+
+def check_str(name, value, *, allow_empty=False, allow_none=False, owner=None):
+    """``value`` when it is a string (non-empty unless ``allow_empty``; None if allowed)."""
+    if value is None and allow_none:
+        return None
+    expected = ("a string" if allow_empty else "a non-empty string") + (
+        " or None" if allow_none else "")
+    if not isinstance(value, str):
+        _refuse(name, value, expected, owner, ArgumentTypeError)
+    if not value and not allow_empty:
+        _refuse(name, value, expected, owner)
+    return value
 
 
 def to_float_array(value, name, dtype, allow_nan=False):
