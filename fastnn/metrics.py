@@ -366,10 +366,12 @@ def _thresholds_list(thresholds, default):
     if thresholds is None:
         return [default], True
     single = np.ndim(thresholds) == 0
-    # tolist(): Python numbers, so that a refused threshold reads "1.5", not
-    # "np.float64(1.5)"
-    values = [check_real("thresholds", t, low=0, high=1)
-              for t in np.atleast_1d(thresholds).tolist()]
+    # Each threshold as the caller gave it (np.asarray would turn [0.5, "a"] into
+    # strings), NumPy scalars as Python numbers, so that the message shows the refused
+    # threshold as "1.5", not "np.float64(1.5)".
+    items = [thresholds] if single else list(thresholds)
+    values = [check_real("thresholds", t.item() if isinstance(t, np.generic) else t,
+                         low=0, high=1) for t in items]
     return values, single
 
 
@@ -524,7 +526,7 @@ class AUC(Metric):
 
         eps = config.epsilon()
         if thresholds is not None:
-            inner, _ = _thresholds_list(sorted(np.atleast_1d(thresholds)), None)
+            inner = sorted(_thresholds_list(thresholds, None)[0])
             self.num_thresholds = len(inner) + 2
         else:
             self.num_thresholds = check_int("num_thresholds", num_thresholds, low=2)
