@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .utils.validation import check_choice
+
 _FLOATX = "float32"
 _EPSILON = 1e-7
 _FLOATX_CHOICES = ("float32", "float64")
@@ -15,12 +17,7 @@ def floatx():
 def set_floatx(value):
     """Set the default float type: 'float32' or 'float64'."""
     global _FLOATX
-    if value not in _FLOATX_CHOICES:
-        raise ValueError(
-            f"Unknown floatx: expected one of {', '.join(_FLOATX_CHOICES)}. "
-            f"Received: value={value!r}"
-        )
-    _FLOATX = value
+    _FLOATX = check_choice("value", value, _FLOATX_CHOICES)
 
 
 def epsilon():

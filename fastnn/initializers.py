@@ -11,6 +11,7 @@ import numpy as np
 
 from .utils import random as _random
 from .utils import serialization as _ser
+from .utils.validation import check_choice, check_int, check_real
 
 
 class Initializer:
@@ -29,13 +30,7 @@ class Initializer:
 
 class _Seeded(Initializer):
     def __init__(self, seed=None):
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
-        ):
-            raise ValueError(
-                f"Expected seed to be a non-negative integer or None. Received: seed={seed!r}"
-            )
-        self.seed = None if seed is None else int(seed)
+        self.seed = check_int("seed", seed, low=0, allow_none=True)
 
     def _rng(self):
         if self.seed is None:
@@ -109,18 +104,11 @@ class VarianceScaling(_Seeded):
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
         super().__init__(seed)
-        if not scale > 0:
-            raise ValueError(f"Expected scale to be positive. Received: scale={scale!r}")
-        if mode not in self._MODES:
-            raise ValueError(f"Expected mode in {self._MODES}. Received: mode={mode!r}")
+        self.scale = check_real("scale", scale, low=0, low_open=True, allow_inf=True)
+        self.mode = check_choice("mode", mode, self._MODES)
         if distribution == "normal":
             distribution = "truncated_normal"
-        if distribution not in self._DISTRIBUTIONS:
-            raise ValueError(
-                f"Expected distribution in {self._DISTRIBUTIONS}. "
-                f"Received: distribution={distribution!r}"
-            )
-        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+        self.distribution = check_choice("distribution", distribution, self._DISTRIBUTIONS)
 
     def __call__(self, shape, dtype=None):
         fan_in, fan_out = _fans(shape)

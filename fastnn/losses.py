@@ -25,19 +25,9 @@ import numpy as np
 from . import backend, config
 from .utils import naming
 from .utils import serialization as _ser
-from .utils.validation import to_float_array
+from .utils.validation import check_choice, check_real, refuse_argument, to_float_array
 
 REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
-
-
-def _check_reduction(reduction):
-    if reduction not in REDUCTIONS:
-        allowed = ", ".join(repr(r) for r in REDUCTIONS)
-        raise ValueError(
-            f"Invalid value for argument `reduction`: expected one of {allowed}. "
-            f"Received: reduction={reduction!r}"
-        )
-    return reduction
 
 
 def _sample_weight(sample_weight, n, name="sample_weight"):
@@ -77,7 +67,7 @@ class Loss:
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         self.name = name or naming.snake_case(type(self).__name__)
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.dtype = dtype
 
     # ------------------------------------------------------------------ engine hooks
@@ -192,10 +182,9 @@ class Loss:
 def _check_output_shape(loss_name, output_shape):
     shape = tuple(output_shape)
     if len(shape) != 2 or not isinstance(shape[1], (int, np.integer)) or shape[1] < 1:
-        raise ValueError(
-            f"{loss_name}: fastnn losses take model outputs of shape (batch, features). "
-            f"Received: output_shape={shape}"
-        )
+        refuse_argument("output_shape", shape,
+                        "a model output shape (batch, features) with features >= 1",
+                        owner=loss_name)
     return int(shape[1])
 
 
@@ -362,25 +351,8 @@ class CategoricalHinge(_BuiltinLoss):
 
 def _check_axis(axis):
     if axis not in (-1,):
-        raise ValueError(
-            f"fastnn losses reduce over the last axis only: expected axis=-1. "
-            f"Received: axis={axis!r}"
-        )
+        refuse_argument("axis", axis, "-1 (fastnn losses reduce over the last axis only)")
     return axis
-
-
-def _check_label_smoothing(value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"Expected label_smoothing to be a number. Received: label_smoothing={value!r}"
-        ) from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"Expected label_smoothing in [0, 1]. Received: label_smoothing={value!r}"
-        )
-    return value
 
 
 class _SmoothedCrossentropy(_BuiltinLoss):
@@ -390,7 +362,7 @@ class _SmoothedCrossentropy(_BuiltinLoss):
     def __init__(self, from_logits, label_smoothing, axis, reduction, name, dtype):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = bool(from_logits)
-        self.label_smoothing = _check_label_smoothing(label_smoothing)
+        self.label_smoothing = check_real("label_smoothing", label_smoothing, low=0, high=1)
         self.axis = _check_axis(axis)
 
     def _uniform_target(self, y):
@@ -487,10 +459,9 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
                  dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if ignore_class is not None:
-            raise ValueError(
-                "fastnn's SparseCategoricalCrossentropy does not support ignore_class: "
-                f"expected None. Received: ignore_class={ignore_class!r}"
-            )
+            refuse_argument("ignore_class", ignore_class,
+                            "None (fastnn's SparseCategoricalCrossentropy does not support "
+                            "ignoring a class)")
         self.from_logits = bool(from_logits)
         self.ignore_class = None
         self.axis = _check_axis(axis)

@@ -17,7 +17,7 @@ import numpy as np
 from . import losses as _losses
 from .utils import naming
 from .utils import serialization as _ser
-from .utils.validation import to_float_array
+from .utils.validation import check_int, check_real, refuse_argument, to_float_array
 
 
 def _match_rank(a, b):
@@ -366,11 +366,12 @@ def _thresholds_list(thresholds, default):
     if thresholds is None:
         return [default], True
     single = np.ndim(thresholds) == 0
-    values = [float(t) for t in np.atleast_1d(thresholds)]
-    if not all(0.0 <= t <= 1.0 for t in values):
-        raise ValueError(
-            f"Expected every threshold in [0, 1]. Received: thresholds={thresholds!r}"
-        )
+    # Each threshold as the caller gave it (np.asarray would turn [0.5, "a"] into
+    # strings), NumPy scalars as Python numbers, so that the message shows the refused
+    # threshold as "1.5", not "np.float64(1.5)".
+    items = [thresholds] if single else list(thresholds)
+    values = [check_real("thresholds", t.item() if isinstance(t, np.generic) else t,
+                         low=0, high=1) for t in items]
     return values, single
 
 
@@ -514,15 +515,10 @@ class AUC(Metric):
                  name="auc", dtype=None, thresholds=None, from_logits=False):
         super().__init__(name=name, dtype=dtype)
         if str(curve).upper() not in self._CURVES:
-            raise ValueError(
-                f"Invalid curve: expected one of {', '.join(self._CURVES)}. "
-                f"Received: curve={curve!r}"
-            )
+            refuse_argument("curve", curve, "'ROC' or 'PR' (in any case)")
         if str(summation_method).lower() not in self._SUMMATIONS:
-            raise ValueError(
-                f"Invalid summation method: expected one of {', '.join(self._SUMMATIONS)}. "
-                f"Received: summation_method={summation_method!r}"
-            )
+            refuse_argument("summation_method", summation_method,
+                            "one of 'interpolation', 'minoring', 'majoring' (in any case)")
         self.curve = str(curve).upper()
         self.summation_method = str(summation_method).lower()
         self.from_logits = bool(from_logits)
@@ -530,17 +526,10 @@ class AUC(Metric):
 
         eps = config.epsilon()
         if thresholds is not None:
-            inner, _ = _thresholds_list(sorted(np.atleast_1d(thresholds)), None)
+            inner = sorted(_thresholds_list(thresholds, None)[0])
             self.num_thresholds = len(inner) + 2
         else:
-            if isinstance(num_thresholds, bool) or not isinstance(
-                num_thresholds, (int, np.integer)
-            ) or num_thresholds <= 1:
-                raise ValueError(
-                    "Expected num_thresholds to be an integer > 1. "
-                    f"Received: num_thresholds={num_thresholds!r}"
-                )
-            self.num_thresholds = int(num_thresholds)
+            self.num_thresholds = check_int("num_thresholds", num_thresholds, low=2)
             inner = [(i + 1) / (self.num_thresholds - 1)
                      for i in range(self.num_thresholds - 2)]
         self._init_thresholds = None if thresholds is None else list(inner)

@@ -6,6 +6,7 @@ the weight's gradient before the optimizer step.  Both go through the ops interf
 
 from . import backend
 from .utils import serialization as _ser
+from .utils.validation import check_real
 
 
 class Regularizer:
@@ -26,22 +27,12 @@ class Regularizer:
         return cls(**config)
 
 
-def _factor(name, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"Expected {name} to be a number. Received: {name}={value!r}") from None
-    if not value >= 0:  # also refuses NaN
-        raise ValueError(f"Expected {name} to be >= 0. Received: {name}={value!r}")
-    return value
-
-
 class L1L2(Regularizer):
     """``l1 * sum(|w|) + l2 * sum(w^2)``."""
 
     def __init__(self, l1=0.0, l2=0.0):
-        self.l1 = _factor("l1", l1)
-        self.l2 = _factor("l2", l2)
+        self.l1 = check_real("l1", l1, low=0, allow_inf=True)
+        self.l2 = check_real("l2", l2, low=0, allow_inf=True)
 
     def __call__(self, w):
         return backend.current().l1_l2_penalty(w, self.l1, self.l2)

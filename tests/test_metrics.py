@@ -138,7 +138,8 @@ def test_auc_extremes_and_options():
         assert metrics.AUC(summation_method=method)(y, s) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="Received: curve='XY'"):
         metrics.AUC(curve="XY")
-    with pytest.raises(ValueError, match="num_thresholds"):
+    with pytest.raises(ValueError, match=r"`num_thresholds`: expected an integer >= 2\. "
+                       r"Received: num_thresholds=1"):
         metrics.AUC(num_thresholds=1)
 
 

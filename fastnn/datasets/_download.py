@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 import warnings
 
+from ..utils.validation import check_path, check_str, refuse_argument
+
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -69,21 +71,16 @@ class _HashingWriter:
 
 
 def _normalize_hash(file_hash):
+    expected = "a SHA-256 digest (64 hexadecimal characters) or None"
     if file_hash is None:
         return None
     if not isinstance(file_hash, str):
-        raise TypeError(
-            "Expected `file_hash` to be a hex SHA-256 string or None. "
-            f"Received: file_hash={file_hash!r}"
-        )
+        refuse_argument("file_hash", file_hash, expected, wrong_type=True)
     value = file_hash.strip().lower()
     if value.startswith("sha256:"):
         value = value[len("sha256:"):]
     if not _SHA256_RE.match(value):
-        raise ValueError(
-            "Expected `file_hash` to be a SHA-256 digest (64 hexadecimal "
-            f"characters). Received: file_hash={file_hash!r}"
-        )
+        refuse_argument("file_hash", file_hash, expected)
     return value
 
 
@@ -127,24 +124,14 @@ def get_file(fname, origin, file_hash=None, cache_dir=None, cache_subdir=None):
             origin) or the cache directory cannot be written. The message
             says where to place the file by hand.
     """
-    if not isinstance(fname, (str, os.PathLike)) or not os.fspath(fname):
-        raise ValueError(
-            "Expected `fname` to be a non-empty file name or path. "
-            f"Received: fname={fname!r}"
-        )
-    if not isinstance(origin, str) or not origin:
-        raise ValueError(
-            f"Expected `origin` to be a non-empty URL string. Received: origin={origin!r}"
-        )
+    check_path("fname", fname)
+    check_str("origin", origin)
     file_hash = _normalize_hash(file_hash)
 
     if cache_dir is None:
         cache_dir = default_cache_dir()
-    elif not isinstance(cache_dir, (str, os.PathLike)):
-        raise TypeError(
-            "Expected `cache_dir` to be a directory path or None. "
-            f"Received: cache_dir={cache_dir!r}"
-        )
+    else:
+        check_path("cache_dir", cache_dir, allow_empty=True)
     directory = os.path.expanduser(os.fspath(cache_dir))
     if cache_subdir:
         directory = os.path.join(directory, os.fspath(cache_subdir))

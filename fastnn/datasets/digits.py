@@ -6,10 +6,11 @@
 
 import functools
 import gzip
-import numbers
 import os
 
 import numpy as np
+
+from ..utils.validation import check_choice, check_int, check_real
 
 _DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "digits.csv.gz")
 _LICENSE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "DIGITS_LICENSE.txt")
@@ -59,13 +60,8 @@ def citation(style="text"):
     Returns:
         The citation as a string.
     """
-    if style == "text":
-        return _CITATION_TEXT
-    if style == "bibtex":
-        return _CITATION_BIBTEX
-    raise ValueError(
-        f"Expected `style` to be one of 'text', 'bibtex'. Received: style={style!r}"
-    )
+    check_choice("style", style, ("text", "bibtex"))
+    return _CITATION_TEXT if style == "text" else _CITATION_BIBTEX
 
 
 @functools.lru_cache(maxsize=1)
@@ -130,27 +126,12 @@ def load_data(test_split=0.2, seed=113):
     Digits", UCI Machine Learning Repository, 1998, DOI 10.24432/C50P49,
     CC BY 4.0 (see ``citation()`` and ``DESCR``).
     """
-    if (
-        isinstance(test_split, (bool, np.bool_))
-        or not isinstance(test_split, numbers.Real)
-        or not 0.0 <= float(test_split) < 1.0
-    ):
-        raise ValueError(
-            "Expected `test_split` to be a float in [0, 1). "
-            f"Received: test_split={test_split!r}"
-        )
-    if (
-        isinstance(seed, (bool, np.bool_))
-        or not isinstance(seed, numbers.Integral)
-        or seed < 0
-    ):
-        raise ValueError(
-            f"Expected `seed` to be a non-negative integer. Received: seed={seed!r}"
-        )
+    test_split = check_real("test_split", test_split, low=0, high=1, high_open=True)
+    seed = check_int("seed", seed, low=0)
 
     x, y = _load_all()
-    rng = np.random.default_rng(int(seed))
-    n_test = int(round(len(y) * float(test_split)))
+    rng = np.random.default_rng(seed)
+    n_test = int(round(len(y) * test_split))
 
     classes = np.arange(NUM_CLASSES)
     members = [np.flatnonzero(y == c) for c in classes]

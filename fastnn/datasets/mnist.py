@@ -1,9 +1,8 @@
 """MNIST handwritten digits (Keras' ``keras.datasets.mnist``)."""
 
-import os
-
 import numpy as np
 
+from ..utils.validation import check_path
 from ._download import get_file
 
 ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -45,10 +44,7 @@ def load_data(path="mnist.npz", *, cache_dir=None):
     derivative of the NIST datasets, made available under the Creative
     Commons Attribution-Share Alike 3.0 license.
     """
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        raise ValueError(
-            f"Expected `path` to be a non-empty file name or path. Received: path={path!r}"
-        )
+    check_path("path", path)
     local = get_file(path, origin=ORIGIN, file_hash=FILE_HASH, cache_dir=cache_dir)
     # The archive holds plain arrays; pickles are never needed, so never allowed.
     with np.load(local, allow_pickle=False) as f:

@@ -3,8 +3,8 @@
 from .. import activations as _activations
 from .. import initializers, regularizers
 from ..backend import activations as _act
-from . import _args
-from .base import Layer, buffer
+from ..utils.validation import check_int, check_real, refuse_argument
+from .base import Layer, as_2d_features, buffer
 from .core import init_linear_part, linear_backward, linear_part_config
 
 
@@ -21,7 +21,7 @@ class _ElementwiseActivation(Layer):
         cache["grads"] = []
         if name == "linear":
             return x
-        x2 = _args.as_2d_features(x)
+        x2 = as_2d_features(x)
         y = self.ops.activation_forward(
             x2, name, out=buffer(cache, "y", x2.shape, x2.dtype), alpha=self._alpha
         )
@@ -34,7 +34,7 @@ class _ElementwiseActivation(Layer):
             return dy
         y = cache["y"]
         dx = self.ops.activation_backward(
-            _args.as_2d_features(dy), y, name,
+            as_2d_features(dy), y, name,
             x=cache["x"] if name in _act.NEEDS_INPUT else None,
             out=buffer(cache, "dx", y.shape, y.dtype),
             alpha=self._alpha,
@@ -77,9 +77,8 @@ class LeakyReLU(_ElementwiseActivation):
         super().__init__(**kwargs)
         if alpha is not None:
             negative_slope = alpha
-        self.negative_slope = _args.number(
-            "negative_slope", negative_slope, "a float >= 0", lambda v: v >= 0
-        )
+        self.negative_slope = check_real("negative_slope", negative_slope, low=0,
+                                         allow_inf=True)
         self._alpha = self.negative_slope
 
     def get_config(self):
@@ -106,7 +105,7 @@ class PReLU(Layer):
             self.shared_axes = None
         else:
             axes = [shared_axes] if not isinstance(shared_axes, (list, tuple)) else shared_axes
-            self.shared_axes = [_args.integer("shared_axes", a) for a in axes]
+            self.shared_axes = [check_int("shared_axes", a) for a in axes]
         self.alpha = None
 
     def build(self, input_shape):
@@ -114,10 +113,9 @@ class PReLU(Layer):
         shape = list(input_shape[1:])
         for axis in self.shared_axes or []:
             if not 1 <= axis < rank:
-                raise ValueError(
-                    f"Invalid `shared_axes` for PReLU on inputs of rank {rank}: each axis "
-                    f"must be in [1, {rank - 1}]. Received: shared_axes={self.shared_axes}"
-                )
+                refuse_argument("shared_axes", self.shared_axes,
+                                f"axes in [1, {rank - 1}] for inputs of rank {rank}",
+                                owner="PReLU")
             shape[axis - 1] = 1
         if any(d is None for d in shape):
             raise ValueError(
@@ -187,10 +185,10 @@ class Maxout(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = _args.positive_int("units", output_dim if units is None else units)
+        self.units = check_int("units", output_dim if units is None else units, low=1)
         if nb_feature is not None:
             num_pieces = nb_feature
-        self.num_pieces = _args.positive_int("num_pieces", num_pieces)
+        self.num_pieces = check_int("num_pieces", num_pieces, low=1)
         init_linear_part(self, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer)
 

@@ -29,6 +29,7 @@ import numpy as np
 from .. import backend
 from .. import config as _config
 from ..utils import naming
+from ..utils.validation import check_int, check_shape, check_str, refuse_argument
 from ..variables import Variable, assign_all
 
 
@@ -77,6 +78,28 @@ def buffer(cache, key, shape, dtype):
         buf = np.empty(shape, dtype=dtype)
         cache[key] = buf
     return buf
+
+
+def feature_axis(layer, axis, rank):
+    """``axis`` (negative counts from the end) as a positive index into a shape of
+    ``rank`` axes; the batch axis 0 is refused, since samples must stay independent."""
+    resolved = axis + rank if axis < 0 else axis
+    if not 1 <= resolved < rank:
+        refuse_argument(
+            "axis", axis,
+            f"an axis other than the batch axis for inputs of rank {rank}: in "
+            f"[1, {rank - 1}] or [{1 - rank}, -1]",
+            owner=type(layer).__name__,
+        )
+    return resolved
+
+
+def as_2d_features(x):
+    """``x`` viewed as C-contiguous ``(-1, last_axis)``: the layout the backends expect
+    for element-wise and row-wise (softmax) primitives."""
+    if x.ndim >= 2:
+        return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    return np.ascontiguousarray(x).reshape(1, -1)
 
 
 class Node:
@@ -134,8 +157,7 @@ class Layer:
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: "
                 f"{sorted(kwargs)}"
             )
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"Expected name to be a string. Received: name={name!r}")
+        check_str("name", name, allow_empty=True, allow_none=True)
         self.name = name or naming.unique(naming.snake_case(type(self).__name__))
         self.trainable = bool(trainable)
         self.dtype = _resolve_dtype(dtype)
@@ -284,9 +306,7 @@ def _resolve_dtype(dtype):
     except TypeError:
         name = None
     if name not in ("float32", "float64"):
-        raise ValueError(
-            f"Expected dtype to be 'float32' or 'float64'. Received: dtype={dtype!r}"
-        )
+        refuse_argument("dtype", dtype, "'float32' or 'float64'")
     return name
 
 
@@ -295,28 +315,9 @@ def _declared_input_shape(input_shape, input_dim, batch_input_shape):
     if batch_input_shape is not None:
         input_shape = tuple(batch_input_shape)[1:]
     if input_dim is not None:
-        if isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim <= 0:
-            raise ValueError(
-                f"Expected input_dim to be a positive integer. Received: input_dim={input_dim!r}"
-            )
-        input_shape = (int(input_dim),)
+        input_shape = (check_int("input_dim", input_dim, low=1),)
     if input_shape is None:
         return None
     if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
-        input_shape = (int(input_shape),)
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise TypeError(
-            f"Expected input_shape to be a tuple of positive integers. "
-            f"Received: input_shape={input_shape!r}"
-        ) from None
-    for d in shape:
-        if d is not None and (
-            isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0
-        ):
-            raise ValueError(
-                f"Expected input_shape to be a tuple of positive integers. "
-                f"Received: input_shape={input_shape!r}"
-            )
-    return tuple(None if d is None else int(d) for d in shape)
+        input_shape = (input_shape,)  # one int is a 1-D sample shape
+    return check_shape("input_shape", input_shape, unknown_dims=True)

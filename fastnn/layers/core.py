@@ -1,9 +1,8 @@
 """Core layers: Input / InputLayer and Dense."""
 
-import numpy as np
-
 from .. import activations, initializers, regularizers
 from ..backend import activations as _act
+from ..utils.validation import check_int, refuse_argument
 from .base import Layer, Node, SymbolicTensor, buffer
 
 
@@ -23,7 +22,8 @@ class InputLayer(Layer):
         if batch_shape is not None:
             shape = tuple(batch_shape)[1:]
         if shape is None:
-            raise ValueError("InputLayer needs a shape. Received: shape=None")
+            refuse_argument("shape", shape, "the shape of one sample, a tuple of positive "
+                            "integers (None where a size is unknown)")
         super().__init__(name=name, dtype=dtype, input_shape=shape, **kwargs)
         self.shape = self._declared_input_shape
         self.batch_size = batch_size
@@ -48,15 +48,6 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
                        batch_shape=batch_shape)
     return layer.output
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a positive "
-            f"integer. Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 def init_linear_part(layer, use_bias, kernel_initializer, bias_initializer,
@@ -134,7 +125,7 @@ class Dense(Layer):
         super().__init__(**kwargs)
         if units is None:
             units = output_dim
-        self.units = _positive_int("units", units)
+        self.units = check_int("units", units, low=1)
         self.activation = activations.canonical(activation)
         init_linear_part(self, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer)

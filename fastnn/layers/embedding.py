@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import initializers, regularizers
-from . import _args
+from ..utils.validation import check_int
 from .base import Layer, SymbolicTensor, buffer
 
 # Keras 3 also accepts these short initializer names; fastnn.initializers spells them
@@ -40,10 +40,10 @@ class Embedding(Layer):
         **kwargs,
     ):
         if input_length is not None and "input_shape" not in kwargs:
-            kwargs["input_shape"] = (_args.positive_int("input_length", input_length),)
+            kwargs["input_shape"] = (check_int("input_length", input_length, low=1),)
         super().__init__(**kwargs)
-        self.input_dim = _args.positive_int("input_dim", input_dim)
-        self.output_dim = _args.positive_int("output_dim", output_dim)
+        self.input_dim = check_int("input_dim", input_dim, low=1)
+        self.output_dim = check_int("output_dim", output_dim, low=1)
         if isinstance(embeddings_initializer, str):
             embeddings_initializer = _INITIALIZER_ALIASES.get(
                 embeddings_initializer.lower(), embeddings_initializer

@@ -5,8 +5,8 @@ returns a list of gradients, one per input, each its own array (never a view of 
 or of each other), so the engine may accumulate into them.
 """
 
-from . import _args
-from .base import Layer, buffer
+from ..utils.validation import check_int
+from .base import Layer, buffer, feature_axis
 
 
 class _Merge(Layer):
@@ -46,11 +46,11 @@ class Concatenate(_Merge):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = _args.integer("axis", axis)
+        self.axis = check_int("axis", axis)
 
     def _axis_and_check(self, input_shape):
         shapes = self._check_inputs(input_shape)
-        axis = _args.feature_axis(self, self.axis, len(shapes[0]))
+        axis = feature_axis(self, self.axis, len(shapes[0]))
         for i in range(1, len(shapes[0])):
             if i == axis:
                 continue

@@ -3,8 +3,8 @@
 import numpy as np
 
 from .. import initializers, regularizers
-from . import _args
-from .base import Layer, buffer
+from ..utils.validation import check_int, check_real
+from .base import Layer, buffer, feature_axis
 
 
 class BatchNormalization(Layer):
@@ -50,11 +50,9 @@ class BatchNormalization(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.axis = _args.integer("axis", axis)
-        self.momentum = _args.number(
-            "momentum", momentum, "a float in [0, 1]", lambda v: 0 <= v <= 1
-        )
-        self.epsilon = _args.number("epsilon", epsilon, "a float > 0", lambda v: v > 0)
+        self.axis = check_int("axis", axis)
+        self.momentum = check_real("momentum", momentum, low=0, high=1)
+        self.epsilon = check_real("epsilon", epsilon, low=0, low_open=True, allow_inf=True)
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
@@ -68,7 +66,7 @@ class BatchNormalization(Layer):
         self._feature_axis = None
 
     def build(self, input_shape):
-        self._feature_axis = _args.feature_axis(self, self.axis, len(input_shape))
+        self._feature_axis = feature_axis(self, self.axis, len(input_shape))
         size = input_shape[self._feature_axis]
         if size is None:
             raise ValueError(

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..utils import random as _random
-from . import _args
+from ..utils.validation import check_int, check_real, check_shape, refuse_argument
 from .base import Layer, buffer
 
 
@@ -27,9 +27,10 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = _args.number("rate", rate, "a float in [0, 1)", lambda v: 0 <= v < 1)
-        self.noise_shape = _noise_shape(noise_shape)
-        self.seed = _args.seed(seed)
+        self.rate = check_real("rate", rate, low=0, high=1, high_open=True)
+        self.noise_shape = check_shape("noise_shape", noise_shape, allow_none=True,
+                                       unknown_dims=True)
+        self.seed = check_int("seed", seed, low=0, allow_none=True)
         # The seed actually used; the config keeps the user's (possibly None) seed, as
         # Keras does, so a layer rebuilt from config draws its own.
         self._seed = self.seed if self.seed is not None else _random.draw_seed()
@@ -87,10 +88,8 @@ class Dropout(Layer):
             not isinstance(v, bool) and isinstance(v, (int, np.integer)) and 0 <= v < 2**64
             for v in state.values()
         ):
-            raise ValueError(
-                "Expected a dict with integers 'seed' and 'stream' in [0, 2**64). "
-                f"Received: state={state!r}"
-            )
+            refuse_argument("state", state,
+                            "a dict with integers 'seed' and 'stream' in [0, 2**64)")
         self._seed, self._stream = int(state["seed"]), int(state["stream"])
 
     def get_config(self):
@@ -100,25 +99,6 @@ class Dropout(Layer):
             "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
             "seed": self.seed,
         }
-
-
-def _noise_shape(value):
-    """``noise_shape`` as a tuple of positive ints / None, or None."""
-    if value is None:
-        return None
-    try:
-        shape = tuple(value)
-    except TypeError:
-        shape = None
-    if shape is None or not all(
-        d is None or (not isinstance(d, bool) and isinstance(d, (int, np.integer)) and d > 0)
-        for d in shape
-    ):
-        raise ValueError(
-            "Invalid value for argument `noise_shape`: expected None or a tuple of "
-            f"positive integers or None. Received: noise_shape={value!r}"
-        )
-    return tuple(None if d is None else int(d) for d in shape)
 
 
 __all__ = ["Dropout"]

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ..utils.validation import check_choice, check_shape
 from .base import Layer
 
 _DATA_FORMATS = ("channels_last", "channels_first")
@@ -26,12 +27,7 @@ class Flatten(Layer):
         super().__init__(**kwargs)
         if data_format is None:
             data_format = "channels_last"
-        if data_format not in _DATA_FORMATS:
-            raise ValueError(
-                "Invalid value for argument `data_format`: expected one of "
-                f"{', '.join(_DATA_FORMATS)}. Received: data_format={data_format!r}"
-            )
-        self.data_format = data_format
+        self.data_format = check_choice("data_format", data_format, _DATA_FORMATS)
 
     def _moves_channels(self, ndim):
         return self.data_format == "channels_first" and ndim > 2
@@ -70,20 +66,7 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        try:
-            shape = tuple(target_shape)
-        except TypeError:
-            shape = None
-        ok = shape is not None and all(
-            not isinstance(d, bool) and isinstance(d, (int, np.integer)) and (d > 0 or d == -1)
-            for d in shape
-        ) and sum(d == -1 for d in shape) <= 1
-        if not ok:
-            raise ValueError(
-                "Invalid value for argument `target_shape`: expected a tuple of positive "
-                f"integers with at most one -1. Received: target_shape={target_shape!r}"
-            )
-        self.target_shape = tuple(int(d) for d in shape)
+        self.target_shape = check_shape("target_shape", target_shape, inferred_dim=True)
 
     def _resolve(self, sample_size):
         """The target shape with -1 filled in for samples of ``sample_size`` elements."""

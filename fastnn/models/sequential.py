@@ -46,10 +46,8 @@ class Sequential(Model):
                 self.add(sub)
             return
         if not isinstance(layer, Layer):
-            raise TypeError(
-                f"Sequential.add expects a fastnn layer. Received: {layer!r} "
-                f"of type {type(layer).__name__}"
-            )
+            V.refuse_argument("layer", layer, "a fastnn layer (or an Input as the first "
+                              "entry)", wrong_type=True, owner="Sequential.add")
         if layer in self._stack:
             raise ValueError(f"Layer {layer.name!r} is already in this model.")
         self._stack.append(layer)

@@ -7,16 +7,17 @@ set_random_seed``) fixes them all.  Objects given their own ``seed`` do not touc
 
 import numpy as np
 
+from .validation import check_int
+
 _generator = np.random.default_rng()
 
 
 def set_random_seed(seed):
     """Seed fastnn's global random state (and NumPy's legacy global RNG, as Keras does)."""
     global _generator
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"Expected seed to be a non-negative integer. Received: seed={seed!r}")
-    _generator = np.random.default_rng(int(seed))
-    np.random.seed(int(seed) % (2**32))
+    seed = check_int("seed", seed, low=0)
+    _generator = np.random.default_rng(seed)
+    np.random.seed(seed % (2**32))
 
 
 def generator():

@@ -14,11 +14,14 @@ A value of the wrong type raises ``ArgumentTypeError``, which is both a ``TypeEr
 (Python's convention) and a ``ValueError`` (what Keras raises for the same mistake), so
 code written against either keeps working; a value of the right type out of its bounds
 raises ``ValueError``.  ``owner`` (a class name, say) prefixes the message when the
-argument name alone would be ambiguous.
+argument name alone would be ambiguous.  Shapes and file paths go through
+``check_shape`` and ``check_path``; a check none of these can express (an axis valid
+only for some rank) raises through ``refuse_argument``, with the same message.
 """
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -116,6 +119,77 @@ def check_str(name, value, *, allow_empty=False, allow_none=False, owner=None):
     if not value and not allow_empty:
         _refuse(name, value, expected, owner)
     return value
+
+
+def check_path(name, value, *, allow_empty=False, allow_none=False, owner=None):
+    """``value`` when it is a ``str`` or ``os.PathLike`` file path (non-empty unless
+    ``allow_empty``; None if allowed)."""
+    if value is None and allow_none:
+        return None
+    expected = ("a path" if allow_empty else "a non-empty path") + (
+        " (str or os.PathLike)") + (" or None" if allow_none else "")
+    if not isinstance(value, (str, os.PathLike)):
+        _refuse(name, value, expected, owner, ArgumentTypeError)
+    if not os.fspath(value) and not allow_empty:
+        _refuse(name, value, expected, owner)
+    return value
+
+
+def check_shape(name, value, *, allow_none=False, unknown_dims=False, inferred_dim=False,
+                owner=None):
+    """``value`` (any iterable) as a tuple of ints >= 1, e.g. a layer's ``input_shape``.
+
+    Args:
+        name: the argument's name, for the message.
+        value: the shape to check.
+        allow_none: accept ``None`` for the whole shape (returned as is).
+        unknown_dims: accept ``None`` entries (a size not known until data arrives).
+        inferred_dim: accept one ``-1`` entry (a size inferred from the others).
+        owner: prefix of the message (a class name), as for ``check_int``.
+
+    Returns:
+        A tuple of Python ints (and None entries where allowed).
+
+    Raises:
+        ArgumentTypeError: ``value`` is not iterable, or an entry is not an integer.
+        ValueError: an entry is out of range, or more than one entry is -1.
+    """
+    if value is None and allow_none:
+        return None
+    allowed = [e for e, ok in (("None where a size is unknown", unknown_dims),
+                               ("at most one -1 for a size to infer", inferred_dim)) if ok]
+    expected = ("None or " if allow_none else "") + "a tuple of positive integers" + (
+        f" ({', '.join(allowed)})" if allowed else "")
+    try:
+        shape = tuple(value)
+    except TypeError:
+        _refuse(name, value, expected, owner, ArgumentTypeError)
+    for d in shape:
+        if d is None and unknown_dims:
+            continue
+        if _is_bool(d) or not isinstance(d, numbers.Integral):
+            _refuse(name, value, expected, owner, ArgumentTypeError)
+        if d < 1 and not (d == -1 and inferred_dim):
+            _refuse(name, value, expected, owner)
+    if sum(d == -1 for d in shape) > 1:
+        _refuse(name, value, expected, owner)
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def refuse_argument(name, value, expected, *, wrong_type=False, owner=None):
+    """Raise the one argument error, for a check the ``check_*`` functions cannot
+    express (an axis valid only for a given rank, a value fastnn does not support):
+    ``Invalid value for argument `name`: expected <expected>. Received: name=value``.
+
+    Args:
+        name: the argument's name.
+        value: what was received.
+        expected: what would have been accepted, as a phrase ("an axis in [1, 3]").
+        wrong_type: raise ``ArgumentTypeError`` (a value of the wrong kind) instead of
+            ``ValueError`` (a value of the right kind that is not accepted).
+        owner: prefix of the message (a class name), as for ``check_int``.
+    """
+    _refuse(name, value, expected, owner, ArgumentTypeError if wrong_type else ValueError)
 
 
 def to_float_array(value, name, dtype, allow_nan=False):
