@@ -83,14 +83,14 @@ while os.getppid() == parent:
 
 def _worker(args):
     """Runs in the subprocess: train, print one JSON line of per-epoch samples/s."""
-    from fastnn import benchmarking as B
+    from fastnn import bench
 
     threads = args.threads
-    scenario = B.mlp_scenario([784, 500, 500, 10], batch_size=args.batch,
-                              n_samples=args.samples)
-    run = B.training_runner(args.contender, scenario, seed=0)
+    scenario = bench.mlp_scenario([784, 500, 500, 10], batch_size=args.batch,
+                                  n_samples=args.samples)
+    run = bench.training_runner(args.contender, scenario, seed=0)
     rates = []
-    with B.thread_limits(threads):
+    with bench.thread_limits(threads):
         run()  # warm-up: buffers, thread pool
         start = time.perf_counter()
         while len(rates) < args.epochs and (

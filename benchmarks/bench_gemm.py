@@ -5,7 +5,7 @@ Run it as a plain script from the repository root:
     python benchmarks/bench_gemm.py [--threads 1 2] [--dtypes float32 float64] [--quick]
         [--repeats N] [--stat median|best] [--json out.json]
 
-A thin front end over ``fastnn.benchmarking.benchmark_gemm`` (also used by
+A thin front end over ``fastnn.bench.benchmark_gemm`` (also used by
 ``fastnn bench``): for every shape the two libraries are timed interleaved on the same
 operands, each sample a batch of calls lasting at least ~20 ms, with fastnn and NumPy's
 BLAS limited to the same thread count (``thread_limits``); the table reports medians.
@@ -24,7 +24,7 @@ import sys
 if importlib.util.find_spec("fastnn") is None:  # run from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fastnn import benchmarking as B  # noqa: E402
+from fastnn import bench  # noqa: E402
 
 
 def main(argv=None):
@@ -43,9 +43,9 @@ def main(argv=None):
         parser.error("--threads must be >= 1")
 
     if args.quick:
-        shapes = B.gemm_shapes(squares=(512, 1024), batch_sizes=(128,))
+        shapes = bench.gemm_shapes(squares=(512, 1024), batch_sizes=(128,))
     else:
-        shapes = B.gemm_shapes()
+        shapes = bench.gemm_shapes()
     stat_key = "max" if args.stat == "best" else "median"
     header = (f"{'shape':<26} {'m x n x k':>16} {'dtype':>7} {'thr':>3} "
               f"{'native':>8} {'numpy':>8} {'ratio':>6}")
@@ -56,11 +56,11 @@ def main(argv=None):
     for threads in args.threads:
         for dtype in args.dtypes:
             for shape in shapes:
-                res = B.benchmark_gemm(shape, threads=threads, dtype=dtype,
-                                       repeats=args.repeats)
+                res = bench.benchmark_gemm(shape, threads=threads, dtype=dtype,
+                                           repeats=args.repeats)
                 results.append(res)
                 cells = []
-                for name in B.GEMM_CONTENDERS:
+                for name in bench.GEMM_CONTENDERS:
                     entry = res["results"][name]
                     cells.append(f"{entry['gflops'][stat_key]:8.1f}"
                                  if entry["status"] == "ok" else f"{entry['status']:>8}")
@@ -74,7 +74,7 @@ def main(argv=None):
                 print(f"{shape['name']:<26} {mnk:>16} {dtype:>7} {threads:>3} "
                       f"{' '.join(cells)} {'-' if ratio is None else f'{ratio:6.2f}'}",
                       flush=True)
-    machine = B.machine_info()
+    machine = bench.machine_info()
     print(f"kernel: {machine['simd_kernel']}, BLAS threads: {machine['blas_thread_control']}")
     if args.json:
         with open(args.json, "w") as f:

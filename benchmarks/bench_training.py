@@ -6,7 +6,7 @@ Run it as a plain script from the repository root:
         [--repeats N] [--contenders fastnn-native fastnn-numpy torch ...]
 
 It measures the scenarios of the native-backend issue, side by side in one process
-(see ``fastnn.benchmarking`` for how the contenders are run and interleaved):
+(see ``fastnn.bench`` for how the contenders are run and interleaved):
 
 - the seeds' 784-500-500-10 relu MLP, Adam (lr 1e-3), softmax cross-entropy, at batch
   128 and 256 on the largest ``--threads`` count, and at batch 256 on every other count
@@ -32,7 +32,7 @@ import time
 if importlib.util.find_spec("fastnn") is None:  # run from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fastnn import benchmarking as B  # noqa: E402
+from fastnn import bench  # noqa: E402
 
 MLP = [784, 500, 500, 10]
 TABULAR = [100, 32, 8, 1]
@@ -72,8 +72,8 @@ def main(argv=None):
                              "the MLP at batch 256 for scaling (default: 2 1)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed rounds per scenario (default 7, --quick 3)")
-    parser.add_argument("--contenders", nargs="+", default=list(B.DEFAULT_CONTENDERS),
-                        choices=B.CONTENDERS)
+    parser.add_argument("--contenders", nargs="+", default=list(bench.DEFAULT_CONTENDERS),
+                        choices=bench.CONTENDERS)
     parser.add_argument("--json", metavar="PATH", help="write every measurement here")
     args = parser.parse_args(argv)
 
@@ -85,40 +85,40 @@ def main(argv=None):
     # Enough samples that one run lasts ~0.2-1 s, long beside fit()'s fixed costs.
     mlp_n = 4096 if args.quick else 16384
     tab_n = 8192 if args.quick else 32768
-    show, done = B.progress_printer()
+    show, done = bench.progress_printer()
     started = time.perf_counter()
 
-    machine = B.machine_info()
+    machine = bench.machine_info()
     show(f"FMA peak estimate, {', '.join(map(str, threads))} thread(s)")
     peak_size = 1024 if args.quick else 2048
-    peaks = B.best_fma_peaks(threads, size=peak_size)
+    peaks = bench.best_fma_peaks(threads, size=peak_size)
 
     plan = [
-        ("mlp128", B.mlp_scenario(MLP, batch_size=128, n_samples=mlp_n), main_threads),
-        ("mlp256", B.mlp_scenario(MLP, batch_size=256, n_samples=mlp_n), main_threads),
+        ("mlp128", bench.mlp_scenario(MLP, batch_size=128, n_samples=mlp_n), main_threads),
+        ("mlp256", bench.mlp_scenario(MLP, batch_size=256, n_samples=mlp_n), main_threads),
     ]
-    plan += [(f"mlp256-t{t}", B.mlp_scenario(MLP, batch_size=256, n_samples=mlp_n), t)
+    plan += [(f"mlp256-t{t}", bench.mlp_scenario(MLP, batch_size=256, n_samples=mlp_n), t)
              for t in threads[1:]]
-    plan.append(("tabular", B.mlp_scenario(TABULAR, output="sigmoid", batch_size=32,
-                                           n_samples=tab_n), main_threads))
+    plan.append(("tabular", bench.mlp_scenario(TABULAR, output="sigmoid", batch_size=32,
+                                               n_samples=tab_n), main_threads))
     results = {}
     for i, (key, scenario, t) in enumerate(plan, 1):
         prefix = f"[{i}/{len(plan)}] {scenario['name']} {t}t"
-        results[key] = B.benchmark_training(
+        results[key] = bench.benchmark_training(
             scenario, contenders=args.contenders, threads=t, repeats=repeats, warmup=1,
             progress=lambda msg, p=prefix: show(f"{p} {msg}"))
     # Measure the peak again after the runs and keep the best of the two: other work on
     # the machine only ever lowers it, and a low denominator would inflate "% peak".
     show("FMA peak estimate again")
-    peaks = B.best_fma_peaks(threads, size=peak_size, previous=peaks)
+    peaks = bench.best_fma_peaks(threads, size=peak_size, previous=peaks)
     for key, scenario, t in plan:
         if scenario["output"] == "softmax":  # the FLOP count is what matters for the MLP
-            B.set_peak(results[key], peaks[t]["gflops"])
+            bench.set_peak(results[key], peaks[t]["gflops"])
     done()
 
     scaling = []
     for t in threads[1:]:
-        sc = B.thread_scaling(results["mlp256"], results[f"mlp256-t{t}"])
+        sc = bench.thread_scaling(results["mlp256"], results[f"mlp256-t{t}"])
         sc["scenario"] = results["mlp256"]["scenario"]["name"]
         scaling.append(sc)
     targets = _targets(results, scaling)
@@ -128,9 +128,9 @@ def main(argv=None):
           f"BLAS threads: {machine['blas_thread_control']}")
     for t, peak in peaks.items():
         print(f"FMA peak estimate, {t} thread(s): {peak['gflops']:.1f} GFLOP/s ({peak['method']})")
-    print(f"MLP training FLOP per sample: {B.mlp_training_flops(MLP) / 1e6:.3f} M; "
+    print(f"MLP training FLOP per sample: {bench.mlp_training_flops(MLP) / 1e6:.3f} M; "
           f"{repeats} rounds after 1 warm-up, medians\n")
-    print(B.format_training_table(list(results.values()), scaling))
+    print(bench.format_training_table(list(results.values()), scaling))
     over = [r["scenario"]["name"] for r in results.values()
             if any((e.get("fraction_of_peak") or 0) > 1 for e in r["results"].values())]
     if over:

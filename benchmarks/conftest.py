@@ -32,10 +32,11 @@ def pytest_addoption(parser):
 @pytest.fixture
 def bench_threads(request):
     """Limit every library to the requested thread count for one benchmark."""
-    from fastnn import benchmarking, threads
+    from fastnn import bench, threads
+    from fastnn.bench import optional
 
     n = request.config.getoption("--bench-threads") or threads.get_num_threads()
     # thread_limits sets torch's threads only when torch is loaded: load it first.
-    benchmarking._optional_import("torch")
-    with benchmarking.thread_limits(n) as control:
+    optional.load("torch")
+    with bench.thread_limits(n) as control:
         yield control

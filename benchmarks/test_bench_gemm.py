@@ -5,7 +5,7 @@ Kept out of the default run; run it from the repository root with
     pytest benchmarks/test_bench_gemm.py --benchmark-only [--bench-threads 2]
         [--benchmark-json out.json]
 
-Each group is one product shape (``fastnn.benchmarking.gemm_shapes``: squares and the
+Each group is one product shape (``fastnn.bench.gemm_shapes``: squares and the
 three products of each Dense layer of the 784-500-500-10 MLP at batch 32, 128 and 256),
 so its table compares ``fastnn-native`` (the native backend's ``matmul``) with
 ``fastnn-numpy`` (``numpy.matmul``) on the same operands.  ``extra_info`` carries the
@@ -14,16 +14,16 @@ flop count, so GFLOP/s = flops / mean seconds / 1e9.
 
 import pytest
 
-from fastnn import benchmarking
+from fastnn import bench
 
-SHAPES = benchmarking.gemm_shapes()
+SHAPES = bench.gemm_shapes()
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[s["name"].replace(" ", "_") for s in SHAPES])
-@pytest.mark.parametrize("contender", benchmarking.GEMM_CONTENDERS)
+@pytest.mark.parametrize("contender", bench.GEMM_CONTENDERS)
 def test_matmul(benchmark, bench_threads, contender, shape):
     try:
-        run = benchmarking.gemm_runner(contender, shape, dtype="float32")
+        run = bench.gemm_runner(contender, shape, dtype="float32")
     except RuntimeError as exc:  # the native extension is not built
         pytest.skip(str(exc))
     run()  # warm-up: packing buffers, BLAS threads

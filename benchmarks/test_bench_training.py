@@ -10,7 +10,7 @@ Each group is one model at one batch size, so its table compares the contenders 
 same work: fastnn's native and NumPy backends, and PyTorch CPU eager, a hand-written
 NumPy loop and scikit-learn's MLPClassifier when they can run (a missing one, or one
 that cannot express the model, is skipped with the reason).  The models are
-``fastnn.bench_report.models()``, the ones ``fastnn bench`` measures.  ``extra_info``
+``fastnn.bench.seed_models()``, the ones ``fastnn bench`` measures.  ``extra_info``
 carries the samples per call so samples/s can be computed from the JSON.  For ratios
 measured interleaved in one run, with the spread and the fraction of FMA peak, use
 ``fastnn bench`` instead: pytest-benchmark runs one test after the other, so machine
@@ -19,18 +19,18 @@ drift between tests is not shared alike.
 
 import pytest
 
-from fastnn import benchmarking
-from fastnn.bench_report import models
+from fastnn import bench
 
-CONTENDERS = list(benchmarking.CONTENDERS)
+CONTENDERS = list(bench.CONTENDERS)
 BATCH_SIZES = [32, 128, 256]
 STEPS = 8  # gradient steps per call: fit()'s fixed costs stay small, a call stays short
 
-SHAPES = [(f"train {label} b{b}", key, b) for key, label, _ in models() for b in BATCH_SIZES]
+SHAPES = [(f"train {label} b{b}", key, b)
+          for key, label, _ in bench.seed_models() for b in BATCH_SIZES]
 
 
 def _scenario(key, batch_size):
-    template = {k: sc for k, _, sc in models()}[key]
+    template = {k: sc for k, _, sc in bench.seed_models()}[key]
     return dict(template, name=f"{key} b{batch_size}", batch_size=batch_size,
                 n_samples=batch_size * STEPS)
 
@@ -41,7 +41,7 @@ def test_train_epoch(benchmark, bench_threads, contender, shape):
     group, key, batch_size = shape
     scenario = _scenario(key, batch_size)
     try:
-        run = benchmarking.training_runner(contender, scenario)
+        run = bench.training_runner(contender, scenario)
     except RuntimeError as exc:  # not installed, or cannot express this model
         pytest.skip(str(exc))
     run()  # warm-up outside the timer: buffers, optimizer state, thread pools

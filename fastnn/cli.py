@@ -9,6 +9,8 @@ import argparse
 import sys
 import time
 
+from .utils.validation import check_int
+
 
 def _one_hot(y, classes):
     import numpy as np
@@ -105,25 +107,65 @@ def _cmd_info(args):
     return 0
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+def _positive_int(name):
+    """An argparse ``type`` accepting an integer >= 1 for the option ``--name``.
+
+    The check is ``check_int``'s, and its message is handed to argparse as an
+    ``argparse.ArgumentTypeError``, so a bad value is a usage error (exit status 2,
+    ``argument --name: ...`` on stderr) like every other.
+    """
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = text  # not a number: check_int refuses it with the same message
+        try:
+            return check_int(name, value, low=1)
+        except ValueError as exc:  # validation's ArgumentTypeError is a ValueError too
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _bench_command(args, preset):
+    """The ``fastnn bench`` command line as parsed, so the report says how to repeat it.
+
+    Built from ``args`` rather than taken from ``sys.argv``, which is pytest's or
+    python's when the command runs in-process.
+    """
+    command = ["fastnn", "bench"] + ([f"--{preset}"] if preset != "full" else [])
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    if args.contenders:
+        command += ["--contenders", *args.contenders]
+    if args.only:
+        command += ["--only", *args.only]
+    if args.repeats:
+        command += ["--repeats", str(args.repeats)]
+    return " ".join(command + ["--out", args.out])
 
 
 def _cmd_bench(args):
-    from . import bench_report
+    from .bench import report, run
 
-    return bench_report.main(args)
+    preset = "smoke" if args.smoke else ("quick" if args.quick else "full")
+    show, done = report.progress_printer()
+    try:
+        doc = run.run_bench(preset, contenders=args.contenders, threads=args.threads,
+                            sections=args.only or run.SECTIONS, repeats=args.repeats,
+                            progress=show, command=_bench_command(args, preset))
+    finally:
+        done()
+    outputs = report.write_outputs(doc, args.out)
+    print(report.format_text(doc), end="")
+    print(f"wrote {outputs['json']} and {outputs['markdown']}")
+    print(f"wrote {outputs['chart']}" if outputs["chart"] else f"note: {outputs['chart_note']}")
+    return 0
 
 
 def _add_bench_parser(sub):
-    from .bench_report import SECTIONS
-    from .benchmarking import CONTENDERS
+    from .bench import CONTENDERS, SECTIONS
 
     bench = sub.add_parser(
         "bench", help="compare fastnn's backends with PyTorch and NumPy on this machine",
@@ -140,7 +182,7 @@ def _add_bench_parser(sub):
     bench.add_argument("--out", default="fastnn-bench-results", metavar="DIR",
                        help="folder for results.json, report.md, chart.png "
                             "(default: ./fastnn-bench-results)")
-    bench.add_argument("--threads", type=_positive_int, default=None,
+    bench.add_argument("--threads", type=_positive_int("threads"), default=None,
                        help="threads for every contender (default: fastnn.get_num_threads()); "
                             "thread scaling always goes from 1 to all cores")
     bench.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=None,
@@ -149,7 +191,7 @@ def _add_bench_parser(sub):
                             "is listed as skipped)")
     bench.add_argument("--only", nargs="+", choices=SECTIONS, default=None, metavar="SECTION",
                        help=f"run only these sections: {', '.join(SECTIONS)}")
-    bench.add_argument("--repeats", type=_positive_int, default=None,
+    bench.add_argument("--repeats", type=_positive_int("repeats"), default=None,
                        help="timed rounds per measurement (default 5, --quick 3)")
     bench.set_defaults(func=_cmd_bench)
 

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from fastnn import backend, bench_report, cli
-from fastnn import benchmarking as B
+from fastnn import backend, bench, cli
+from fastnn.bench import optional
 from subproc import run_python
 
 TOP_KEYS = {"format", "format_version", "command", "preset", "started_at", "settings",
@@ -23,8 +23,8 @@ HIDDEN = ("torch", "sklearn")
 
 
 def _hide_optional(monkeypatch, names):
-    real = B._optional_import
-    monkeypatch.setattr(B, "_optional_import",
+    real = optional.load
+    monkeypatch.setattr(optional, "load",
                         lambda m: None if m.split(".")[0] in names else real(m))
 
 
@@ -59,7 +59,7 @@ def test_bench_runs_and_writes_documented_json(smoke_run):
     assert doc["fma_peak"] and all(p["gflops"] > 0 for p in doc["fma_peak"].values())
     # every model at every batch size of the preset, every section
     labels = {r["scenario"]["label"] for r in doc["training"]}
-    assert labels == {label for _, label, _ in bench_report.models()}
+    assert labels == {label for _, label, _ in bench.seed_models()}
     assert {r["scenario"]["batch_size"] for r in doc["inference"]} == {1, 32}
     assert doc["gemm"] and doc["scaling"]["training"] and doc["scaling"]["gemm"]
     assert "training" in doc["scaling"]["speedup"]
@@ -100,7 +100,7 @@ def test_markdown_report_and_terminal_table(smoke_run):
 
 def test_chart_written_when_matplotlib_is_present(smoke_run):
     outputs = smoke_run["doc"]["outputs"]
-    if B._optional_import("matplotlib") is None:
+    if optional.load("matplotlib") is None:
         assert outputs["chart"] is None and "matplotlib" in outputs["chart_note"]
         pytest.skip("matplotlib is not installed: the chart is skipped with a note")
     chart = smoke_run["out"] / "chart.png"
@@ -113,7 +113,7 @@ def test_chart_written_when_matplotlib_is_present(smoke_run):
 def test_chart_skipped_with_a_note_without_matplotlib(smoke_run, monkeypatch, tmp_path):
     _hide_optional(monkeypatch, ("matplotlib",))
     doc = dict(smoke_run["doc"], outputs={})
-    outputs = bench_report.write_outputs(doc, str(tmp_path))
+    outputs = bench.write_outputs(doc, str(tmp_path))
     assert outputs["chart"] is None and "matplotlib" in outputs["chart_note"]
     assert not os.path.exists(tmp_path / "chart.png")
     assert json.loads((tmp_path / "results.json").read_text())["outputs"]["chart"] is None
@@ -121,12 +121,25 @@ def test_chart_skipped_with_a_note_without_matplotlib(smoke_run, monkeypatch, tm
 
 def test_bad_arguments_and_python_dash_m():
     with pytest.raises(ValueError, match="preset"):
-        bench_report.run_bench("huge")
+        bench.run_bench("huge")
     with pytest.raises(ValueError, match="sections"):
-        bench_report.run_bench("smoke", sections=["nope"])
+        bench.run_bench("smoke", sections=["nope"])
     with pytest.raises(ValueError, match="contender"):
-        bench_report.run_bench("smoke", contenders=["keras"])
+        bench.run_bench("smoke", contenders=["keras"])
     proc = run_python(["-m", "fastnn", "bench", "--help"])
     assert proc.returncode == 0 and "--quick" in proc.stdout and "--out" in proc.stdout
     proc = run_python(["-m", "fastnn", "bench", "--threads", "0"])
     assert proc.returncode == 2 and "--threads" in proc.stderr
+
+
+def test_count_options_refuse_with_check_ints_message(capsys):
+    parser = cli.build_parser()
+    args = parser.parse_args(["bench", "--threads", "3", "--repeats", "2"])
+    assert (args.threads, args.repeats) == (3, 2)
+    for bad in ("0", "-2", "two", "1.5"):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(["bench", "--repeats", bad])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert ("argument --repeats: Invalid value for argument `repeats`: expected an "
+                "integer >= 1. Received: repeats=") in err

@@ -1,15 +1,19 @@
-"""fastnn.benchmarking at tiny sizes: it runs and its results have the documented shape.
+"""fastnn.bench at tiny sizes: it runs and its results have the documented shape.
 
 No test here asserts a speed; the measurements themselves live in ``benchmarks/``.
 """
 
 import json
+import time
+import types
 
 import numpy as np
 import pytest
 
 import fastnn
-from fastnn import backend, benchmarking as B, threads
+from fastnn import backend, bench, threads
+from fastnn.bench import contenders, machine, optional, timing
+from fastnn.bench.threads import openblas_handles
 
 TINY = dict(batch_size=16, n_samples=48)
 ENTRY_KEYS = {"status", "seconds", "runs_per_sample", "samples_per_s", "gflops",
@@ -33,27 +37,27 @@ def _restore_backend():
 def test_flops_match_the_issue_formula():
     # Forward and weight gradients for all layers, input gradients for layers 2 and 3.
     expected = 2 * (784 * 500 + 500 * 500 + 500 * 10) * 3 - 2 * 784 * 500
-    assert B.mlp_training_flops([784, 500, 500, 10]) == expected
+    assert bench.mlp_training_flops([784, 500, 500, 10]) == expected
     assert abs(expected / 1e6 - 3.1) < 0.01
 
 
 def test_scenario_validation():
-    sc = B.mlp_scenario([8, 4, 3], **TINY)
+    sc = bench.mlp_scenario([8, 4, 3], **TINY)
     assert sc["loss"] == "sparse_categorical_crossentropy"
-    assert sc["flops_per_sample"] == B.mlp_training_flops([8, 4, 3])
+    assert sc["flops_per_sample"] == bench.mlp_training_flops([8, 4, 3])
     with pytest.raises(ValueError):
-        B.mlp_scenario([8, 4, 3], output="sigmoid")
+        bench.mlp_scenario([8, 4, 3], output="sigmoid")
     with pytest.raises(ValueError):
-        B.mlp_scenario([8, 4, 3], hidden_activation="nope")
+        bench.mlp_scenario([8, 4, 3], hidden_activation="nope")
     with pytest.raises(ValueError):
-        B.mlp_scenario([8])
+        bench.mlp_scenario([8])
 
 
 @pytest.mark.parametrize("output,layers", [("softmax", [8, 6, 3]), ("sigmoid", [8, 6, 4, 1])])
 def test_benchmark_training_result_shape(output, layers):
-    scenario = B.mlp_scenario(layers, output=output, **TINY)
+    scenario = bench.mlp_scenario(layers, output=output, **TINY)
     names = _local_contenders()
-    res = B.benchmark_training(scenario, contenders=names, threads=1, repeats=2,
+    res = bench.benchmark_training(scenario, contenders=names, threads=1, repeats=2,
                                peak_gflops=10.0)
     json.dumps(res)  # plain data all the way down
     assert set(res) == RESULT_KEYS
@@ -70,18 +74,18 @@ def test_benchmark_training_result_shape(output, layers):
     assert res["results"]["fastnn-numpy"]["vs_fastnn_numpy"] == pytest.approx(1.0)
     assert res["thread_control"]["threads"] == 1
     frac = res["results"]["fastnn-numpy"]["fraction_of_peak"]
-    B.set_peak(res, 20.0)
+    bench.set_peak(res, 20.0)
     assert res["peak_gflops"] == 20.0
     assert res["results"]["fastnn-numpy"]["fraction_of_peak"] == pytest.approx(frac / 2)
 
 
 def test_missing_contender_is_skipped_with_reason(monkeypatch):
-    real = B._optional_import
-    monkeypatch.setattr(B, "_optional_import",
+    real = optional.load
+    monkeypatch.setattr(optional, "load",
                         lambda m: None if m.split(".")[0] in ("torch", "sklearn") else real(m))
     monkeypatch.setattr(backend, "native_available", lambda: False)
-    scenario = B.mlp_scenario([8, 6, 3], **TINY)
-    res = B.benchmark_training(scenario, contenders=["fastnn-native", "fastnn-numpy",
+    scenario = bench.mlp_scenario([8, 6, 3], **TINY)
+    res = bench.benchmark_training(scenario, contenders=["fastnn-native", "fastnn-numpy",
                                                      "torch", "sklearn"],
                                threads=1, repeats=1)
     json.dumps(res)
@@ -91,30 +95,34 @@ def test_missing_contender_is_skipped_with_reason(monkeypatch):
         assert word in res["results"][name]["reason"]
     assert res["results"]["fastnn-numpy"]["status"] == "ok"
     assert res["results"]["fastnn-numpy"]["vs_torch"] is None
-    table = B.format_training_table([res])
+    table = bench.format_training_table([res])
     assert "skipped" in table and "fastnn-numpy" in table
     with pytest.raises(RuntimeError, match="PyTorch"):
-        B.training_runner("torch", scenario)
+        bench.training_runner("torch", scenario)
 
 
 def test_unknown_contender_is_refused():
     with pytest.raises(ValueError):
-        B.benchmark_training(B.mlp_scenario([8, 6, 3], **TINY), contenders=["keras"])
+        bench.benchmark_training(bench.mlp_scenario([8, 6, 3], **TINY), contenders=["keras"])
 
 
 def test_torch_contender_runs():
     pytest.importorskip("torch")
-    scenario = B.mlp_scenario([8, 6, 1], output="sigmoid", **TINY)
-    res = B.benchmark_training(scenario, contenders=["fastnn-numpy", "torch"], threads=1,
+    scenario = bench.mlp_scenario([8, 6, 1], output="sigmoid", **TINY)
+    res = bench.benchmark_training(scenario, contenders=["fastnn-numpy", "torch"], threads=1,
                                repeats=1)
     assert res["results"]["torch"]["status"] == "ok"
     assert res["results"]["torch"]["vs_torch"] == pytest.approx(1.0)
     assert res["results"]["fastnn-numpy"]["vs_torch"] is not None
+    infer = bench.benchmark_inference(bench.inference_scenario(scenario, 4),
+                                      contenders=["fastnn-numpy", "torch"], threads=1,
+                                      repeats=1)
+    assert infer["results"]["torch"]["status"] == "ok", infer["results"]["torch"]
 
 
 def test_sklearn_contender_runs():
     pytest.importorskip("sklearn")
-    res = B.benchmark_training(B.mlp_scenario([8, 6, 3], **TINY), contenders=["sklearn"],
+    res = bench.benchmark_training(bench.mlp_scenario([8, 6, 3], **TINY), contenders=["sklearn"],
                                threads=1, repeats=1)
     assert res["results"]["sklearn"]["status"] == "ok"
 
@@ -122,7 +130,7 @@ def test_sklearn_contender_runs():
 def test_interleaving_rotates_the_order():
     calls = []
     runners = {name: (lambda n=name: calls.append(n)) for name in "abc"}
-    times = B.interleaved_times(runners, repeats=3, warmup=1)
+    times = bench.interleaved_times(runners, repeats=3, warmup=1)
     assert calls == list("abc" "bca" "cab" "abc")
     assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
 
@@ -130,7 +138,7 @@ def test_interleaving_rotates_the_order():
 def test_thread_limits_restore_everything():
     before = threads.get_num_threads()
     with threads.num_threads(2):  # an explicit setting that must come back
-        with B.thread_limits(1) as control:
+        with bench.thread_limits(1) as control:
             assert fastnn.get_num_threads() == 1
             assert control["blas"] in ("threadpoolctl", "openblas-ctypes", "uncontrolled")
             assert isinstance(control["note"], str)
@@ -138,19 +146,62 @@ def test_thread_limits_restore_everything():
     assert threads.get_num_threads() == before
 
 
+def test_thread_limits_restore_after_an_error_and_put_blas_back():
+    handles = openblas_handles()
+    blas_before = [get() for get, _ in handles]
+    before = threads.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"):
+        with bench.thread_limits(1) as control:
+            assert threads.get_num_threads() == 1
+            if control["blas"] == "openblas-ctypes":
+                assert [get() for get, _ in handles] == [1] * len(handles)
+            raise RuntimeError("inside")
+    assert threads.get_num_threads() == before
+    assert [get() for get, _ in handles] == blas_before
+
+
+def test_thread_limits_set_and_restore_torch():
+    torch = pytest.importorskip("torch")
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with bench.thread_limits(1) as control:
+            assert control["torch"] is True and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_settle_pause_is_passed_down_not_set_on_the_module(monkeypatch):
+    pauses = []
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(
+        sleep=pauses.append, perf_counter=time.perf_counter))
+    bench.benchmark_training(bench.mlp_scenario([8, 6, 3], **TINY),
+                             contenders=["fastnn-numpy", "numpy-handwritten"], threads=1,
+                             repeats=2, warmup=0, settle_seconds=0.003)
+    assert pauses == [0.003] * 4  # before each of 2 rounds x 2 contenders
+    pauses.clear()
+    shape = bench.gemm_shapes((8,), batch_sizes=())[0]
+    bench.benchmark_gemm(shape, contenders=["fastnn-numpy"], threads=1, repeats=1, warmup=0,
+                         min_seconds=0.0, settle_seconds=0.0)
+    assert pauses == []
+    bench.interleaved_times({"a": lambda: None}, repeats=1, warmup=0)
+    assert pauses == [timing.SETTLE_SECONDS] == [0.2]
+
+
 def test_fma_peak_proxy_and_native_hook(monkeypatch):
-    monkeypatch.setattr(B, "_native_fma_hook", lambda: None)  # as in a build without it
-    peak = B.measure_fma_peak(1, size=64, repeats=1)
+    monkeypatch.setattr(machine, "native_fma_peak", lambda: None)  # as in a build without it
+    peak = bench.measure_fma_peak(1, size=64, repeats=1)
     json.dumps(peak)
     assert peak["gflops"] > 0 and peak["method"] == "numpy-matmul-proxy"
     assert "proxy" in peak["note"]
-    monkeypatch.setattr(B, "_native_fma_hook", lambda: (lambda threads: 42.0 * threads))
-    hooked = B.measure_fma_peak(2)
+    monkeypatch.setattr(machine, "native_fma_peak", lambda: (lambda threads: 42.0 * threads))
+    hooked = bench.measure_fma_peak(2)
     assert hooked["method"] == "native-fma-loop" and hooked["gflops"] == 84.0
 
 
 def test_machine_info_keys():
-    info = B.machine_info()
+    info = bench.machine_info()
     json.dumps(info)
     assert {"cpu_model", "cpu_flags", "logical_cores", "usable_cores", "fastnn_config",
             "versions", "blas_thread_control"} <= set(info)
@@ -158,16 +209,16 @@ def test_machine_info_keys():
 
 
 def test_summary_and_scaling():
-    s = B.summarize([1.0, 3.0, 2.0])
+    s = bench.summarize([1.0, 3.0, 2.0])
     assert s == {"median": 2.0, "min": 1.0, "max": 3.0, "spread": 1.0}
     ok = lambda v: {"status": "ok", "samples_per_s": {"median": v}}  # noqa: E731
     many = {"threads": 2, "results": {"a": ok(30.0), "b": {"status": "skipped"}}}
     few = {"threads": 1, "results": {"a": ok(20.0), "b": ok(5.0)}}
-    assert B.thread_scaling(many, few) == {"threads": [2, 1], "a": 1.5, "b": None}
+    assert bench.thread_scaling(many, few) == {"threads": [2, 1], "a": 1.5, "b": None}
 
 
 def test_contender_failing_mid_run_is_an_error_entry(monkeypatch):
-    real = B._make_runner
+    real = contenders.make_training_runner
 
     def make(name, *args):
         if name == "numpy-handwritten":
@@ -176,8 +227,8 @@ def test_contender_failing_mid_run_is_an_error_entry(monkeypatch):
             return boom
         return real(name, *args)
 
-    monkeypatch.setattr(B, "_make_runner", make)
-    res = B.benchmark_training(B.mlp_scenario([8, 6, 3], **TINY),
+    monkeypatch.setattr(contenders, "make_training_runner", make)
+    res = bench.benchmark_training(bench.mlp_scenario([8, 6, 3], **TINY),
                                contenders=["fastnn-numpy", "numpy-handwritten"],
                                threads=1, repeats=1)
     json.dumps(res)
@@ -187,11 +238,12 @@ def test_contender_failing_mid_run_is_an_error_entry(monkeypatch):
 
 
 def test_wide_deep_flops_and_runs_on_both_backends():
-    sc = B.wide_deep_scenario(input_dim=10, batch_size=16, n_samples=48)
+    sc = bench.wide_deep_scenario(input_dim=10, batch_size=16, n_samples=48)
     # wide: fwd + dW; tower 10-100-32-8 as an MLP; head 9->1: fwd, dW, dx
-    assert sc["flops_per_sample"] == 2 * 2 * 10 + B.mlp_training_flops([10, 100, 32, 8]) + 3 * 2 * 9
-    assert sc["forward_flops_per_sample"] == 2 * 10 + B.forward_flops([10, 100, 32, 8]) + 2 * 9
-    res = B.benchmark_training(sc, contenders=_local_contenders(), threads=1, repeats=1)
+    tower = [10, 100, 32, 8]
+    assert sc["flops_per_sample"] == 2 * 2 * 10 + bench.mlp_training_flops(tower) + 3 * 2 * 9
+    assert sc["forward_flops_per_sample"] == 2 * 10 + bench.forward_flops(tower) + 2 * 9
+    res = bench.benchmark_training(sc, contenders=_local_contenders(), threads=1, repeats=1)
     json.dumps(res)
     assert res["results"]["numpy-handwritten"]["status"] == "skipped"
     assert "two-input" in res["results"]["numpy-handwritten"]["reason"]
@@ -201,10 +253,10 @@ def test_wide_deep_flops_and_runs_on_both_backends():
 
 
 def test_inference_and_min_seconds():
-    base = B.mlp_scenario([8, 6, 3], **TINY)
-    sc = B.inference_scenario(base, batch_size=1, n_samples=4)
+    base = bench.mlp_scenario([8, 6, 3], **TINY)
+    sc = bench.inference_scenario(base, batch_size=1, n_samples=4)
     assert sc["task"] == "inference" and sc["name"].endswith("infer b1")
-    res = B.benchmark_inference(sc, contenders=_local_contenders(), threads=1, repeats=2,
+    res = bench.benchmark_inference(sc, contenders=_local_contenders(), threads=1, repeats=2,
                                 min_seconds=0.002, peak_gflops=10.0)
     json.dumps(res)
     for entry in res["results"].values():
@@ -214,19 +266,23 @@ def test_inference_and_min_seconds():
 
 
 def test_gemm_shapes_and_benchmark():
-    shapes = B.gemm_shapes()
+    shapes = bench.gemm_shapes()
     assert len(shapes) == 3 + 3 * 3 * 3
     dz_wt = next(s for s in shapes if s["name"] == "b128 784x500 dz@w.T")
     assert (dz_wt["m"], dz_wt["n"], dz_wt["k"], dz_wt["transpose_b"]) == (128, 784, 500, True)
-    names = [n for n in B.GEMM_CONTENDERS if B.contender_status(n)[0]]
-    res = B.benchmark_gemm(dz_wt, contenders=names, threads=1, repeats=2, min_seconds=0.001,
+    names = [n for n in bench.GEMM_CONTENDERS if bench.contender_status(n)[0]]
+    res = bench.benchmark_gemm(dz_wt, contenders=names, threads=1, repeats=2, min_seconds=0.001,
                            peak_gflops=100.0)
     json.dumps(res)
     assert res["flops"] == 2 * 128 * 784 * 500
     for entry in res["results"].values():
         assert entry["status"] == "ok" and entry["gflops"]["median"] > 0
         assert entry["fraction_of_peak"] == pytest.approx(entry["gflops"]["median"] / 100.0)
+    bench.set_peak(res, 200.0)  # a GEMM result's gflops is a summary: its median counts
+    assert res["peak_gflops"] == 200.0
+    for entry in res["results"].values():
+        assert entry["fraction_of_peak"] == pytest.approx(entry["gflops"]["median"] / 200.0)
     with pytest.raises(ValueError):
-        B.benchmark_gemm(dz_wt, contenders=["torch"])
-    assert B.scaling_thread_counts(1) == [1]
-    assert B.scaling_thread_counts(6) == [1, 2, 4, 6]
+        bench.benchmark_gemm(dz_wt, contenders=["torch"])
+    assert bench.scaling_thread_counts(1) == [1]
+    assert bench.scaling_thread_counts(6) == [1, 2, 4, 6]
