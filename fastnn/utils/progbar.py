@@ -19,6 +19,8 @@ import os
 import sys
 import time
 
+from .validation import check_choice, check_int
+
 _BAR_CHAR = "━"
 # ANSI styles used only in dynamic mode; a log file gets plain text.
 _BOLD = "\x1b[1m"
@@ -106,14 +108,9 @@ class Progbar:
         stateless_metrics=None,
         unit_name="step",
     ):
-        if target is not None and (not isinstance(target, numbers.Integral) or target < 0):
-            raise ValueError(
-                f"`target` must be a non-negative integer or None. Received: target={target!r}"
-            )
-        if not isinstance(width, numbers.Integral) or width < 1:
-            raise ValueError(f"`width` must be a positive integer. Received: width={width!r}")
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={verbose!r}")
+        target = check_int("target", target, low=0, allow_none=True, owner="Progbar")
+        width = check_int("width", width, low=1, owner="Progbar")
+        check_choice("verbose", verbose, (0, 1, 2), owner="Progbar")
         if stateful_metrics is not None and stateless_metrics is not None:
             raise ValueError(
                 "Pass at most one of `stateful_metrics` and `stateless_metrics`. "
