@@ -625,6 +625,65 @@ def test_lambda_callback_rejects_unknown_or_non_callable():
 
 
 # --------------------------------------------------------------------------- #
+# BackupAndRestore (with a real model: tests/reliability/test_crash_safety.py)
+# --------------------------------------------------------------------------- #
+
+
+class BackupModel(FakeModel):
+    """A stand-in with the model's training-state hook: a backup holds its epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.resumed_at = None
+
+    def save_training_state(self, filepath, epoch):
+        with open(filepath, "w") as f:
+            f.write(str(epoch))
+
+    def load_training_state(self, filepath):
+        with open(filepath) as f:
+            text = f.read()
+        if not text.isdigit():
+            raise ValueError(f"{filepath} is not a backup")
+        self.resumed_at = int(text)
+        return self.resumed_at
+
+
+def backup_run(callback, model, epochs):
+    cbl = callbacks.CallbackList([callback], model=model)
+    cbl.on_train_begin()
+    for epoch in range(epochs):
+        cbl.on_epoch_end(epoch, {})
+    return cbl
+
+
+def test_backup_and_restore_uses_the_model_hook(tmp_path):
+    backup = tmp_path / "b"
+    model = BackupModel()
+    backup_run(callbacks.BackupAndRestore(backup, double_checkpoint=True), model, 3)
+    assert (backup / "latest.fastnn").read_text() == "3"  # the epoch to resume at
+    assert (backup / "previous.fastnn").read_text() == "2"
+    assert model.resumed_at is None  # nothing to resume from at the start
+
+    resumed = BackupModel()
+    cbl = backup_run(callbacks.BackupAndRestore(backup), resumed, 0)
+    assert resumed.resumed_at == 3
+    cbl.on_train_end()  # a normal end deletes the backup
+    assert os.listdir(backup) == []
+
+
+def test_backup_and_restore_falls_back_to_the_previous_backup(tmp_path):
+    backup = tmp_path / "b"
+    backup_run(callbacks.BackupAndRestore(backup, double_checkpoint=True), BackupModel(), 2)
+    (backup / "latest.fastnn").write_text("garbage")
+    model = BackupModel()
+    backup_run(callbacks.BackupAndRestore(backup, double_checkpoint=True), model, 0)
+    assert model.resumed_at == 1
+    with pytest.raises(ValueError, match="cannot be restored.*not a backup"):
+        backup_run(callbacks.BackupAndRestore(backup), BackupModel(), 0)
+
+
+# --------------------------------------------------------------------------- #
 # Progress display
 # --------------------------------------------------------------------------- #
 
@@ -834,6 +893,8 @@ def _invalid(owner, name, expected, received):
          _invalid("CSVLogger", "separator", "a single character", "';;'")),
         (lambda: callbacks.CSVLogger("x.csv", separator=1), ArgumentTypeError,
          _invalid("CSVLogger", "separator", "a non-empty string", "1")),
+        (lambda: callbacks.CSVLogger(None), ArgumentTypeError,
+         _invalid("CSVLogger", "filename", "a non-empty string", "None")),
         (lambda: callbacks.BackupAndRestore("b", save_freq=5), ValueError,
          _invalid("BackupAndRestore", "save_freq", "one of 'epoch'", "5")),
         (lambda: callbacks.BackupAndRestore(None), ArgumentTypeError,
@@ -858,6 +919,7 @@ def test_bad_arguments(make, error, message):
 def test_path_arguments_accept_path_objects(tmp_path):
     assert callbacks.ModelCheckpoint(tmp_path / "m.fnn").filepath == str(tmp_path / "m.fnn")
     assert callbacks.BackupAndRestore(tmp_path / "b").backup_dir == str(tmp_path / "b")
+    assert callbacks.CSVLogger(tmp_path / "log.csv").filename == str(tmp_path / "log.csv")
 
 
 def test_infinite_thresholds_are_accepted():

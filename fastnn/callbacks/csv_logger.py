@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..utils.files import make_parent_dirs
+from ..utils.files import check_path, make_parent_dirs
 from ..utils.validation import check_str
 from .callback import Callback
 
@@ -29,12 +29,12 @@ class CSVLogger(Callback):
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
         check_str("separator", separator, owner="CSVLogger")
-        if len(separator) != 1:
+        if len(separator) != 1:  # the csv module takes one character
             raise ValueError(
                 "CSVLogger: Invalid value for argument `separator`: expected a single "
                 f"character. Received: separator={separator!r}"
             )
-        self.filename = os.fspath(filename)
+        self.filename = check_path("filename", filename, owner="CSVLogger")
         self.sep = separator
         self.append = bool(append)
         self.keys = None
