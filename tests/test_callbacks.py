@@ -18,6 +18,7 @@ import pytest
 from fastnn import callbacks
 from fastnn.utils import progbar as progbar_module
 from fastnn.utils.progbar import Progbar
+from fastnn.utils.validation import ArgumentTypeError
 
 
 class FakeOptimizer:
@@ -624,6 +625,65 @@ def test_lambda_callback_rejects_unknown_or_non_callable():
 
 
 # --------------------------------------------------------------------------- #
+# BackupAndRestore (with a real model: tests/reliability/test_crash_safety.py)
+# --------------------------------------------------------------------------- #
+
+
+class BackupModel(FakeModel):
+    """A stand-in with the model's training-state hook: a backup holds its epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.resumed_at = None
+
+    def save_training_state(self, filepath, epoch):
+        with open(filepath, "w") as f:
+            f.write(str(epoch))
+
+    def load_training_state(self, filepath):
+        with open(filepath) as f:
+            text = f.read()
+        if not text.isdigit():
+            raise ValueError(f"{filepath} is not a backup")
+        self.resumed_at = int(text)
+        return self.resumed_at
+
+
+def backup_run(callback, model, epochs):
+    cbl = callbacks.CallbackList([callback], model=model)
+    cbl.on_train_begin()
+    for epoch in range(epochs):
+        cbl.on_epoch_end(epoch, {})
+    return cbl
+
+
+def test_backup_and_restore_uses_the_model_hook(tmp_path):
+    backup = tmp_path / "b"
+    model = BackupModel()
+    backup_run(callbacks.BackupAndRestore(backup, double_checkpoint=True), model, 3)
+    assert (backup / "latest.fastnn").read_text() == "3"  # the epoch to resume at
+    assert (backup / "previous.fastnn").read_text() == "2"
+    assert model.resumed_at is None  # nothing to resume from at the start
+
+    resumed = BackupModel()
+    cbl = backup_run(callbacks.BackupAndRestore(backup), resumed, 0)
+    assert resumed.resumed_at == 3
+    cbl.on_train_end()  # a normal end deletes the backup
+    assert os.listdir(backup) == []
+
+
+def test_backup_and_restore_falls_back_to_the_previous_backup(tmp_path):
+    backup = tmp_path / "b"
+    backup_run(callbacks.BackupAndRestore(backup, double_checkpoint=True), BackupModel(), 2)
+    (backup / "latest.fastnn").write_text("garbage")
+    model = BackupModel()
+    backup_run(callbacks.BackupAndRestore(backup, double_checkpoint=True), model, 0)
+    assert model.resumed_at == 1
+    with pytest.raises(ValueError, match="cannot be restored.*not a backup"):
+        backup_run(callbacks.BackupAndRestore(backup), BackupModel(), 0)
+
+
+# --------------------------------------------------------------------------- #
 # Progress display
 # --------------------------------------------------------------------------- #
 
@@ -781,34 +841,92 @@ def test_progbar_unknown_target(monkeypatch):
 # --------------------------------------------------------------------------- #
 
 
+def _invalid(owner, name, expected, received):
+    """The one message of fastnn.utils.validation, for argument ``name`` of ``owner``."""
+    return (f"{owner}: Invalid value for argument `{name}`: expected {expected}. "
+            f"Received: {name}={received}")
+
+
 @pytest.mark.parametrize(
-    "make, message",
+    "make, error, message",
     [
-        (lambda: callbacks.ReduceLROnPlateau(factor=1.5), "Received: factor=1.5"),
-        (lambda: callbacks.ReduceLROnPlateau(factor=-0.1), "Received: factor=-0.1"),
-        (lambda: callbacks.ReduceLROnPlateau(patience=-1), "Received: patience=-1"),
-        (lambda: callbacks.ReduceLROnPlateau(cooldown=1.5), "Received: cooldown=1.5"),
-        (lambda: callbacks.ReduceLROnPlateau(min_lr=-1.0), "Received: min_lr=-1.0"),
-        (lambda: callbacks.ReduceLROnPlateau(mode="up"), "Received: mode='up'"),
-        (lambda: callbacks.EarlyStopping(patience=-2), "Received: patience=-2"),
-        (lambda: callbacks.EarlyStopping(patience=True), "Received: patience=True"),
-        (lambda: callbacks.EarlyStopping(mode="best"), "Received: mode='best'"),
-        (lambda: callbacks.EarlyStopping(monitor=None), "Received: monitor=None"),
-        (lambda: callbacks.EarlyStopping(start_from_epoch=-1), "start_from_epoch=-1"),
-        (lambda: callbacks.EarlyStopping(baseline="low"), "Received: baseline='low'"),
-        (lambda: callbacks.ModelCheckpoint("m.fnn", save_freq="batch"), "save_freq='batch'"),
-        (lambda: callbacks.ModelCheckpoint("m.fnn", save_freq=0), "save_freq=0"),
-        (lambda: callbacks.ModelCheckpoint("m.fnn", mode="low"), "mode='low'"),
-        (lambda: callbacks.ModelCheckpoint(None), "filepath=None"),
-        (lambda: callbacks.CSVLogger("x.csv", separator=";;"), "separator=';;'"),
-        (lambda: Progbar(target=-1), "target=-1"),
-        (lambda: Progbar(target=10, verbose=3), "verbose=3"),
-        (lambda: Progbar(10, stateful_metrics=[], stateless_metrics=[]), "at most one"),
+        (lambda: callbacks.ReduceLROnPlateau(factor=1.5), ValueError,
+         _invalid("ReduceLROnPlateau", "factor", "a finite number in [0, 1)", "1.5")),
+        (lambda: callbacks.ReduceLROnPlateau(factor=-0.1), ValueError,
+         _invalid("ReduceLROnPlateau", "factor", "a finite number in [0, 1)", "-0.1")),
+        (lambda: callbacks.ReduceLROnPlateau(patience=-1), ValueError,
+         _invalid("ReduceLROnPlateau", "patience", "an integer >= 0", "-1")),
+        (lambda: callbacks.ReduceLROnPlateau(cooldown=1.5), ArgumentTypeError,
+         _invalid("ReduceLROnPlateau", "cooldown", "an integer >= 0", "1.5")),
+        (lambda: callbacks.ReduceLROnPlateau(min_lr=-1.0), ValueError,
+         _invalid("ReduceLROnPlateau", "min_lr", "a number >= 0", "-1.0")),
+        (lambda: callbacks.ReduceLROnPlateau(mode="up"), ValueError,
+         _invalid("ReduceLROnPlateau", "mode", "one of 'auto', 'min', 'max'", "'up'")),
+        (lambda: callbacks.ReduceLROnPlateau(min_delta=float("nan")), ValueError,
+         _invalid("ReduceLROnPlateau", "min_delta", "a number", "nan")),
+        (lambda: callbacks.EarlyStopping(patience=-2), ValueError,
+         _invalid("EarlyStopping", "patience", "an integer >= 0", "-2")),
+        (lambda: callbacks.EarlyStopping(patience=True), ArgumentTypeError,
+         _invalid("EarlyStopping", "patience", "an integer >= 0", "True")),
+        (lambda: callbacks.EarlyStopping(mode="best"), ValueError,
+         _invalid("EarlyStopping", "mode", "one of 'auto', 'min', 'max'", "'best'")),
+        (lambda: callbacks.EarlyStopping(monitor=None), ArgumentTypeError,
+         _invalid("EarlyStopping", "monitor", "a non-empty string", "None")),
+        (lambda: callbacks.EarlyStopping(monitor=""), ValueError,
+         _invalid("EarlyStopping", "monitor", "a non-empty string", "''")),
+        (lambda: callbacks.EarlyStopping(start_from_epoch=-1), ValueError,
+         _invalid("EarlyStopping", "start_from_epoch", "an integer >= 0", "-1")),
+        (lambda: callbacks.EarlyStopping(baseline="low"), ArgumentTypeError,
+         _invalid("EarlyStopping", "baseline", "a number or None", "'low'")),
+        (lambda: callbacks.ModelCheckpoint("m.fnn", save_freq="batch"), ValueError,
+         _invalid("ModelCheckpoint", "save_freq", "one of 'epoch'", "'batch'")),
+        (lambda: callbacks.ModelCheckpoint("m.fnn", save_freq=0), ValueError,
+         _invalid("ModelCheckpoint", "save_freq", "an integer >= 1", "0")),
+        (lambda: callbacks.ModelCheckpoint("m.fnn", mode="low"), ValueError,
+         _invalid("ModelCheckpoint", "mode", "one of 'auto', 'min', 'max'", "'low'")),
+        (lambda: callbacks.ModelCheckpoint("m.fnn", initial_value_threshold="x"),
+         ArgumentTypeError,
+         _invalid("ModelCheckpoint", "initial_value_threshold", "a number or None", "'x'")),
+        (lambda: callbacks.ModelCheckpoint(None), ArgumentTypeError,
+         _invalid("ModelCheckpoint", "filepath", "a non-empty path (str or os.PathLike)", "None")),
+        (lambda: callbacks.CSVLogger("x.csv", separator=";;"), ValueError,
+         _invalid("CSVLogger", "separator", "a single character", "';;'")),
+        (lambda: callbacks.CSVLogger("x.csv", separator=1), ArgumentTypeError,
+         _invalid("CSVLogger", "separator", "a non-empty string", "1")),
+        (lambda: callbacks.CSVLogger(None), ArgumentTypeError,
+         _invalid("CSVLogger", "filename", "a non-empty path (str or os.PathLike)", "None")),
+        (lambda: callbacks.BackupAndRestore("b", save_freq=5), ValueError,
+         _invalid("BackupAndRestore", "save_freq", "one of 'epoch'", "5")),
+        (lambda: callbacks.BackupAndRestore(None), ArgumentTypeError,
+         _invalid("BackupAndRestore", "backup_dir", "a non-empty path (str or os.PathLike)", "None")),
+        (lambda: Progbar(target=-1), ValueError,
+         _invalid("Progbar", "target", "an integer >= 0 or None", "-1")),
+        (lambda: Progbar(target=10, verbose=3), ValueError,
+         _invalid("Progbar", "verbose", "one of 0, 1, 2", "3")),
+        (lambda: Progbar(10, stateful_metrics=[], stateless_metrics=[]), ValueError,
+         "Pass at most one of `stateful_metrics` and `stateless_metrics`. "
+         "Received: stateful_metrics=[], stateless_metrics=[]"),
     ],
 )
-def test_bad_arguments(make, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+def test_bad_arguments(make, error, message):
+    with pytest.raises(error) as info:
         make()
+    assert str(info.value) == message
+    # every refusal is a ValueError, as in Keras; a wrong type is also a TypeError
+    assert isinstance(info.value, ValueError)
+
+
+def test_path_arguments_accept_path_objects(tmp_path):
+    assert callbacks.ModelCheckpoint(tmp_path / "m.fnn").filepath == str(tmp_path / "m.fnn")
+    assert callbacks.BackupAndRestore(tmp_path / "b").backup_dir == str(tmp_path / "b")
+    assert callbacks.CSVLogger(tmp_path / "log.csv").filename == str(tmp_path / "log.csv")
+
+
+def test_infinite_thresholds_are_accepted():
+    # an unreachable baseline or first threshold is a valid, if odd, setting
+    assert callbacks.EarlyStopping(baseline=-math.inf).baseline == -math.inf
+    mc = callbacks.ModelCheckpoint("m.fnn", initial_value_threshold=math.inf)
+    assert mc.best == math.inf
 
 
 def test_bad_callables():

@@ -10,6 +10,7 @@ import pytest
 import fastnn
 from fastnn import layers
 from fastnn.models import load_model
+from fastnn.utils.files import atomic_write
 
 # Every test here runs once per backend (conftest's ops_backend), so the API behaves the
 # same on NumPy and on the native kernels.
@@ -70,6 +71,49 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.fastnn"]
     with pytest.raises(FileExistsError):
         model.save(path, overwrite=False)
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "f.bin"
+    atomic_write(path, lambda f: f.write(b"old"))
+
+    def fail(f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, fail)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["f.bin"]  # the temporary file is removed
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        atomic_write(tmp_path / "missing" / "f.bin", lambda f: f.write(b""))
+
+
+def test_training_state_round_trip(tmp_path):
+    """The trainer hook BackupAndRestore uses: save_training_state writes the model plus
+    the random states and the next epoch; load_training_state puts them back."""
+    model = _trained_model()
+    path = tmp_path / "backup.fastnn"
+    global_state = fastnn.utils.random.get_state()
+    model.save_training_state(path, epoch=3)
+    with zipfile.ZipFile(path) as zf:
+        state = json.loads(zf.read("metadata.json"))["training_state"]
+    assert state["epoch"] == 3 and state["global_rng"] == global_state
+    assert state["fit_rng"] == model._fit_rng.bit_generator.state
+    assert [s is None for s in state["layer_rng_states"]] == [True, False, True]
+
+    other = _trained_model(seed=5)
+    fastnn.utils.set_random_seed(99)
+    assert other.load_training_state(path) == 3
+    for a, b in zip(model.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert fastnn.utils.random.get_state() == global_state
+    assert other._fit_rng.bit_generator.state == state["fit_rng"]
+    assert other._resume_epoch == 3
+    # a plain model file holds no training state
+    model.save(tmp_path / "plain.fastnn")
+    with pytest.raises(ValueError, match="training state"):
+        other.load_training_state(tmp_path / "plain.fastnn")
 
 
 def test_save_weights_and_load_weights(tmp_path):

@@ -14,8 +14,8 @@ The array members are stored uncompressed (float weights hardly compress), so a
 member's declared size is its size on disk.
 
 The file is written to a temporary file in the target directory, fsynced and moved into
-place with ``os.replace``, so a crash (even SIGKILL) while saving leaves the previous file
-intact.
+place with ``os.replace`` (``fastnn.utils.files.atomic_write``), so a crash (even
+SIGKILL) while saving leaves the previous file intact.
 
 Loading trusts nothing in the file.  Before anything is allocated it checks the member
 names (no duplicates, no paths), compression methods and ratios, the format version and
@@ -34,11 +34,18 @@ import json
 import math
 import os
 import re
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
+
+from .. import __version__, losses, metrics, optimizers
+# ``fastnn.models`` itself, not its classes: model.py reaches this module (Model.save)
+# while it is being defined, so Model and Sequential are looked up when a file is read
+# or written, not while this module loads.
+from .. import models as _models
+from ..layers.base import weight_byte_limit
+from ..utils.files import atomic_write
 
 FORMAT_NAME = "fastnn.model"
 FORMAT_VERSION = 1
@@ -58,37 +65,6 @@ _LOAD_ERRORS = (TypeError, KeyError, ValueError, AttributeError, IndexError,
 
 
 # --------------------------------------------------------------------- writing
-def _atomic_write(filepath, write_fn, overwrite):
-    filepath = os.fspath(filepath)
-    if not overwrite and os.path.exists(filepath):
-        raise FileExistsError(f"{filepath} exists and overwrite=False.")
-    directory = os.path.dirname(os.path.abspath(filepath))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Cannot save to {filepath}: directory {directory} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    # make the rename itself durable
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
 def _npz_bytes(arrays):
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -96,8 +72,6 @@ def _npz_bytes(arrays):
 
 
 def _compile_config(model):
-    from .. import losses, metrics, optimizers
-
     if not model.compiled:
         return None
     args = model._compile_args
@@ -131,15 +105,13 @@ def _compile_config(model):
 def save_model(model, filepath, overwrite=True, training_state=None):
     """Write ``model`` to ``filepath`` (see the module docstring for the format).
 
-    ``training_state`` (a JSON-ready dict) is stored in the metadata; ``fit``'s
-    ``BackupAndRestore`` keeps the epoch and the random generators' states there.
+    ``training_state`` (a JSON-ready dict) is stored in the metadata;
+    ``Model.save_training_state`` keeps the epoch and the random generators' states
+    there.
     """
-    from .. import __version__
-    from .sequential import Sequential
-
     model._require_built("save")
     config = {
-        "class_name": "Sequential" if isinstance(model, Sequential) else "Model",
+        "class_name": "Sequential" if isinstance(model, _models.Sequential) else "Model",
         "config": model.get_config(),
         "compile_config": _compile_config(model),
         # per-layer random streams (Dropout), so resumed training draws the same masks
@@ -164,14 +136,14 @@ def save_model(model, filepath, overwrite=True, training_state=None):
             if optimizer_state is not None:
                 zf.writestr("optimizer.npz", _npz_bytes(optimizer_state), zipfile.ZIP_STORED)
 
-    _atomic_write(filepath, write, overwrite)
+    atomic_write(filepath, write, overwrite)
 
 
 def save_weights(model, filepath, overwrite=True):
     """Write only the weights, as a plain ``.npz`` (atomically)."""
     model._require_built("save_weights")
     arrays = {f"w{i:03d}": w.value for i, w in enumerate(model.weights)}
-    _atomic_write(filepath, lambda f: f.write(_npz_bytes(arrays)), overwrite)
+    atomic_write(filepath, lambda f: f.write(_npz_bytes(arrays)), overwrite)
 
 
 # --------------------------------------------------------------------- reading
@@ -428,10 +400,6 @@ def _count_layers(config):
 def _build_architecture(spec, weights_bytes, filepath):
     """The model of ``spec`` (config.json), built under a byte limit: ``weights_bytes``
     (the weights member's declared size) bounds the weights the config may create."""
-    from ..layers.base import weight_byte_limit
-    from .model import Model
-    from .sequential import Sequential
-
     if not isinstance(spec, dict) or spec.get("class_name") not in ("Sequential", "Model"):
         raise _invalid(filepath, "config.json names no Sequential or Model")
     config = spec.get("config")
@@ -440,7 +408,7 @@ def _build_architecture(spec, weights_bytes, filepath):
     if _count_layers(config) > _MAX_LAYERS:
         raise _invalid(filepath, f"the architecture lists {_count_layers(config):,} layers "
                                  f"(at most {_MAX_LAYERS} are read)")
-    cls = Sequential if spec["class_name"] == "Sequential" else Model
+    cls = _models.Sequential if spec["class_name"] == "Sequential" else _models.Model
     try:
         with weight_byte_limit(weights_bytes, f"{filepath} is not a valid fastnn model file"):
             model = cls.from_config(config)
@@ -455,8 +423,6 @@ def _build_architecture(spec, weights_bytes, filepath):
 
 
 def _restore_compile(model, zf, compile_config, filepath):
-    from .. import losses, optimizers
-
     if not isinstance(compile_config, dict):
         raise _invalid(filepath, "compile_config must be a dict")
     try:
@@ -517,7 +483,7 @@ def restore_training_state(model, filepath):
     state and per-layer random state; returns the file's ``training_state`` dict.
 
     ``model`` must have the architecture the file was written from (its weights are
-    the reference for every shape); used by ``callbacks.BackupAndRestore``.
+    the reference for every shape); used by ``Model.load_training_state``.
     """
     model._require_built("restore a backup into")
     with _open_zip(filepath) as zf:

@@ -17,8 +17,10 @@ from .. import config as _config
 from .. import losses as _losses
 from .. import metrics as _metrics
 from .. import optimizers as _optimizers
+from ..callbacks import CallbackList
 from ..utils import random as _random
 from ..utils import validation as V
+from . import saving
 
 
 class Trainer:
@@ -30,6 +32,10 @@ class Trainer:
         self.history = None
         self.compiled = False
         self._train_lock = threading.Lock()
+        # the latest fit's shuffling generator, and the epoch a resumed fit starts at:
+        # what save_training_state / load_training_state save and restore
+        self._fit_rng = None
+        self._resume_epoch = None
         self._reset_compiled_state()
 
     def _reset_compiled_state(self):
@@ -346,8 +352,6 @@ class Trainer:
         Returns:
             A ``History`` whose ``history`` dict holds the per-epoch logs.
         """
-        from .. import callbacks as _callbacks
-
         epochs = kwargs.pop("nb_epoch", epochs)
         for unsupported in ("steps_per_epoch", "validation_steps", "validation_batch_size",
                             "validation_freq"):
@@ -356,13 +360,13 @@ class Trainer:
             kwargs.pop(unsupported, None)
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to fit: {sorted(kwargs)}")
-        batch_size = V.positive_int(32 if batch_size is None else batch_size, "batch_size")
-        epochs = V.non_negative_int(epochs, "epochs")
-        initial_epoch = V.non_negative_int(initial_epoch, "initial_epoch")
-        verbose = _check_verbose(verbose)
-        validation_split = V.fraction(validation_split, "validation_split")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"Expected shuffle to be True or False. Received: shuffle={shuffle!r}")
+        batch_size = _check_batch_size(batch_size, "fit")
+        epochs = V.check_int("epochs", epochs, low=0, owner="fit")
+        initial_epoch = V.check_int("initial_epoch", initial_epoch, low=0, owner="fit")
+        verbose = _check_verbose(verbose, "fit")
+        validation_split = V.check_real("validation_split", validation_split, low=0.0,
+                                        high=1.0, high_open=True, owner="fit")
+        shuffle = V.check_bool("shuffle", shuffle, owner="fit")
 
         xs = self._prepare_x(x)
         self._require_compiled("fit")
@@ -388,15 +392,16 @@ class Trainer:
             n = cut
 
         steps = -(-n // batch_size)
-        cbs = _callbacks.CallbackList(
+        cbs = CallbackList(
             callbacks, add_history=True, add_progbar=verbose != 0, model=self,
             verbose=verbose, epochs=epochs, steps=steps,
         )
         self.stop_training = False
         rng = np.random.default_rng(_random.draw_seed())
         with self._training("fit"):
-            # A callback resuming an interrupted run (BackupAndRestore) restores this
-            # generator's state in on_train_begin and sets the epoch to start from.
+            # A callback resuming an interrupted run (BackupAndRestore) calls
+            # load_training_state in on_train_begin: it restores this generator's state
+            # and sets the epoch to start from.
             self._fit_rng, self._resume_epoch = rng, None
             cbs.on_train_begin()
             if self._resume_epoch is not None:
@@ -474,18 +479,16 @@ class Trainer:
             ``[loss, *metrics]`` (a float when the model has no metrics), or a dict with
             ``return_dict=True``.
         """
-        from .. import callbacks as _callbacks
-
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to evaluate: {sorted(kwargs)}")
-        batch_size = V.positive_int(32 if batch_size is None else batch_size, "batch_size")
-        verbose = _check_verbose(verbose)
+        batch_size = _check_batch_size(batch_size, "evaluate")
+        verbose = _check_verbose(verbose, "evaluate")
         xs = self._prepare_x(x)
         self._require_compiled("evaluate")
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
         sw = V.check_sample_weight(sample_weight, n, self._dtype())
-        cbs = _callbacks.CallbackList(
+        cbs = CallbackList(
             callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
             epochs=1, steps=-(-n // batch_size),
         )
@@ -517,15 +520,13 @@ class Trainer:
     # ----------------------------------------------------------------- predict
     def predict(self, x, batch_size=None, verbose="auto", callbacks=None, **kwargs):
         """Outputs for ``x``, computed in batches with inference behaviour (no Dropout)."""
-        from .. import callbacks as _callbacks
-
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to predict: {sorted(kwargs)}")
-        batch_size = V.positive_int(32 if batch_size is None else batch_size, "batch_size")
-        verbose = _check_verbose(verbose)
+        batch_size = _check_batch_size(batch_size, "predict")
+        verbose = _check_verbose(verbose, "predict")
         xs = self._prepare_x(x)
         n = xs[0].shape[0]
-        cbs = _callbacks.CallbackList(
+        cbs = CallbackList(
             callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
             epochs=1, steps=-(-n // batch_size),
         )
@@ -582,21 +583,65 @@ class Trainer:
     # ----------------------------------------------------------------- saving
     def save(self, filepath, overwrite=True):
         """Save architecture, weights, compile settings and optimizer state to one file."""
-        from . import saving
-
         saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Save only the weights (a ``.npz`` file, written atomically)."""
-        from . import saving
-
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` (shapes are checked first)."""
-        from . import saving
-
         saving.load_weights(self, filepath)
+
+    # ----------------------------------------------------------------- resuming fit
+    def save_training_state(self, filepath, epoch):
+        """Save everything a ``fit`` needs to resume at ``epoch``, atomically.
+
+        The file is a model file (as ``save`` writes: weights, optimizer state, per-layer
+        random state) whose metadata also holds ``epoch``, the global random state and
+        the state of the running ``fit``'s shuffling generator.  Called by
+        ``callbacks.BackupAndRestore`` at the end of an epoch.
+
+        Args:
+            filepath: the file to write (its directory must exist).
+            epoch: index of the epoch to resume at: the one after the last finished.
+        """
+        rng = self._fit_rng
+        state = {
+            "epoch": int(epoch),
+            "fit_rng": None if rng is None else rng.bit_generator.state,
+            "global_rng": _random.get_state(),
+            "layer_rng_states": [
+                layer.get_rng_state() if hasattr(layer, "get_rng_state") else None
+                for layer in self.layers
+            ],
+        }
+        saving.save_model(self, filepath, training_state=state)
+
+    def load_training_state(self, filepath):
+        """Load a file written by ``save_training_state`` into this model.
+
+        Restores the weights, optimizer state and random states.  Called from a
+        callback's ``on_train_begin`` (``callbacks.BackupAndRestore``), it also makes the
+        running ``fit`` start at the saved epoch, shuffling as the interrupted run would
+        have.
+
+        Args:
+            filepath: the file to read.
+
+        Returns:
+            The epoch the training resumes at.
+
+        Raises:
+            ValueError: the file is not such a backup, or was written from another
+                architecture (then checked before any weight changes).
+        """
+        state = saving.restore_training_state(self, filepath)
+        if self._fit_rng is not None:
+            self._fit_rng.bit_generator.state = state["fit_rng"]
+        _random.set_state(state["global_rng"])
+        self._resume_epoch = state["epoch"]
+        return self._resume_epoch
 
 
 class _Batches:
@@ -629,12 +674,19 @@ def _index_of_first(variables, var):
     raise ValueError("variable not found")
 
 
-def _check_verbose(verbose):
-    if verbose == "auto":
-        return 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"Expected verbose to be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
-    return int(verbose)
+def _check_batch_size(batch_size, owner):
+    """``batch_size`` as an int >= 1; None means 32, as in Keras."""
+    return V.check_int("batch_size", 32 if batch_size is None else batch_size, low=1,
+                       owner=owner)
+
+
+def _check_verbose(verbose, owner):
+    """``verbose`` as 0, 1 or 2; 'auto' means 1 (a progress bar), as in Keras."""
+    if isinstance(verbose, bool):
+        # True and False equal 1 and 0, so check_choice would let them through
+        V.check_int("verbose", verbose, owner=owner)  # refuses every bool
+    V.check_choice("verbose", verbose, ("auto", 0, 1, 2), owner=owner)
+    return 1 if verbose == "auto" else int(verbose)
 
 
 def _class_weight_per_sample(y, class_weight, dtype):

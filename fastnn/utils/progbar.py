@@ -108,9 +108,9 @@ class Progbar:
         stateless_metrics=None,
         unit_name="step",
     ):
-        target = check_int("target", target, low=0, allow_none=True)
-        width = check_int("width", width, low=1)
-        check_choice("verbose", verbose, (0, 1, 2))
+        target = check_int("target", target, low=0, allow_none=True, owner="Progbar")
+        width = check_int("width", width, low=1, owner="Progbar")
+        check_choice("verbose", verbose, (0, 1, 2), owner="Progbar")
         if stateful_metrics is not None and stateless_metrics is not None:
             raise ValueError(
                 "Pass at most one of `stateful_metrics` and `stateless_metrics`. "

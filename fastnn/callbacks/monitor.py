@@ -1,0 +1,67 @@
+"""What `EarlyStopping`, `ReduceLROnPlateau` and `ModelCheckpoint` share: watching
+one logged metric and deciding whether a value is an improvement."""
+
+import warnings
+
+from ..utils.validation import check_choice, check_real, check_str
+from .callback import Callback
+
+# In mode "auto", a monitored name containing one of these is maximized;
+# anything else (losses, errors) is minimized.
+HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou")
+
+
+class MonitorCallback(Callback):
+    """Shared logic of callbacks that watch one logged metric.
+
+    Args:
+        monitor: Name of the metric in the epoch logs.
+        mode: 'min', 'max', or 'auto' to pick from the name: names containing
+            acc, auc, precision, recall, f1 or iou are maximized, others
+            minimized.
+        min_delta: How much better than the reference a value must be to count
+            as an improvement (its sign is ignored).
+    """
+
+    def __init__(self, monitor, mode, min_delta):
+        super().__init__()
+        owner = type(self).__name__
+        self.monitor = check_str("monitor", monitor, owner=owner)
+        self.mode = check_choice("mode", mode, ("auto", "min", "max"), owner=owner)
+        # An infinite min_delta is allowed (nothing counts as an improvement).
+        self.min_delta = abs(check_real("min_delta", min_delta, allow_inf=True, owner=owner))
+        self._warned_missing = False
+
+    @property
+    def _maximize(self):
+        if self.mode != "auto":
+            return self.mode == "max"
+        name = self.monitor.lower()
+        if name.startswith("val_"):
+            name = name[len("val_"):]
+        return any(hint in name for hint in HIGHER_IS_BETTER)
+
+    def _is_improvement(self, current, reference):
+        """Whether `current` beats `reference` by more than `min_delta`."""
+        if reference is None:
+            return True
+        if self._maximize:
+            return current - self.min_delta > reference
+        return current + self.min_delta < reference
+
+    def _get_monitor_value(self, logs):
+        """The monitored value from `logs`, or `None` with a warning (once per
+        training run, so a typo does not print one warning per epoch)."""
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is None:
+            if not self._warned_missing:
+                self._warned_missing = True
+                warnings.warn(
+                    f"{type(self).__name__} is conditioned on metric `{self.monitor}`, "
+                    f"which is not available. Available metrics are: "
+                    f"{', '.join(logs) or '(none)'}.",
+                    stacklevel=3,
+                )
+            return None
+        return float(value)
