@@ -23,7 +23,7 @@ def _offline(monkeypatch, tmp_path):
     """No network, and a private FASTNN_HOME so nothing lands in ~/.fastnn."""
 
     def refuse(*args, **kwargs):
-        raise AssertionError("tests/test_datasets.py must never open a network connection")
+        raise AssertionError("tests/api/test_datasets.py must never open a network connection")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)

@@ -2,7 +2,7 @@
 
 No test here asserts a speed.  The run uses ``--smoke`` (a few steps of every model) and
 hides PyTorch and scikit-learn, so it stays fast and shows how a missing contender is
-reported; PyTorch's own contender is covered by tests/test_benchmarking.py.
+reported; PyTorch's own contender is covered by tests/cli/test_benchmarking.py.
 """
 
 import json
