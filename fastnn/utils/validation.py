@@ -328,32 +328,3 @@ def check_sample_weight(sample_weight, n, dtype, name="sample_weight"):
     if (w < 0).any():
         raise ValueError(f"Expected {name} to be >= 0. Received: a negative weight")
     return np.ascontiguousarray(w)
-
-
-def positive_int(value, name, allow_none=False):
-    """``value`` as an int >= 1 (bools refused)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
-def non_negative_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"Expected {name} to be an integer >= 0. Received: {name}={value!r}")
-    return int(value)
-
-
-def fraction(value, name, low_inclusive=True, high_inclusive=False):
-    """A float in [0, 1) (bounds configurable), or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"Expected {name} to be a number. Received: {name}={value!r}")
-    v = float(value)
-    ok_low = v >= 0 if low_inclusive else v > 0
-    ok_high = v <= 1 if high_inclusive else v < 1
-    if not (ok_low and ok_high):
-        lo = "[" if low_inclusive else "("
-        hi = "]" if high_inclusive else ")"
-        raise ValueError(f"Expected {name} in {lo}0, 1{hi}. Received: {name}={value!r}")
-    return v
