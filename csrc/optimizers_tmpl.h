@@ -254,7 +254,8 @@ double FNN_F(fnn_sum_squares)(const FNN_T *x, ptrdiff_t n, int n_threads) {
 void FNN_F(fnn_sgd_update)(FNN_T *param, const FNN_T *grad, FNN_T *velocity, ptrdiff_t n,
                            double lr, double momentum, int nesterov, double weight_decay,
                            double grad_scale, double clipvalue, int n_threads) {
-    const fnn_opt_var x = {param, grad, {velocity, NULL, NULL}, n, weight_decay, grad_scale};
+    const fnn_opt_var x = {param, grad, {velocity, NULL, NULL}, n, weight_decay,
+                           grad_scale};
     const fnn_sgd_params hp = {momentum, nesterov};
     const fnn_opt_step s = {lr, clipvalue, 1.0};
     FNN_F(fnn_sgd_vars)(&x, 1, &hp, &s, n_threads);

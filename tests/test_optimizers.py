@@ -459,7 +459,8 @@ SAVED_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("saved", SAVED_CONFIGS, ids=[c["class_name"] for c in SAVED_CONFIGS])
+@pytest.mark.parametrize("saved", SAVED_CONFIGS,
+                         ids=[c["class_name"] for c in SAVED_CONFIGS])
 def test_saved_configs_load_and_serialize_unchanged(saved):
     opt = optimizers.deserialize(json.loads(json.dumps(saved)))
     assert optimizers.serialize(opt) == saved

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import backend
-from . import rules
 from ..utils import naming
 from ..utils.validation import check_real
+from . import rules
 
 # Keras 3 arguments fastnn does not implement: accepted only at their default value, so
 # that configs written by Keras (which always list them) still load.
@@ -263,7 +263,8 @@ class Optimizer:
             state = pending
         else:
             state = [
-                {sname: np.full(shape, fill, dtype=dtype) for sname, fill in self.rule.slots()}
+                {sname: np.full(shape, fill, dtype=dtype)
+                 for sname, fill in self.rule.slots()}
                 for shape, dtype in shapes
             ]
         self._shapes = shapes
