@@ -19,7 +19,8 @@ static inline FNN_T FNN_F(fnn_decay)(FNN_T p, FNN_T decay, int on) {
     return on ? pd : p;
 }
 
-/* The per-call constants every update shares, rounded to FNN_T once. */
+/* The constants of one variable's update (its clip, scale and decay), rounded to FNN_T
+ * once. */
 typedef struct {
     FNN_T clip, scale, decay;
     int decay_on;
