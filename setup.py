@@ -50,6 +50,12 @@ NATIVE_EXTENSIONS = [
         ],
         "avx2": [],
     },
+    {
+        "name": "fastnn._native._optimizers",
+        "pyx": "fastnn/_native/_optimizers.pyx",
+        "c": ["csrc/optimizers.c"],
+        "avx2": [],
+    },
 ]
 
 # -fno-math-errno: sqrt and friends need not set errno, which lets GCC vectorise them

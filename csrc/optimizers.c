@@ -12,7 +12,13 @@
  *   float (weak scalars in NumPy 2); Adam's bias-corrected step size stays double, as
  *   NumPy computes alpha * m / (sqrt(v) + eps) in float64.
  * - sum_squares uses fixed blocks (sizes a function of n only), summed in block order.
- * The kernels are in optimizers_tmpl.h, included once per dtype.
+ * - One entry per rule takes every variable of a step (fnn_opt_var) and the rule's
+ *   parameter struct: a training step crosses from Python once, whatever the number of
+ *   variables.  The entry checks, before touching anything, that each variable has the
+ *   slots the hyperparameters use (a NULL there would be a crash, not a fallback), then
+ *   runs the dtype's kernel.
+ * The kernels are in optimizers_tmpl.h, included once per dtype; the entries at the end
+ * of this file pick the dtype, so nothing above C hand-writes a float32/float64 pair.
  */
 #include <math.h>
 #include <stddef.h>
@@ -31,3 +37,51 @@
 
 #define FNN_TEMPLATE "optimizers_tmpl.h"
 #include "fnn_instantiate.h"
+
+/* Whether every non-empty variable has each slot whose bit is set in `used`. */
+static int fnn_opt_slots_present(const fnn_opt_var *vars, ptrdiff_t count, unsigned used) {
+    ptrdiff_t t;
+    int i;
+    for (t = 0; t < count; t++) {
+        if (vars[t].n <= 0) continue;
+        if (!vars[t].param || !vars[t].grad) return 0;
+        for (i = 0; i < FNN_OPT_MAX_SLOTS; i++)
+            if ((used >> i & 1u) && !vars[t].slot[i]) return 0;
+    }
+    return 1;
+}
+
+/* The body of every entry: check the slots the rule uses, then run the dtype's kernel. */
+#define FNN_OPT_ENTRY(rule, used)                                                      \
+    do {                                                                               \
+        if (!fnn_opt_slots_present(vars, count, (used))) return FNN_NOT_TAKEN;         \
+        if (dtype == FNN_OPT_FLOAT64)                                                  \
+            fnn_##rule##_vars_f64(vars, count, hp, step, n_threads);                   \
+        else                                                                           \
+            fnn_##rule##_vars_f32(vars, count, hp, step, n_threads);                   \
+        return FNN_OK;                                                                 \
+    } while (0)
+
+fnn_status fnn_sgd_update(fnn_opt_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
+                          const fnn_sgd_params *hp, const fnn_opt_step *step,
+                          int n_threads) {
+    FNN_OPT_ENTRY(sgd, hp->momentum != 0.0 ? 1u : 0u);
+}
+
+fnn_status fnn_adagrad_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+                              ptrdiff_t count, const fnn_adagrad_params *hp,
+                              const fnn_opt_step *step, int n_threads) {
+    FNN_OPT_ENTRY(adagrad, 1u);
+}
+
+fnn_status fnn_rmsprop_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+                              ptrdiff_t count, const fnn_rmsprop_params *hp,
+                              const fnn_opt_step *step, int n_threads) {
+    FNN_OPT_ENTRY(rmsprop, 1u | (hp->momentum != 0.0 ? 2u : 0u) | (hp->centered ? 4u : 0u));
+}
+
+fnn_status fnn_adam_update(fnn_opt_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
+                           const fnn_adam_params *hp, const fnn_opt_step *step,
+                           int n_threads) {
+    FNN_OPT_ENTRY(adam, 3u | (hp->amsgrad ? 4u : 0u));
+}

@@ -1,8 +1,9 @@
 /* Optimizer kernels, written once for both dtypes (see optimizers.c).
  *
  * Included with FNN_T (element type) and FNN_F(name) (dtype-suffixed name) defined.  Each
- * *_range function updates elements [0, len) of already-offset pointers; the public
- * functions hand it the whole array or one block per OpenMP iteration.
+ * *_range function updates elements [0, len) of already-offset pointers; each *_vars
+ * function runs it over every variable of a call, the whole array or one block per
+ * OpenMP iteration.  optimizers.c picks the dtype's *_vars for the public entries.
  */
 
 /* The shared first steps, on one element: clip, scale (both exact no-ops when off). */
@@ -18,19 +19,19 @@ static inline FNN_T FNN_F(fnn_decay)(FNN_T p, FNN_T decay, int on) {
     return on ? pd : p;
 }
 
-/* The per-call constants every update shares, rounded to FNN_T once. */
+/* The constants of one variable's update (its clip, scale and decay), rounded to FNN_T
+ * once. */
 typedef struct {
     FNN_T clip, scale, decay;
     int decay_on;
 } FNN_F(fnn_prep);
 
-static FNN_F(fnn_prep) FNN_F(fnn_make_prep)(double lr, double weight_decay,
-                                            double grad_scale, double clipvalue) {
+static FNN_F(fnn_prep) FNN_F(fnn_make_prep)(const fnn_opt_var *x, const fnn_opt_step *s) {
     FNN_F(fnn_prep) c;
-    c.clip = clipvalue != 0.0 ? (FNN_T)clipvalue : (FNN_T)INFINITY;
-    c.scale = (FNN_T)grad_scale;
-    c.decay = (FNN_T)(lr * weight_decay);
-    c.decay_on = weight_decay != 0.0;
+    c.clip = s->clipvalue != 0.0 ? (FNN_T)s->clipvalue : (FNN_T)INFINITY;
+    c.scale = (FNN_T)x->grad_scale;
+    c.decay = (FNN_T)(s->lr * x->weight_decay);
+    c.decay_on = x->weight_decay != 0.0;
     return c;
 }
 
@@ -64,14 +65,21 @@ static void FNN_F(fnn_sgd_range)(FNN_T *p, const FNN_T *grad, FNN_T *vel, ptrdif
     }
 }
 
-void FNN_F(fnn_sgd_update)(FNN_T *param, const FNN_T *grad, FNN_T *velocity, ptrdiff_t n,
-                           double lr, double momentum, int nesterov, double weight_decay,
-                           double grad_scale, double clipvalue, int n_threads) {
-    FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(lr, weight_decay, grad_scale, clipvalue);
-    FNN_T *vel = momentum != 0.0 ? velocity : NULL;
-    FNN_EW_FOR_BLOCKS(n, FNN_OPT_COST, n_threads, lo, len,
-                      FNN_F(fnn_sgd_range)(param + lo, grad + lo, vel ? vel + lo : NULL,
-                                           len, c, (FNN_T)lr, (FNN_T)momentum, nesterov));
+static void FNN_F(fnn_sgd_vars)(const fnn_opt_var *vars, ptrdiff_t count,
+                                const fnn_sgd_params *hp, const fnn_opt_step *s,
+                                int n_threads) {
+    const FNN_T lr = (FNN_T)s->lr, mom = (FNN_T)hp->momentum;
+    ptrdiff_t t;
+    for (t = 0; t < count; t++) {
+        const fnn_opt_var *x = &vars[t];
+        FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(x, s);
+        FNN_T *param = x->param, *vel = hp->momentum != 0.0 ? x->slot[0] : NULL;
+        const FNN_T *grad = x->grad;
+        FNN_EW_FOR_BLOCKS(x->n, FNN_OPT_COST, n_threads, lo, len,
+                          FNN_F(fnn_sgd_range)(param + lo, grad + lo,
+                                               vel ? vel + lo : NULL, len, c, lr, mom,
+                                               hp->nesterov));
+    }
 }
 
 /* ------------------------------------------------------------------ Adagrad */
@@ -88,13 +96,20 @@ static void FNN_F(fnn_adagrad_range)(FNN_T *p, const FNN_T *grad, FNN_T *acc, pt
     }
 }
 
-void FNN_F(fnn_adagrad_update)(FNN_T *param, const FNN_T *grad, FNN_T *accumulator,
-                               ptrdiff_t n, double lr, double epsilon, double weight_decay,
-                               double grad_scale, double clipvalue, int n_threads) {
-    FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(lr, weight_decay, grad_scale, clipvalue);
-    FNN_EW_FOR_BLOCKS(n, FNN_OPT_COST, n_threads, lo, len,
-                      FNN_F(fnn_adagrad_range)(param + lo, grad + lo, accumulator + lo, len,
-                                               c, (FNN_T)lr, (FNN_T)epsilon));
+static void FNN_F(fnn_adagrad_vars)(const fnn_opt_var *vars, ptrdiff_t count,
+                                    const fnn_adagrad_params *hp, const fnn_opt_step *s,
+                                    int n_threads) {
+    const FNN_T lr = (FNN_T)s->lr, eps = (FNN_T)hp->epsilon;
+    ptrdiff_t t;
+    for (t = 0; t < count; t++) {
+        const fnn_opt_var *x = &vars[t];
+        FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(x, s);
+        FNN_T *param = x->param, *acc = x->slot[0];
+        const FNN_T *grad = x->grad;
+        FNN_EW_FOR_BLOCKS(x->n, FNN_OPT_COST, n_threads, lo, len,
+                          FNN_F(fnn_adagrad_range)(param + lo, grad + lo, acc + lo, len, c,
+                                                   lr, eps));
+    }
 }
 
 /* ------------------------------------------------------------------ RMSprop */
@@ -124,19 +139,25 @@ static void FNN_F(fnn_rmsprop_range)(FNN_T *p, const FNN_T *grad, FNN_T *vel, FN
     }
 }
 
-void FNN_F(fnn_rmsprop_update)(FNN_T *param, const FNN_T *grad, FNN_T *velocity,
-                               FNN_T *momentum_buf, FNN_T *average_grad, ptrdiff_t n,
-                               double lr, double rho, double epsilon, double momentum,
-                               double weight_decay, double grad_scale, double clipvalue,
-                               int n_threads) {
-    FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(lr, weight_decay, grad_scale, clipvalue);
-    FNN_T *mbuf = momentum != 0.0 ? momentum_buf : NULL;
-    FNN_EW_FOR_BLOCKS(n, FNN_OPT_COST, n_threads, lo, len,
-                      FNN_F(fnn_rmsprop_range)(param + lo, grad + lo, velocity + lo,
-                                               mbuf ? mbuf + lo : NULL,
-                                               average_grad ? average_grad + lo : NULL, len,
-                                               c, (FNN_T)lr, (FNN_T)rho, (FNN_T)(1.0 - rho),
-                                               (FNN_T)epsilon, (FNN_T)momentum));
+static void FNN_F(fnn_rmsprop_vars)(const fnn_opt_var *vars, ptrdiff_t count,
+                                    const fnn_rmsprop_params *hp, const fnn_opt_step *s,
+                                    int n_threads) {
+    const FNN_T lr = (FNN_T)s->lr, rho = (FNN_T)hp->rho, one_m_rho = (FNN_T)(1.0 - hp->rho);
+    const FNN_T eps = (FNN_T)hp->epsilon, mom = (FNN_T)hp->momentum;
+    ptrdiff_t t;
+    for (t = 0; t < count; t++) {
+        const fnn_opt_var *x = &vars[t];
+        FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(x, s);
+        FNN_T *param = x->param, *vel = x->slot[0];
+        FNN_T *mbuf = hp->momentum != 0.0 ? x->slot[1] : NULL;
+        FNN_T *avg = hp->centered ? x->slot[2] : NULL;
+        const FNN_T *grad = x->grad;
+        FNN_EW_FOR_BLOCKS(x->n, FNN_OPT_COST, n_threads, lo, len,
+                          FNN_F(fnn_rmsprop_range)(param + lo, grad + lo, vel + lo,
+                                                   mbuf ? mbuf + lo : NULL,
+                                                   avg ? avg + lo : NULL, len, c, lr, rho,
+                                                   one_m_rho, eps, mom));
+    }
 }
 
 /* ------------------------------------------------------------------ Adam */
@@ -161,18 +182,25 @@ static void FNN_F(fnn_adam_range)(FNN_T *p, const FNN_T *grad, FNN_T *m, FNN_T *
     }
 }
 
-void FNN_F(fnn_adam_update)(FNN_T *param, const FNN_T *grad, FNN_T *m, FNN_T *v,
-                            FNN_T *v_hat, ptrdiff_t n, double lr, double step,
-                            double beta_1, double beta_2, double epsilon,
-                            double weight_decay, double grad_scale, double clipvalue,
-                            int n_threads) {
-    FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(lr, weight_decay, grad_scale, clipvalue);
-    double alpha = lr * sqrt(1.0 - pow(beta_2, step)) / (1.0 - pow(beta_1, step));
-    FNN_EW_FOR_BLOCKS(n, FNN_OPT_COST, n_threads, lo, len,
-                      FNN_F(fnn_adam_range)(param + lo, grad + lo, m + lo, v + lo,
-                                            v_hat ? v_hat + lo : NULL, len, c, alpha,
-                                            (FNN_T)(1.0 - beta_1), (FNN_T)(1.0 - beta_2),
-                                            (FNN_T)epsilon));
+static void FNN_F(fnn_adam_vars)(const fnn_opt_var *vars, ptrdiff_t count,
+                                 const fnn_adam_params *hp, const fnn_opt_step *s,
+                                 int n_threads) {
+    const double alpha = s->lr * sqrt(1.0 - pow(hp->beta_2, s->step)) /
+                         (1.0 - pow(hp->beta_1, s->step));
+    const FNN_T one_m_b1 = (FNN_T)(1.0 - hp->beta_1), one_m_b2 = (FNN_T)(1.0 - hp->beta_2);
+    const FNN_T eps = (FNN_T)hp->epsilon;
+    ptrdiff_t t;
+    for (t = 0; t < count; t++) {
+        const fnn_opt_var *x = &vars[t];
+        FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(x, s);
+        FNN_T *param = x->param, *m = x->slot[0], *v = x->slot[1];
+        FNN_T *v_hat = hp->amsgrad ? x->slot[2] : NULL;
+        const FNN_T *grad = x->grad;
+        FNN_EW_FOR_BLOCKS(x->n, FNN_OPT_COST, n_threads, lo, len,
+                          FNN_F(fnn_adam_range)(param + lo, grad + lo, m + lo, v + lo,
+                                                v_hat ? v_hat + lo : NULL, len, c, alpha,
+                                                one_m_b1, one_m_b2, eps));
+    }
 }
 
 /* ------------------------------------------------------------------ sum of squares */
@@ -218,4 +246,51 @@ double FNN_F(fnn_sum_squares)(const FNN_T *x, ptrdiff_t n, int n_threads) {
     }
     for (b = 0; b < nb; b++) total += part[b];
     return total;
+}
+
+/* ------------------------------------------------------------------ legacy
+ * The old one-variable entries (see optimizers.h): each is the *_vars function on one
+ * variable, so they compute exactly what the entries do.  Delete with their wrappers. */
+
+void FNN_F(fnn_sgd_update)(FNN_T *param, const FNN_T *grad, FNN_T *velocity, ptrdiff_t n,
+                           double lr, double momentum, int nesterov, double weight_decay,
+                           double grad_scale, double clipvalue, int n_threads) {
+    const fnn_opt_var x = {param, grad, {velocity, NULL, NULL}, n, weight_decay,
+                           grad_scale};
+    const fnn_sgd_params hp = {momentum, nesterov};
+    const fnn_opt_step s = {lr, clipvalue, 1.0};
+    FNN_F(fnn_sgd_vars)(&x, 1, &hp, &s, n_threads);
+}
+
+void FNN_F(fnn_adagrad_update)(FNN_T *param, const FNN_T *grad, FNN_T *accumulator,
+                               ptrdiff_t n, double lr, double epsilon, double weight_decay,
+                               double grad_scale, double clipvalue, int n_threads) {
+    const fnn_opt_var x = {param, grad, {accumulator, NULL, NULL}, n, weight_decay,
+                           grad_scale};
+    const fnn_adagrad_params hp = {epsilon};
+    const fnn_opt_step s = {lr, clipvalue, 1.0};
+    FNN_F(fnn_adagrad_vars)(&x, 1, &hp, &s, n_threads);
+}
+
+void FNN_F(fnn_rmsprop_update)(FNN_T *param, const FNN_T *grad, FNN_T *velocity,
+                               FNN_T *momentum_buf, FNN_T *average_grad, ptrdiff_t n,
+                               double lr, double rho, double epsilon, double momentum,
+                               double weight_decay, double grad_scale, double clipvalue,
+                               int n_threads) {
+    const fnn_opt_var x = {param, grad, {velocity, momentum_buf, average_grad}, n,
+                           weight_decay, grad_scale};
+    const fnn_rmsprop_params hp = {rho, momentum, epsilon, average_grad != NULL};
+    const fnn_opt_step s = {lr, clipvalue, 1.0};
+    FNN_F(fnn_rmsprop_vars)(&x, 1, &hp, &s, n_threads);
+}
+
+void FNN_F(fnn_adam_update)(FNN_T *param, const FNN_T *grad, FNN_T *m, FNN_T *v,
+                            FNN_T *v_hat, ptrdiff_t n, double lr, double step,
+                            double beta_1, double beta_2, double epsilon,
+                            double weight_decay, double grad_scale, double clipvalue,
+                            int n_threads) {
+    const fnn_opt_var x = {param, grad, {m, v, v_hat}, n, weight_decay, grad_scale};
+    const fnn_adam_params hp = {beta_1, beta_2, epsilon, v_hat != NULL};
+    const fnn_opt_step s = {lr, clipvalue, step};
+    FNN_F(fnn_adam_vars)(&x, 1, &hp, &s, n_threads);
 }

@@ -32,6 +32,11 @@ try:
 except ImportError:  # built without it: activations, losses, optimizers use NumPy
     _ew = None
 
+try:
+    from .._native import _optimizers as _opt
+except ImportError:  # built without it: the optimizer updates use NumPy
+    _opt = None
+
 
 def _ew_dtype(*arrays):
     """The dtype the element-wise kernels can take all ``arrays`` in (plain, aligned,
@@ -476,21 +481,9 @@ class NativeOps(NumpyOps):
         return loss, grad
 
     # ------------------------------------------------------------------ optimizers
-    # One fused in-place pass each.  param and every state it uses must be updatable in
-    # place (C-contiguous, writeable, same dtype and shape); else NumpyOps does it.
-
-    @staticmethod
-    def _update_ok(param, grad, *states):
-        if (
-            _ew_dtype(param, grad) is None
-            or grad.shape != param.shape
-            or not param.flags.writeable
-        ):
-            return False
-        for state in states:
-            if not _state_ok(state, param):
-                return False
-        return True
+    # One native call per step: _optimizers.<kernel>_update checks every array with the
+    # NumPy C API and updates them all, each in one fused pass, or returns NOT_TAKEN
+    # (nothing updated) when an array does not fit, and NumpyOps does the step.
 
     def sum_squares(self, x):
         """``sum(x^2)`` as a Python float, the same for every thread count."""
@@ -498,128 +491,16 @@ class NativeOps(NumpyOps):
             return super().sum_squares(x)
         return _ew.sum_squares(_flat(x), _thread_count.get_num_threads())
 
-    def sgd_update(
-        self, param, grad, velocity, lr, momentum=0.0, nesterov=False,
-        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
-    ):
-        """Keras SGD (momentum, Nesterov), fused with clipping, scaling and decay."""
-        states = (velocity,) if momentum else ()
-        if not self._update_ok(param, grad, *states):
-            return super().sgd_update(
-                param, grad, velocity, lr, momentum, nesterov, weight_decay, grad_scale,
-                clipvalue,
-            )
-        _ew.sgd_update(
-            _flat(param), _flat(grad), _flat(velocity) if momentum else None, float(lr),
-            float(momentum), bool(nesterov), float(weight_decay or 0.0),
-            float(grad_scale), float(clipvalue or 0.0), _thread_count.get_num_threads(),
-        )
-
-    def adagrad_update(
-        self, param, grad, accumulator, lr, epsilon=1e-7,
-        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
-    ):
-        """Keras Adagrad, fused with clipping, scaling and decay."""
-        if not self._update_ok(param, grad, accumulator):
-            return super().adagrad_update(
-                param, grad, accumulator, lr, epsilon, weight_decay, grad_scale, clipvalue
-            )
-        _ew.adagrad_update(
-            _flat(param), _flat(grad), _flat(accumulator), float(lr), float(epsilon),
-            float(weight_decay or 0.0), float(grad_scale), float(clipvalue or 0.0),
-            _thread_count.get_num_threads(),
-        )
-
-    def rmsprop_update(
-        self, param, grad, velocity, lr, rho=0.9, epsilon=1e-7, momentum=0.0,
-        momentum_buf=None, centered=False, average_grad=None,
-        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
-    ):
-        """Keras RMSprop (centered, momentum), fused with clipping, scaling and decay."""
-        states = (velocity,)
-        if momentum:
-            states += (momentum_buf,)
-        if centered:
-            states += (average_grad,)
-        if not self._update_ok(param, grad, *states):
-            return super().rmsprop_update(
-                param, grad, velocity, lr, rho, epsilon, momentum, momentum_buf, centered,
-                average_grad, weight_decay, grad_scale, clipvalue,
-            )
-        _ew.rmsprop_update(
-            _flat(param), _flat(grad), _flat(velocity),
-            _flat(momentum_buf) if momentum else None,
-            _flat(average_grad) if centered else None,
-            float(lr), float(rho), float(epsilon), float(momentum),
-            float(weight_decay or 0.0), float(grad_scale), float(clipvalue or 0.0),
-            _thread_count.get_num_threads(),
-        )
-
-    def adam_update(
-        self, param, grad, m, v, lr, step, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-        amsgrad=False, v_hat=None, weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
-    ):
-        """Keras Adam / AdamW (amsgrad), fused with clipping, scaling and decay."""
-        states = (m, v, v_hat) if amsgrad else (m, v)
-        if not self._update_ok(param, grad, *states):
-            return super().adam_update(
-                param, grad, m, v, lr, step, beta_1, beta_2, epsilon, amsgrad, v_hat,
-                weight_decay, grad_scale, clipvalue,
-            )
-        _ew.adam_update(
-            _flat(param), _flat(grad), _flat(m), _flat(v),
-            _flat(v_hat) if amsgrad else None, float(lr), float(step), float(beta_1),
-            float(beta_2), float(epsilon), float(weight_decay or 0.0), float(grad_scale),
-            float(clipvalue or 0.0), _thread_count.get_num_threads(),
-        )
-
-    def multi_update(self, rule, params, grads, slots, weight_decays, grad_scales, **args):
-        """NumpyOps.multi_update in one native call over all the variables.  The
-        wrapper checks every array with the NumPy C API; if one does not fit (or an
-        argument is missing), each variable goes through its own ``<rule>_update``."""
-        if _ew is not None:
-            try:
-                status = self._multi_update_native(
-                    rule, params, grads, slots, weight_decays, grad_scales, args
-                )
-            except KeyError:  # a hyperparameter left to its default: the slow path
-                status = -1
-            if status == 0:
+    def multi_update(self, rule, params, grads, slots, weight_decays, grad_scales, *, lr,
+                     step, clipvalue=0.0):
+        """NumpyOps.multi_update as one call to the rule's native entry."""
+        if _opt is not None:
+            entry = getattr(_opt, rule.kernel + "_update")
+            if entry(rule, params, grads, slots, weight_decays, grad_scales, lr, step,
+                     clipvalue, _thread_count.get_num_threads()) == _opt.OK:
                 return
-        super().multi_update(rule, params, grads, slots, weight_decays, grad_scales, **args)
-
-    @staticmethod
-    def _multi_update_native(rule, params, grads, slots, weight_decays, grad_scales, a):
-        nt = _thread_count.get_num_threads()
-        lr, clip = float(a["lr"]), float(a.get("clipvalue") or 0.0)
-        if rule == "adam":
-            return _ew.adam_update_multi(
-                params, grads, slots["m"], slots["v"],
-                slots.get("v_hat") if a["amsgrad"] else None, lr, float(a["step"]),
-                float(a["beta_1"]), float(a["beta_2"]), float(a["epsilon"]),
-                weight_decays, grad_scales, clip, nt,
-            )
-        if rule == "sgd":
-            momentum = float(a["momentum"])
-            return _ew.sgd_update_multi(
-                params, grads, slots.get("velocity") if momentum else None, lr, momentum,
-                bool(a["nesterov"]), weight_decays, grad_scales, clip, nt,
-            )
-        if rule == "adagrad":
-            return _ew.adagrad_update_multi(
-                params, grads, slots["accumulator"], lr, float(a["epsilon"]),
-                weight_decays, grad_scales, clip, nt,
-            )
-        if rule == "rmsprop":
-            momentum = float(a["momentum"])
-            return _ew.rmsprop_update_multi(
-                params, grads, slots["velocity"],
-                slots.get("momentum_buf") if momentum else None,
-                slots.get("average_grad") if a["centered"] else None, lr,
-                float(a["rho"]), float(a["epsilon"]), momentum, weight_decays,
-                grad_scales, clip, nt,
-            )
-        return -1
+        super().multi_update(rule, params, grads, slots, weight_decays, grad_scales,
+                             lr=lr, step=step, clipvalue=clipvalue)
 
     # ------------------------------------------------------------------ dropout
 

@@ -319,6 +319,32 @@ class NumpyOps:
         """``sum(x^2)`` as a Python float (for clipnorm)."""
         return float(np.dot(x.ravel(), x.ravel()))
 
+    def multi_update(self, rule, params, grads, slots, weight_decays, grad_scales, *, lr,
+                     step, clipvalue=0.0):
+        """One optimizer step over several variables, in place.
+
+        Args:
+            rule: The rule and its hyperparameters, a record of
+                ``fastnn.optimizers.rules`` (``AdamRule(beta_1=..., ...)``, ...).
+            params: The variables' arrays, updated in place.
+            grads: One gradient per variable, of its shape and dtype (never written).
+            slots: One entry per name of ``rule.SLOTS``: the list of that state array
+                per variable (updated in place), or None where ``rule.slots()`` does not
+                use it.
+            weight_decays: Per variable, the decoupled weight decay (0 = off).
+            grad_scales: Per variable, the gradient's multiplier (clipnorm; 1 = off).
+            lr: The learning rate.
+            step: The step number, counted from 1 (Adam's bias correction).
+            clipvalue: Each gradient element is clipped to ``[-clipvalue, clipvalue]``
+                first (0 = off).
+        """
+        update = getattr(self, f"_{rule.kernel}_update")
+        for i, (param, grad) in enumerate(zip(params, grads)):
+            g = self._prepare_grad(param, grad, lr, weight_decays[i], grad_scales[i],
+                                   clipvalue)
+            update(rule, param, g, *[None if s is None else s[i] for s in slots], lr=lr,
+                   step=step)
+
     @staticmethod
     def _prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue):
         g = grad
@@ -330,89 +356,62 @@ class NumpyOps:
             param -= (lr * weight_decay) * param
         return g
 
-    def sgd_update(
-        self, param, grad, velocity, lr, momentum=0.0, nesterov=False,
-        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
-    ):
+    # Each rule on one variable: its prepared gradient ``g`` and its slots (rule.SLOTS).
+    @staticmethod
+    def _sgd_update(rule, param, g, velocity, *, lr, step):
         """Keras SGD: ``v = momentum*v - lr*g``; ``p += v`` (Nesterov:
-        ``p += momentum*v - lr*g``).  ``velocity`` may be None when momentum is 0."""
-        g = self._prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue)
+        ``p += momentum*v - lr*g``); without momentum ``p -= lr*g``."""
+        momentum = rule.momentum
         if not momentum:
             param -= lr * g
             return
         velocity *= momentum
         velocity -= lr * g
-        if nesterov:
+        if rule.nesterov:
             param += momentum * velocity - lr * g
         else:
             param += velocity
 
-    def adagrad_update(
-        self, param, grad, accumulator, lr, epsilon=1e-7,
-        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
-    ):
+    @staticmethod
+    def _adagrad_update(rule, param, g, accumulator, *, lr, step):
         """Keras Adagrad: ``acc += g^2``; ``p -= lr * g / sqrt(acc + eps)``."""
-        g = self._prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue)
         accumulator += g * g
-        param -= lr * g / np.sqrt(accumulator + epsilon)
+        param -= lr * g / np.sqrt(accumulator + rule.epsilon)
 
-    def rmsprop_update(
-        self, param, grad, velocity, lr, rho=0.9, epsilon=1e-7, momentum=0.0,
-        momentum_buf=None, centered=False, average_grad=None,
-        weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
-    ):
+    @staticmethod
+    def _rmsprop_update(rule, param, g, velocity, momentum_buf, average_grad, *, lr, step):
         """Keras RMSprop: ``v = rho*v + (1-rho)*g^2``; ``p -= lr * g / sqrt(v + eps)``
         (centered subtracts the squared running mean; momentum accumulates the step)."""
-        g = self._prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue)
+        rho = rule.rho
         velocity *= rho
         velocity += (1.0 - rho) * g * g
         denom = velocity
-        if centered:
+        if rule.centered:
             average_grad *= rho
             average_grad += (1.0 - rho) * g
             denom = velocity - average_grad * average_grad
-        step = lr * g / np.sqrt(denom + epsilon)
-        if momentum:
-            momentum_buf *= momentum
-            momentum_buf += step
+        update = lr * g / np.sqrt(denom + rule.epsilon)
+        if rule.momentum:
+            momentum_buf *= rule.momentum
+            momentum_buf += update
             param -= momentum_buf
         else:
-            param -= step
+            param -= update
 
-    def adam_update(
-        self, param, grad, m, v, lr, step, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-        amsgrad=False, v_hat=None, weight_decay=0.0, grad_scale=1.0, clipvalue=0.0,
-    ):
-        """Keras Adam (``step`` counts from 1): ``m += (g - m)(1 - b1)``,
-        ``v += (g^2 - v)(1 - b2)``, ``p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)``.
-        AdamW is this with ``weight_decay``."""
-        g = self._prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue)
+    @staticmethod
+    def _adam_update(rule, param, g, m, v, v_hat, *, lr, step):
+        """Keras Adam (AdamW is this with a weight decay): ``m += (g - m)(1 - b1)``,
+        ``v += (g^2 - v)(1 - b2)``, ``p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)``
+        (amsgrad divides by the running maximum of ``v``)."""
+        beta_1, beta_2 = rule.beta_1, rule.beta_2
         alpha = lr * np.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
         m += (g - m) * (1.0 - beta_1)
         v += (g * g - v) * (1.0 - beta_2)
-        if amsgrad:
+        if rule.amsgrad:
             np.maximum(v_hat, v, out=v_hat)
-            param -= alpha * m / (np.sqrt(v_hat) + epsilon)
+            param -= alpha * m / (np.sqrt(v_hat) + rule.epsilon)
         else:
-            param -= alpha * m / (np.sqrt(v) + epsilon)
-
-    def multi_update(self, rule, params, grads, slots, weight_decays, grad_scales, **args):
-        """One optimizer step over several variables: for each ``i``,
-        ``<rule>_update(params[i], grads[i], **{name: slots[name][i]}, weight_decay=
-        weight_decays[i], grad_scale=grad_scales[i], **args)``.
-
-        ``rule`` is "sgd", "adagrad", "rmsprop" or "adam"; ``slots`` maps the update's
-        state arguments (``velocity``, ``accumulator``, ``m``, ...) to lists aligned with
-        ``params``, or to None where the update takes None; ``args`` holds ``lr``,
-        ``clipvalue`` and the rule's own hyperparameters.  Optimizer.apply calls this
-        once per step, so a backend can do the whole update in one native call.
-        """
-        update = getattr(self, f"{rule}_update")
-        for i, (param, grad) in enumerate(zip(params, grads)):
-            state = {name: None if arrays is None else arrays[i]
-                     for name, arrays in slots.items()}
-            update(param, grad, **state, weight_decay=weight_decays[i],
-                   grad_scale=grad_scales[i], **args)
+            param -= alpha * m / (np.sqrt(v) + rule.epsilon)
 
     # ------------------------------------------------------------------ dropout
     def dropout_mask(self, shape, rate, seed, stream, dtype, out=None):

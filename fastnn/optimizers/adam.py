@@ -1,6 +1,7 @@
 """Adam (optionally AMSGrad) and AdamW, its decoupled-weight-decay form."""
 
-from .base import DefaultValue, Optimizer, _check_bool, check_real
+from .base import DefaultValue, Optimizer
+from .rules import AdamRule
 
 
 class Adam(Optimizer):
@@ -25,37 +26,15 @@ class Adam(Optimizer):
         **kwargs: ``lr`` (older spelling of ``learning_rate``); see ``Optimizer``.
     """
 
+    rule_class = AdamRule
+
     def __init__(self, learning_rate=DefaultValue(0.001), beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, amsgrad=False, weight_decay=None, clipnorm=None,
                  clipvalue=None, global_clipnorm=None, name="adam", **kwargs):
-        super().__init__(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
+        rule = AdamRule(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad)
+        super().__init__(rule, learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
                          clipvalue=clipvalue, global_clipnorm=global_clipnorm, name=name,
                          **kwargs)
-        self.beta_1 = check_real("beta_1", beta_1, low=0.0, high=1.0, high_open=True)
-        self.beta_2 = check_real("beta_2", beta_2, low=0.0, high=1.0, high_open=True)
-        self.epsilon = check_real("epsilon", epsilon, low=0.0, low_open=True)
-        self.amsgrad = _check_bool("amsgrad", amsgrad)
-
-    def _slots(self):
-        slots = [("m", 0.0), ("v", 0.0)]
-        if self.amsgrad:
-            slots.append(("v_hat", 0.0))
-        return slots
-
-    _rule = "adam"
-    _slot_args = {"m": "m", "v": "v", "v_hat": "v_hat"}
-
-    def _rule_args(self, step):
-        return {"step": step, "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
-
-    def _rule_config(self):
-        return {
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-            "amsgrad": self.amsgrad,
-        }
 
 
 class AdamW(Adam):

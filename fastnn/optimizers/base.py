@@ -1,18 +1,20 @@
 """The optimizer base: everything a training step needs except the update rule itself.
 
+An optimizer holds its rule's hyperparameters as one frozen record (``rule``, from
+``rules.py``) and the base arguments (learning rate, weight decay, clipping).
 ``Optimizer.apply`` owns the step: it builds per-variable state on first use, checks the
-gradients, computes the clipping scales, and hands each (param, grad, state) triple to the
-subclass's ``_update``, which is one call into the ops interface (``sgd_update``,
-``adam_update``, ...).  The ops do the clipping, the scaling and the decoupled weight decay
-in the same fused pass as the rule, so nothing here touches the arrays element by element.
+gradients, computes the clipping scales, and hands every (param, grad, state) triple to
+one ``ops.multi_update(rule, ...)`` call.  The ops do the clipping, the scaling and the
+decoupled weight decay in the same fused pass as the rule, so nothing here touches the
+arrays element by element.
 
 State is keyed by the position of a variable in the list it was built with (not by the
 variable's identity), so a model rebuilt from a saved file can take its optimizer state
 back with ``set_state`` before the first step.
 """
 
+import dataclasses
 import math
-import numbers
 import re
 import warnings
 from collections.abc import Mapping
@@ -21,6 +23,8 @@ import numpy as np
 
 from .. import backend
 from ..utils import naming
+from ..utils.validation import check_real
+from . import rules
 
 # Keras 3 arguments fastnn does not implement: accepted only at their default value, so
 # that configs written by Keras (which always list them) still load.
@@ -31,48 +35,6 @@ _KERAS_ONLY_DEFAULTS = {
     "loss_scale_factor": None,
     "gradient_accumulation_steps": None,
 }
-
-
-# ---------------------------------------------------------------------- validation
-def _is_real(x):
-    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
-
-
-def check_real(name, value, low=None, high=None, low_open=False, high_open=False,
-               allow_none=False):
-    """Return ``value`` as a float after checking it is a finite real in the range.
-
-    The bounds are inclusive unless ``low_open`` / ``high_open``; the error names the
-    argument, the expected range and what was received.
-    """
-    if value is None and allow_none:
-        return None
-    ok = _is_real(value) and math.isfinite(float(value))
-    if ok:
-        v = float(value)
-        if low is not None and (v < low or (low_open and v == low)):
-            ok = False
-        if high is not None and (v > high or (high_open and v == high)):
-            ok = False
-    if not ok:
-        lo = "" if low is None else ("> " if low_open else ">= ") + f"{low:g}"
-        hi = "" if high is None else ("< " if high_open else "<= ") + f"{high:g}"
-        rng = " and ".join(s for s in (lo, hi) if s)
-        expected = f"a finite number {rng}" if rng else "a finite number"
-        if allow_none:
-            expected += " or None"
-        raise ValueError(
-            f"Argument `{name}` must be {expected}. Received: {name}={value!r}"
-        )
-    return v
-
-
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(
-            f"Argument `{name}` must be a boolean. Received: {name}={value!r}"
-        )
-    return bool(value)
 
 
 def _array_of(variable):
@@ -89,10 +51,13 @@ def _array_of(variable):
 class Optimizer:
     """Base class of every optimizer: owns the step, the state and the config.
 
-    A subclass only says which state arrays it keeps per variable (``_slots``) and how
-    one variable is updated (``_update``).
+    A subclass names its record type in ``rule_class`` and builds the record from its
+    own arguments; the record's fields then read (and assign, checked again) as the
+    optimizer's attributes (``adam.beta_1``), and its slots are the state kept per
+    variable.
 
     Args:
+        rule: The rule's hyperparameters, a record from ``fastnn.optimizers.rules``.
         learning_rate: Positive float, the step size.  ``lr`` is accepted as the older
             spelling (not both at once).
         weight_decay: Optional float >= 0.  If set, every variable (except those named
@@ -112,8 +77,23 @@ class Optimizer:
             2's learning-rate decay) is ignored with a warning, as Keras 3 does.
     """
 
-    def __init__(self, learning_rate=None, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None, **kwargs):
+    #: The record type of the subclass's rule (``rules.AdamRule``, ...).
+    rule_class = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "rule_class" in cls.__dict__:
+            for field in dataclasses.fields(cls.rule_class):
+                setattr(cls, field.name, _hyperparameter(field.name))
+
+    def __init__(self, rule, learning_rate=None, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        if not isinstance(rule, self.rule_class or rules.Rule):
+            raise TypeError(
+                f"{type(self).__name__} takes a {(self.rule_class or rules.Rule).__name__} "
+                f"record. Received: rule={rule!r}"
+            )
+        self.rule = rule
         learning_rate = self._resolve_kwargs(learning_rate, kwargs)
         self.learning_rate = learning_rate
         self.weight_decay = check_real("weight_decay", weight_decay, low=0.0,
@@ -146,7 +126,7 @@ class Optimizer:
         self._exclude_ids = set()
         self._exclude_pattern = None
         # The params and gradients the last step checked (see apply), and the state
-        # arrays as one list per ops argument (see _update_all).
+        # arrays as one list per slot of rule.SLOTS, None where unused (see build).
         self._checked = ((), ())
         self._slot_lists = None
 
@@ -195,31 +175,18 @@ class Optimizer:
     # Keras 2's spelling, kept for old callbacks that read or set ``optimizer.lr``.
     lr = learning_rate
 
-    # ------------------------------------------------------------------ the subclass API
-    def _slots(self):
-        """``[(slot name, initial fill value)]`` kept per variable, in a fixed order."""
-        return []
-
-    #: The ops update rule ("sgd", "adagrad", "rmsprop", "adam") this optimizer applies
-    #: with ``ops.multi_update``, or None to call ``_update`` per variable.
-    _rule = None
-    #: ``{slot name: argument of the ops update}`` for ``_rule``.
-    _slot_args = {}
-
-    def _rule_args(self, step):
-        """The hyperparameters of ``_rule`` as ops keyword arguments (``step`` counts
-        from 1)."""
-        return {}
-
-    def _update(self, ops, param, grad, slots, lr, step, weight_decay, grad_scale,
-                clipvalue):
-        """Update ``param`` and its ``slots`` in place with one ops call (optimizers
-        without a ``_rule``)."""
-        raise NotImplementedError
-
-    def _rule_config(self):
-        """The subclass's own hyperparameters for ``get_config``."""
-        return {}
+    # ------------------------------------------------------------------ the rule
+    def _replace_rule(self, **changes):
+        """Swap in the rule with ``changes`` (checked by the record); once built, only
+        changes that keep the same state arrays are allowed."""
+        rule = dataclasses.replace(self.rule, **changes)
+        if self.built and rule.slots() != self.rule.slots():
+            raise ValueError(
+                f"{type(self).__name__} was built with the state "
+                f"{[s for s, _ in self.rule.slots()]}; {changes} would need "
+                f"{[s for s, _ in rule.slots()]}. Create a new optimizer instead."
+            )
+        self.rule = rule
 
     # ------------------------------------------------------------------ weight decay
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
@@ -296,16 +263,18 @@ class Optimizer:
             state = pending
         else:
             state = [
-                {sname: np.full(shape, fill, dtype=dtype) for sname, fill in self._slots()}
+                {sname: np.full(shape, fill, dtype=dtype)
+                 for sname, fill in self.rule.slots()}
                 for shape, dtype in shapes
             ]
         self._shapes = shapes
         self._state = state
         self._decay_flags = [self._use_weight_decay(v) for v in variables]
-        self._slot_lists = {
-            arg: [s[sname] for s in state] if state and sname in state[0] else None
-            for sname, arg in self._slot_args.items()
-        }
+        used = {sname for sname, _ in self.rule.slots()}
+        self._slot_lists = tuple(
+            [s[sname] for s in state] if sname in used else None
+            for sname in self.rule.SLOTS
+        )
         self._pending_state = None
         self.built = True
 
@@ -414,29 +383,16 @@ class Optimizer:
 
     def _update_all(self, ops, indices, params, grads, lr, step, weight_decays,
                     grad_scales, clipvalue):
-        """Update ``params`` (the variables at positions ``indices``) and their slots.
-
-        A rule that names itself in ``_rule`` is applied to all of them with one
-        ``ops.multi_update`` call (one native call per step, whatever the number of
-        variables); otherwise ``_update`` runs once per variable.
-        """
-        if self._rule is None:
-            for i, p, g, wd, scale in zip(indices, params, grads, weight_decays,
-                                          grad_scales):
-                self._update(ops, p, g, self._state[i], lr, step, weight_decay=wd,
-                             grad_scale=scale, clipvalue=clipvalue)
-            return
+        """Update ``params`` (the variables at positions ``indices``) and their slots with
+        one ``ops.multi_update`` call (one native call per step, whatever the number of
+        variables)."""
         if len(indices) == len(self._state):
             slots = self._slot_lists
         else:
-            slots = {
-                arg: None if arrays is None else [arrays[i] for i in indices]
-                for arg, arrays in self._slot_lists.items()
-            }
-        ops.multi_update(
-            self._rule, params, grads, slots, weight_decays, grad_scales, lr=lr,
-            clipvalue=clipvalue, **self._rule_args(step),
-        )
+            slots = tuple(None if arrays is None else [arrays[i] for i in indices]
+                          for arrays in self._slot_lists)
+        ops.multi_update(self.rule, params, grads, slots, weight_decays, grad_scales,
+                         lr=lr, step=step, clipvalue=clipvalue)
 
     def _clip_scales(self, ops, grads):
         """Per-gradient multipliers for clipnorm / global_clipnorm (1.0 when off)."""
@@ -454,7 +410,7 @@ class Optimizer:
 
     # ------------------------------------------------------------------ state
     def _state_keys(self, n):
-        return [f"{i}/{sname}" for i in range(n) for sname, _ in self._slots()]
+        return [f"{i}/{sname}" for i in range(n) for sname, _ in self.rule.slots()]
 
     def get_state(self):
         """The optimizer's state as ``{name: ndarray}``, for saving and resuming.
@@ -468,7 +424,7 @@ class Optimizer:
         }
         per_var = self._state if self.built else (self._pending_state or [])
         for i, slots in enumerate(per_var):
-            for sname, _ in self._slots():
+            for sname, _ in self.rule.slots():
                 state[f"{i}/{sname}"] = slots[sname].copy()
         return state
 
@@ -531,10 +487,10 @@ class Optimizer:
                     raise ValueError(f"Unexpected optimizer state name {k!r}.")
                 indices.add(int(head))
             n = max(indices) + 1 if indices else 0
-            if n == 0 and self._slots() and int(it) > 0:
+            if n == 0 and self.rule.slots() and int(it) > 0:
                 raise ValueError(
                     f"Optimizer state after {int(it)} steps must hold the "
-                    f"{type(self).__name__} slots {[s for s, _ in self._slots()]} of "
+                    f"{type(self).__name__} slots {[s for s, _ in self.rule.slots()]} of "
                     "every variable. Received: no slots."
                 )
         expected = self._state_keys(n)
@@ -549,7 +505,7 @@ class Optimizer:
             )
         if self.built:
             for i, (shape, dtype) in enumerate(self._shapes):
-                for sname, _ in self._slots():
+                for sname, _ in self.rule.slots():
                     a = arrays[f"{i}/{sname}"]
                     if a.shape != shape or a.dtype != dtype:
                         raise ValueError(
@@ -562,7 +518,7 @@ class Optimizer:
         else:
             pending = [
                 {sname: np.array(arrays[f"{i}/{sname}"], order="C")
-                 for sname, _ in self._slots()}
+                 for sname, _ in self.rule.slots()}
                 for i in range(n)
             ]
             for i, slots in enumerate(pending):
@@ -586,7 +542,7 @@ class Optimizer:
         out = [np.array(self.iterations, dtype=np.int64),
                np.array(self._learning_rate, dtype=np.float64)]
         if self.built:
-            out += [slots[s] for slots in self._state for s, _ in self._slots()]
+            out += [slots[s] for slots in self._state for s, _ in self.rule.slots()]
         return out
 
     # ------------------------------------------------------------------ config
@@ -600,7 +556,7 @@ class Optimizer:
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
         }
-        config.update(self._rule_config())
+        config.update(dataclasses.asdict(self.rule))
         return config
 
     @classmethod
@@ -621,6 +577,18 @@ def _same_arrays(a, b):
 def _norm_scale(norm, clip):
     """``clip / max(norm, clip)``: 1 for a gradient already inside the ball."""
     return clip / norm if norm > clip else 1.0
+
+
+def _hyperparameter(name):
+    """The property through which an optimizer shows its rule's field ``name``."""
+
+    def get(self):
+        return getattr(self.rule, name)
+
+    def set(self, value):
+        self._replace_rule(**{name: value})
+
+    return property(get, set, doc=f"The rule's ``{name}`` (assigning checks it again).")
 
 
 class DefaultValue(float):

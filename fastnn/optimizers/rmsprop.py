@@ -1,6 +1,7 @@
 """RMSprop, with optional momentum and centering."""
 
-from .base import DefaultValue, Optimizer, _check_bool, check_real
+from .base import DefaultValue, Optimizer
+from .rules import RMSpropRule
 
 
 class RMSprop(Optimizer):
@@ -24,40 +25,15 @@ class RMSprop(Optimizer):
         **kwargs: ``lr`` (older spelling of ``learning_rate``); see ``Optimizer``.
     """
 
+    rule_class = RMSpropRule
+
     def __init__(self, learning_rate=DefaultValue(0.001), rho=0.9, momentum=0.0,
                  epsilon=1e-7, centered=False, weight_decay=None, clipnorm=None,
                  clipvalue=None, global_clipnorm=None, name="rmsprop", **kwargs):
-        super().__init__(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
+        rule = RMSpropRule(rho=rho, momentum=momentum, epsilon=epsilon, centered=centered)
+        super().__init__(rule, learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
                          clipvalue=clipvalue, global_clipnorm=global_clipnorm, name=name,
                          **kwargs)
-        self.rho = check_real("rho", rho, low=0.0, high=1.0, high_open=True)
-        self.momentum = check_real("momentum", momentum, low=0.0, high=1.0)
-        self.epsilon = check_real("epsilon", epsilon, low=0.0, low_open=True)
-        self.centered = _check_bool("centered", centered)
-
-    def _slots(self):
-        slots = [("velocity", 0.0)]
-        if self.momentum:
-            slots.append(("momentum", 0.0))
-        if self.centered:
-            slots.append(("average_gradient", 0.0))
-        return slots
-
-    _rule = "rmsprop"
-    _slot_args = {"velocity": "velocity", "momentum": "momentum_buf",
-                  "average_gradient": "average_grad"}
-
-    def _rule_args(self, step):
-        return {"rho": self.rho, "epsilon": self.epsilon, "momentum": self.momentum,
-                "centered": self.centered}
-
-    def _rule_config(self):
-        return {
-            "rho": self.rho,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-            "centered": self.centered,
-        }
 
 
 # The spelling older Keras programs use (``optimizers.RMSProp(lr=0.001)``).

@@ -1,6 +1,7 @@
 """SGD with optional (Nesterov) momentum."""
 
-from .base import DefaultValue, Optimizer, _check_bool, check_real
+from .base import DefaultValue, Optimizer
+from .rules import SGDRule
 
 
 class SGD(Optimizer):
@@ -22,24 +23,11 @@ class SGD(Optimizer):
         **kwargs: ``lr`` (older spelling of ``learning_rate``); see ``Optimizer``.
     """
 
+    rule_class = SGDRule
+
     def __init__(self, learning_rate=DefaultValue(0.01), momentum=0.0, nesterov=False,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name="SGD", **kwargs):
-        super().__init__(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
-                         clipvalue=clipvalue, global_clipnorm=global_clipnorm, name=name,
-                         **kwargs)
-        self.momentum = check_real("momentum", momentum, low=0.0, high=1.0)
-        self.nesterov = _check_bool("nesterov", nesterov)
-
-    def _slots(self):
-        # Plain SGD keeps no state at all.
-        return [("momentum", 0.0)] if self.momentum else []
-
-    _rule = "sgd"
-    _slot_args = {"momentum": "velocity"}
-
-    def _rule_args(self, step):
-        return {"momentum": self.momentum, "nesterov": self.nesterov}
-
-    def _rule_config(self):
-        return {"momentum": self.momentum, "nesterov": self.nesterov}
+        super().__init__(SGDRule(momentum=momentum, nesterov=nesterov), learning_rate,
+                         weight_decay=weight_decay, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)

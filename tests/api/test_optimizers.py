@@ -5,6 +5,7 @@ scalars (independent of the ops code), and from PyTorch as an oracle when instal
 Every numeric test runs on each available backend through ``ops_backend``.
 """
 
+import dataclasses
 import json
 import math
 import warnings
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from fastnn import optimizers
+from fastnn.optimizers import rules
 from fastnn.variables import Variable
 
 W0 = [0.5, -1.5, 2.0]
@@ -431,6 +433,83 @@ def test_config_round_trip(make):
     assert isinstance(opt.get_config()["learning_rate"], float)
     again = type(opt).from_config(opt.get_config())
     assert again.get_config() == opt.get_config()
+
+
+# Configs as fastnn wrote them before the rules became records (saved models hold these).
+SAVED_CONFIGS = [
+    {"class_name": "SGD", "config": {
+        "name": "SGD", "learning_rate": 0.1, "weight_decay": None, "clipnorm": None,
+        "global_clipnorm": None, "clipvalue": None, "momentum": 0.9, "nesterov": True}},
+    {"class_name": "Adagrad", "config": {
+        "name": "adagrad", "learning_rate": 0.05, "weight_decay": None, "clipnorm": None,
+        "global_clipnorm": None, "clipvalue": None, "initial_accumulator_value": 0.5,
+        "epsilon": 0.001}},
+    {"class_name": "RMSprop", "config": {
+        "name": "rmsprop", "learning_rate": 0.01, "weight_decay": None, "clipnorm": 1.0,
+        "global_clipnorm": None, "clipvalue": None, "rho": 0.8, "momentum": 0.5,
+        "epsilon": 1e-07, "centered": True}},
+    {"class_name": "Adam", "config": {
+        "name": "adam", "learning_rate": 0.01, "weight_decay": None, "clipnorm": None,
+        "global_clipnorm": None, "clipvalue": 0.5, "beta_1": 0.5, "beta_2": 0.999,
+        "epsilon": 1e-07, "amsgrad": True}},
+    {"class_name": "AdamW", "config": {
+        "name": "adamw", "learning_rate": 0.002, "weight_decay": 0.1, "clipnorm": None,
+        "global_clipnorm": 2.0, "clipvalue": None, "beta_1": 0.9, "beta_2": 0.999,
+        "epsilon": 1e-07, "amsgrad": False}},
+]
+
+
+@pytest.mark.parametrize("saved", SAVED_CONFIGS,
+                         ids=[c["class_name"] for c in SAVED_CONFIGS])
+def test_saved_configs_load_and_serialize_unchanged(saved):
+    opt = optimizers.deserialize(json.loads(json.dumps(saved)))
+    assert optimizers.serialize(opt) == saved
+    assert list(opt.get_config()) == list(saved["config"])  # same keys, same order
+
+
+@pytest.mark.parametrize("make", STATEFUL, ids=STATE_IDS)
+def test_the_record_is_the_rule_config(make):
+    """The rule's hyperparameters live once, in a frozen record of the optimizer's
+    rule_class: the config lists its fields, the attributes read them."""
+    opt = make()
+    assert type(opt.rule) is type(opt).rule_class
+    fields = dataclasses.asdict(opt.rule)
+    config = opt.get_config()
+    assert set(config) == {"name", "learning_rate", "weight_decay", "clipnorm",
+                           "global_clipnorm", "clipvalue"} | set(fields)
+    for name, value in fields.items():
+        assert config[name] == value == getattr(opt, name)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opt.rule.epsilon = 1.0
+
+
+def test_records_check_their_fields_once():
+    rule = rules.AdamRule(beta_1=np.float32(0.5), beta_2=0.9, epsilon=1, amsgrad=np.True_)
+    assert (type(rule.beta_1), type(rule.epsilon), type(rule.amsgrad)) == (float, float,
+                                                                           bool)
+    with pytest.raises(ValueError, match=r"`rho`.*\[0, 1\).*Received: rho=1.0"):
+        rules.RMSpropRule(rho=1.0, momentum=0.0, epsilon=1e-7, centered=False)
+    with pytest.raises(TypeError, match="`nesterov`.*boolean"):
+        rules.SGDRule(momentum=0.0, nesterov=1)
+    with pytest.raises(TypeError):  # every field is required: no second set of defaults
+        rules.AdagradRule(epsilon=1e-7)
+
+
+def test_assigning_a_hyperparameter_checks_it_and_keeps_the_state_consistent():
+    opt = optimizers.SGD(0.1, momentum=0.9)
+    opt.momentum = 0.5
+    assert opt.rule == rules.SGDRule(momentum=0.5, nesterov=False)
+    with pytest.raises(ValueError, match="momentum"):
+        opt.momentum = 1.5
+    opt.apply([np.ones(2)], [np.ones(2)])
+    opt.nesterov = True  # same state arrays: allowed after the build
+    with pytest.raises(ValueError, match="built with the state"):
+        opt.momentum = 0.0  # would drop the velocity the optimizer keeps
+    assert opt.momentum == 0.5
+    plain = optimizers.Adam()
+    plain.amsgrad = True  # before the build, any change
+    plain.apply([np.ones(2)], [np.ones(2)])
+    assert "0/v_hat" in plain.get_state()
 
 
 def test_get_resolves_identifiers():

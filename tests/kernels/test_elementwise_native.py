@@ -9,12 +9,14 @@ really ran (a silent fallback would otherwise pass every comparison).
 """
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from fastnn.backend import activations as act
 from fastnn.backend import numpy_ops
+from fastnn.optimizers.rules import AdagradRule, AdamRule, RMSpropRule, SGDRule
 from numthreads import run_on
 from fastnn.backend.numpy_ops import NumpyOps
 
@@ -344,97 +346,91 @@ def test_sparse_labels_out_of_range_behave_like_numpy():
 
 # ---------------------------------------------------------------------- optimizers
 
+# The rules as records (Keras defaults, varied), with the per-step arguments.
+SGD = SGDRule(momentum=0.0, nesterov=False)
+ADAGRAD = AdagradRule(initial_accumulator_value=0.1, epsilon=1e-7)
+RMSPROP = RMSpropRule(rho=0.9, momentum=0.0, epsilon=1e-7, centered=False)
+ADAM = AdamRule(beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False)
 OPTIMIZER_CASES = [
-    ("sgd", dict(lr=0.1)),
-    ("sgd", dict(lr=0.1, momentum=0.9)),
-    ("sgd", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
-    ("sgd", dict(lr=0.1, clipvalue=0.5, grad_scale=0.7)),
-    ("adagrad", dict(lr=0.1)),
-    ("adagrad", dict(lr=0.1, epsilon=1e-6, weight_decay=0.1, clipvalue=1.0)),
-    ("rmsprop", dict(lr=0.01)),
-    ("rmsprop", dict(lr=0.01, centered=True)),
-    ("rmsprop", dict(lr=0.01, momentum=0.8)),
-    ("rmsprop", dict(lr=0.01, rho=0.8, centered=True, momentum=0.5, grad_scale=0.5)),
-    ("adam", dict(lr=0.01)),
-    ("adam", dict(lr=0.01, amsgrad=True)),
-    ("adam", dict(lr=0.01, weight_decay=0.004, clipvalue=0.3)),  # AdamW
-    ("adam", dict(lr=0.02, beta_1=0.5, beta_2=0.9, amsgrad=True, grad_scale=2.0)),
+    (SGD, dict(lr=0.1)),
+    (replace(SGD, momentum=0.9), dict(lr=0.1)),
+    (replace(SGD, momentum=0.9, nesterov=True), dict(lr=0.05, weight_decay=0.01)),
+    (SGD, dict(lr=0.1, clipvalue=0.5, grad_scale=0.7)),
+    (ADAGRAD, dict(lr=0.1)),
+    (replace(ADAGRAD, epsilon=1e-6), dict(lr=0.1, weight_decay=0.1, clipvalue=1.0)),
+    (RMSPROP, dict(lr=0.01)),
+    (replace(RMSPROP, centered=True), dict(lr=0.01)),
+    (replace(RMSPROP, momentum=0.8), dict(lr=0.01)),
+    (replace(RMSPROP, rho=0.8, centered=True, momentum=0.5), dict(lr=0.01, grad_scale=0.5)),
+    (ADAM, dict(lr=0.01)),
+    (replace(ADAM, amsgrad=True), dict(lr=0.01)),
+    (ADAM, dict(lr=0.01, weight_decay=0.004, clipvalue=0.3)),  # AdamW
+    (replace(ADAM, beta_1=0.5, beta_2=0.9, amsgrad=True), dict(lr=0.02, grad_scale=2.0)),
 ]
+OPTIMIZER_IDS = [f"{rule.kernel}{i}" for i, (rule, _) in enumerate(OPTIMIZER_CASES)]
 
 
-def _opt_state(kind, hyper, p):
-    z = lambda: np.zeros_like(p)  # noqa: E731
-    if kind == "sgd":
-        return dict(velocity=z() if hyper.get("momentum") else None)
-    if kind == "adagrad":
-        return dict(accumulator=np.full_like(p, 0.1))
-    if kind == "rmsprop":
-        return dict(
-            velocity=z(),
-            momentum_buf=z() if hyper.get("momentum") else None,
-            average_grad=z() if hyper.get("centered") else None,
-        )
-    return dict(m=z(), v=z(), v_hat=z() if hyper.get("amsgrad") else None)
-
-
-def _run_steps(ops, kind, hyper, p, grads):
-    state = _opt_state(kind, hyper, p)
-    update = getattr(ops, f"{kind}_update")
+def _run_steps(ops, rule, args, p, grads):
+    """``len(grads)`` steps of ``rule`` on the one variable ``p`` (a one-variable
+    multi_update each); returns ``p`` and its slots, None where unused."""
+    fill = dict(rule.slots())
+    state = tuple(np.full_like(p, fill[name]) if name in fill else None
+                  for name in rule.SLOTS)
+    slots = tuple(None if s is None else [s] for s in state)
+    call = dict(args)
+    decay, scale = call.pop("weight_decay", 0.0), call.pop("grad_scale", 1.0)
     for t, g in enumerate(grads, start=1):
-        if kind == "adam":
-            update(p, g, lr=hyper["lr"], step=t, **state, **{k: v for k, v in hyper.items() if k != "lr"})
-        else:
-            update(p, g, **state, **hyper)
+        ops.multi_update(rule, [p], [g], slots, [decay], [scale], step=t, **call)
     return p, state
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind,hyper", OPTIMIZER_CASES)
-def test_optimizer_steps_match_numpy(kind, hyper, dtype, nthreads):
+@pytest.mark.parametrize("rule,args", OPTIMIZER_CASES, ids=OPTIMIZER_IDS)
+def test_optimizer_steps_match_numpy(rule, args, dtype, nthreads):
     for shape in [(0,), (1,), (7, 3), (129, 17), (300, 1000)]:
         p0 = inputs(shape, dtype, extremes=False, scale=1.0)
         grads = [inputs(shape, dtype, seed=s, extremes=False) for s in range(5)]
-        p_ref, s_ref = _run_steps(REF, kind, hyper, p0.copy(), grads)
-        p_nat, s_nat = _run_steps(NATIVE, kind, hyper, p0.copy(), grads)
+        p_ref, s_ref = _run_steps(REF, rule, args, p0.copy(), grads)
+        p_nat, s_nat = _run_steps(NATIVE, rule, args, p0.copy(), grads)
         t = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(p_nat, p_ref, **t, err_msg=str(shape))
-        for name in s_ref:
-            if s_ref[name] is not None:
-                np.testing.assert_allclose(s_nat[name], s_ref[name], **t, err_msg=name)
+        for name, nat, ref in zip(rule.SLOTS, s_nat, s_ref):
+            if ref is not None:
+                np.testing.assert_allclose(nat, ref, **t, err_msg=name)
 
 
-@pytest.mark.parametrize("kind,hyper", OPTIMIZER_CASES)
-def test_optimizer_uses_kernel_with_readonly_grad(kind, hyper, monkeypatch):
+@pytest.mark.parametrize("rule,args", OPTIMIZER_CASES, ids=OPTIMIZER_IDS)
+def test_optimizer_uses_kernel_with_readonly_grad(rule, args, monkeypatch):
     p = inputs((50, 4), np.float32, extremes=False)
     g = inputs((50, 4), np.float32, seed=1, extremes=False)
     g.setflags(write=False)
-    want, _ = _run_steps(REF, kind, hyper, p.copy(), [g])
-    no_fallback(monkeypatch, f"{kind}_update")
-    got, _ = _run_steps(NATIVE, kind, hyper, p.copy(), [g])
+    want, _ = _run_steps(REF, rule, args, p.copy(), [g])
+    no_fallback(monkeypatch, "multi_update")
+    got, _ = _run_steps(NATIVE, rule, args, p.copy(), [g])
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("kind,hyper", OPTIMIZER_CASES[1::3])
-def test_optimizer_non_contiguous_param_falls_back_in_place(kind, hyper):
+@pytest.mark.parametrize("rule,args", OPTIMIZER_CASES[1::3], ids=OPTIMIZER_IDS[1::3])
+def test_optimizer_non_contiguous_param_falls_back_in_place(rule, args):
     base = inputs((20, 10), np.float64, extremes=False)
     grads = [inputs((20, 5), np.float64, seed=s, extremes=False) for s in range(3)]
     p_nat = base.copy()[:, ::2]  # a strided view: must still be updated in place
     p_ref = base.copy()[:, ::2]
-    _run_steps(REF, kind, hyper, p_ref, grads)
-    _run_steps(NATIVE, kind, hyper, p_nat, grads)
+    _run_steps(REF, rule, args, p_ref, grads)
+    _run_steps(NATIVE, rule, args, p_nat, grads)
     np.testing.assert_allclose(p_nat, p_ref, rtol=1e-13)
 
 
-@pytest.mark.parametrize("kind,hyper", OPTIMIZER_CASES)
-def test_optimizer_bit_identical_across_threads(kind, hyper):
+@pytest.mark.parametrize("rule,args", OPTIMIZER_CASES, ids=OPTIMIZER_IDS)
+def test_optimizer_bit_identical_across_threads(rule, args):
     p0 = inputs((200_001,), np.float32, extremes=False)
     grads = [inputs((200_001,), np.float32, seed=s, extremes=False) for s in range(3)]
-    p1, s1 = run_on(1, _run_steps, NATIVE, kind, hyper, p0.copy(), grads)
-    p2, s2 = run_on(2, _run_steps, NATIVE, kind, hyper, p0.copy(), grads)
+    p1, s1 = run_on(1, _run_steps, NATIVE, rule, args, p0.copy(), grads)
+    p2, s2 = run_on(2, _run_steps, NATIVE, rule, args, p0.copy(), grads)
     assert np.array_equal(p1, p2)
-    for name in s1:
-        if s1[name] is not None:
-            assert np.array_equal(s1[name], s2[name])
+    for a, b in zip(s1, s2):
+        if a is not None:
+            assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

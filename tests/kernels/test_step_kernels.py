@@ -1,22 +1,29 @@
 """The ndarray entry points a training step uses, against the NumpyOps contract.
 
 ``_gemm.dense_forward_arrays`` / ``dense_backward_arrays``, ``_elementwise.loss_arrays``
-and the ``*_update_multi`` optimizer calls check their arguments with the NumPy C API
+and the ``_optimizers.<rule>_update`` entries check their arguments with the NumPy C API
 instead of in Python.  These tests prove that what they take gives NumpyOps' results
 (float32 and float64, 1 and 2 threads, results identical across thread counts), that
 what they refuse (other dtypes, overlaps, strides, shapes) is refused without touching
 any output, and that NativeOps then still answers correctly through its general path.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from fastnn import backend, optimizers
 from fastnn.backend import activations as act_table
 from fastnn.backend.numpy_ops import NumpyOps
+from fastnn.optimizers import rules
+from fastnn.optimizers.rules import AdamRule, RMSpropRule, SGDRule
 from numthreads import run_on
+from rule_variants import VARIANTS
 
 _gemm = pytest.importorskip("fastnn._native._gemm")
 _ew = pytest.importorskip("fastnn._native._elementwise")
+_opt = pytest.importorskip("fastnn._native._optimizers")
 from fastnn.backend.native_ops import NativeOps  # noqa: E402
 
 NATIVE = NativeOps()
@@ -328,63 +335,71 @@ def test_loss_arrays_refusals(dtype):
 
 
 # ---------------------------------------------------------------------- multi-tensor updates
-
-RULES = [
-    ("sgd", dict(momentum=0.0, nesterov=False), {"velocity": None}),
-    ("sgd", dict(momentum=0.9, nesterov=False), {"velocity": 0.0}),
-    ("sgd", dict(momentum=0.9, nesterov=True), {"velocity": 0.0}),
-    ("adagrad", dict(epsilon=1e-7), {"accumulator": 0.1}),
-    ("rmsprop", dict(rho=0.9, epsilon=1e-7, momentum=0.0, centered=False),
-     {"velocity": 0.0, "momentum_buf": None, "average_grad": None}),
-    ("rmsprop", dict(rho=0.9, epsilon=1e-7, momentum=0.5, centered=True),
-     {"velocity": 1.0, "momentum_buf": 0.0, "average_grad": 0.0}),
-    ("adam", dict(step=3, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False),
-     {"m": 0.0, "v": 0.0, "v_hat": None}),
-    ("adam", dict(step=3, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=True),
-     {"m": 0.0, "v": 0.0, "v_hat": 0.0}),
-]
+# Every rule in every variant (tests/rule_variants.py); test_variants_cover_every_rule
+# keeps that list complete when a rule or a switch is added.
+VARIANT_IDS = [f"{r.kernel}-{i}" for i, r in enumerate(VARIANTS)]
 SHAPES = [(7, 3), (3,), (1,), (0, 4), (129, 17), (40000,)]
+# Slot starting values: a centered RMSprop's running mean stays small beside its
+# velocity (v - a^2 > 0); Adagrad's accumulator starts above 0.
+FILLS = {"accumulator": 0.1, "velocity": 1.0}
 
 
-def _multi_case(rng, dtype, slots_spec):
-    params = [_rand(rng, s, dtype) for s in SHAPES]
-    grads = [_rand(rng, s, dtype) for s in SHAPES]
-    # (a centered RMSprop's running mean stays small beside its velocity: v - a^2 > 0)
-    slots = {name: None if fill is None else
-             [np.abs(_rand(rng, s, dtype, 0.1 if name == "average_grad" else 1.0)) + fill
-              for s in SHAPES]
-             for name, fill in slots_spec.items()}
+def _multi_case(rng, dtype, rule, shapes=SHAPES):
+    params = [_rand(rng, s, dtype) for s in shapes]
+    grads = [_rand(rng, s, dtype) for s in shapes]
+    used = {name for name, _ in rule.slots()}
+    slots = tuple(
+        [np.abs(_rand(rng, s, dtype, 0.1 if name == "average_gradient" else 1.0))
+         + FILLS.get(name, 0.0) for s in shapes] if name in used else None
+        for name in rule.SLOTS)
     return params, grads, slots
 
 
 def _copy_case(params, grads, slots):
     return ([p.copy() for p in params], [g.copy() for g in grads],
-            {k: None if v is None else [a.copy() for a in v] for k, v in slots.items()})
+            tuple(None if v is None else [a.copy() for a in v] for v in slots))
+
+
+def _boom(*args, **kwargs):
+    raise AssertionError("fell back to NumpyOps.multi_update")
+
+
+def test_variants_cover_every_rule():
+    """Every record type is in VARIANTS, each with its optional slots on and off in every
+    combination (and SGD with and without Nesterov)."""
+    assert {type(r) for r in VARIANTS} == set(rules.RULES)
+    for cls in rules.RULES:
+        layouts = {frozenset(name for name, _ in r.slots()) for r in VARIANTS
+                   if type(r) is cls}
+        optional = set(cls.SLOTS) - frozenset.intersection(*layouts)
+        assert len(layouts) == 2 ** len(optional), cls
+    assert {r.nesterov for r in VARIANTS if isinstance(r, SGDRule) and r.momentum} == {
+        False, True}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("rule,hyper,slots_spec", RULES,
-                         ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(RULES)])
-def test_multi_update_matches_numpy(dtype, rule, hyper, slots_spec, monkeypatch):
+@pytest.mark.parametrize("rule", VARIANTS, ids=VARIANT_IDS)
+def test_multi_update_reaches_the_kernel_and_matches_numpy(dtype, rule, monkeypatch):
+    """One NativeOps.multi_update on fitting arrays is one native call (NumpyOps' path
+    raises here), equal to NumpyOps' step, and the same on 1 and 2 threads."""
     rng = np.random.default_rng(6)
-    case = _multi_case(rng, dtype, slots_spec)
+    case = _multi_case(rng, dtype, rule)
     decays = [0.0, 0.01, 0.0, 0.02, 0.0, 0.004]
     scales = [1.0, 0.5, 1.0, 1.0, 0.25, 1.0]
-    args = dict(lr=0.01, clipvalue=0.3, **hyper)
+    args = dict(lr=0.01, step=3, clipvalue=0.3)
     ref = _copy_case(*case)
     NUMPY.multi_update(rule, ref[0], ref[1], ref[2], decays, scales, **args)
     results = []
     for nt in (1, 2):
         got = _copy_case(*case)
-        # prove one native call did it: the per-variable NumPy path would raise
         monkeypatch.setattr(NumpyOps, "multi_update", _boom)
         run_on(nt, NATIVE.multi_update, rule, got[0], got[1], got[2], decays, scales,
-                    **args)
+               **args)
         monkeypatch.undo()
         for p, r in zip(got[0], ref[0]):
             np.testing.assert_allclose(p, r, **_tol(dtype, 4))
-        for name, arrays in got[2].items():
-            for a, r in zip(arrays or (), ref[2][name] or ()):
+        for arrays, want in zip(got[2], ref[2]):
+            for a, r in zip(arrays or (), want or ()):
                 np.testing.assert_allclose(a, r, **_tol(dtype, 4))
         results.append(got)
     for a, b in zip(results[0][0], results[1][0]):
@@ -392,51 +407,160 @@ def test_multi_update_matches_numpy(dtype, rule, hyper, slots_spec, monkeypatch)
     np.testing.assert_array_equal(case[1][0], results[0][1][0])  # grads untouched
 
 
-def _boom(*args, **kwargs):
-    raise AssertionError("fell back to the per-variable NumPy path")
+OPTIMIZERS = [
+    lambda: optimizers.SGD(0.05),
+    lambda: optimizers.SGD(0.05, momentum=0.9),
+    lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: optimizers.Adagrad(0.05),
+    lambda: optimizers.RMSprop(0.01),
+    lambda: optimizers.RMSprop(0.01, momentum=0.5),
+    lambda: optimizers.RMSprop(0.01, centered=True),
+    lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    lambda: optimizers.Adam(0.01),
+    lambda: optimizers.Adam(0.01, amsgrad=True),
+    lambda: optimizers.AdamW(0.01, weight_decay=0.1),
+    lambda: optimizers.Adam(0.01, clipvalue=0.1),
+    lambda: optimizers.SGD(0.05, momentum=0.9, clipnorm=0.5),
+]
+OPTIMIZER_IDS = ["sgd", "sgd_momentum", "sgd_nesterov", "adagrad", "rmsprop",
+                 "rmsprop_momentum", "rmsprop_centered", "rmsprop_both", "adam", "amsgrad",
+                 "adamw", "adam_clipvalue", "sgd_clipnorm"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=OPTIMIZER_IDS)
+def test_optimizer_steps_reach_the_kernel(dtype, make, monkeypatch):
+    """Each optimizer's own record, as Optimizer.apply hands it over, runs natively
+    (a hyperparameter the native side lacked would fall back and raise here) and gives
+    NumpyOps' result."""
+    rng = np.random.default_rng(8)
+    shapes = [(5, 3), (3,), (300,)]
+    start = [_rand(rng, s, dtype) for s in shapes]
+    grads = [[_rand(rng, s, dtype) for s in shapes] for _ in range(3)]
+    finals = []
+    for name in ("numpy", "native"):
+        params = [p.copy() for p in start]
+        opt = make()
+        opt.exclude_from_weight_decay(var_list=[params[1]])
+        with backend.using(name):
+            if name == "native":
+                monkeypatch.setattr(NumpyOps, "multi_update", _boom)
+            for step_grads in grads:
+                opt.apply(step_grads, params)
+            monkeypatch.undo()
+        finals.append((params, opt.get_state()))
+    (want, want_state), (got, got_state) = finals
+    for p, r in zip(got, want):
+        np.testing.assert_allclose(p, r, **_tol(dtype, 4))
+    for key, value in want_state.items():
+        np.testing.assert_allclose(got_state[key], value, **_tol(dtype, 4))
+
+
+def test_a_record_missing_a_field_is_an_error_not_a_fallback():
+    """The native entry reads every field it needs from the record: one it lacks is an
+    AttributeError, never a quiet NumPy step."""
+
+    @dataclasses.dataclass(frozen=True)
+    class NoEpsilon:
+        kernel = "adam"
+        SLOTS = ("m", "v", "v_hat")
+        beta_1: float = 0.9
+        beta_2: float = 0.999
+        amsgrad: bool = False
+
+    rng = np.random.default_rng(9)
+    case = _multi_case(rng, np.float32, AdamRule(beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                                                 amsgrad=False))
+    before = _copy_case(*case)
+    with pytest.raises(AttributeError, match="epsilon"):
+        NATIVE.multi_update(NoEpsilon(), *case, [0.0] * 6, [1.0] * 6, lr=0.01, step=1)
+    for p, r in zip(case[0], before[0]):
+        np.testing.assert_array_equal(p, r)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_native_entry_refuses_what_does_not_fit(dtype):
+    """NOT_TAKEN, and nothing updated, for any array the kernels cannot take in place,
+    and for a slot the hyperparameters use but the call lacks."""
+    rng = np.random.default_rng(7)
+    other = np.float64 if dtype == np.float32 else np.float32
+    rule = AdamRule(beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False)
+
+    def grad_not_c_order(c):
+        c[1][0] = np.asfortranarray(c[1][0])
+
+    def slot_of_other_dtype(c):
+        c[2][1][4] = c[2][1][4].astype(other)
+
+    def slot_of_other_shape(c):
+        c[2][0][0] = c[2][0][0].reshape(-1)
+
+    def read_only_param(c):
+        c[0][2].flags.writeable = False
+
+    def read_only_slot(c):
+        c[2][1][3].flags.writeable = False
+
+    def byte_swapped_param(c):
+        c[0][1] = c[0][1].astype(c[0][1].dtype.newbyteorder())
+
+    def slot_list_too_short(c):
+        c[2][0].pop()
+
+    def a_grad_missing(c):
+        c[1].pop()
+
+    def not_an_array(c):
+        c[1][3] = c[1][3].tolist()
+
+    def params_of_int_dtype(c):
+        c[0][:] = [p.astype(np.int64) for p in c[0]]
+
+    spoilers = [grad_not_c_order, slot_of_other_dtype, slot_of_other_shape,
+                read_only_param, read_only_slot, byte_swapped_param, slot_list_too_short,
+                a_grad_missing, not_an_array, params_of_int_dtype]
+    for spoil in spoilers:
+        params, grads, slots = _multi_case(rng, dtype, rule)
+        slots = tuple(None if v is None else list(v) for v in slots)
+        spoil((params, grads, slots))
+        before = [np.array(p, copy=True) for p in params]
+        status = _opt.adam_update(rule, params, grads, slots, [0.0] * 6, [1.0] * 6, 0.01,
+                                  2.0, 0.0, 1)
+        assert status == _opt.NOT_TAKEN, spoil.__name__
+        for p, r in zip(params, before):  # nothing was updated
+            np.testing.assert_array_equal(p, r)
+    # slots the rule's switches use but the call lacks: refused in C, nothing updated
+    for rule_, slots_of in [
+        (AdamRule(beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=True),
+         lambda s: (s[0], s[1], None)),
+        (SGDRule(momentum=0.9, nesterov=False), lambda s: (None,)),
+        (RMSpropRule(rho=0.9, momentum=0.5, epsilon=1e-7, centered=False),
+         lambda s: (s[0], None, None)),
+        (RMSpropRule(rho=0.9, momentum=0.0, epsilon=1e-7, centered=True),
+         lambda s: (s[0], None, None)),
+    ]:
+        params, grads, slots = _multi_case(rng, dtype, rule_)
+        before = [p.copy() for p in params]
+        entry = getattr(_opt, rule_.kernel + "_update")
+        assert entry(rule_, params, grads, slots_of(slots), [0.0] * 6, [1.0] * 6, 0.01, 1.0,
+                     0.0, 1) == _opt.NOT_TAKEN
+        for p, r in zip(params, before):
+            np.testing.assert_array_equal(p, r)
+    # an empty step is NumpyOps' (a no-op there too)
+    assert _opt.sgd_update(SGDRule(momentum=0.0, nesterov=False), [], [], (None,), [], [],
+                           0.01, 1.0, 0.0, 1) == _opt.NOT_TAKEN
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_multi_update_falls_back_when_an_array_does_not_fit(dtype):
-    rng = np.random.default_rng(7)
-    other = np.float64 if dtype == np.float32 else np.float32
-    hyper = dict(lr=0.01, clipvalue=0.0, step=2, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False)
-    spec = {"m": 0.0, "v": 0.0, "v_hat": None}
-
-    def bad_grad_noncontig(c):
-        c[1][0] = np.asfortranarray(c[1][0])
-
-    def bad_state_dtype(c):
-        c[2]["v"][4] = c[2]["v"][4].astype(other)
-
-    def bad_state_shape(c):
-        c[2]["m"][0] = c[2]["m"][0].reshape(-1)
-
-    def bad_readonly_param(c):
-        c[0][2].flags.writeable = False
-
-    for spoil in (bad_grad_noncontig, bad_state_dtype, bad_state_shape):
-        case = _multi_case(rng, dtype, spec)
-        ref = _copy_case(*case)
-        spoil(case)
-        params, grads, slots = case
-        status = _ew.adam_update_multi(
-            params, grads, slots["m"], slots["v"], None, 0.01, 2.0, 0.9, 0.999, 1e-7,
-            [0.0] * len(params), [1.0] * len(params), 0.0, 1)
-        assert status == -1
-        for p, r in zip(params, ref[0]):  # nothing was updated
-            np.testing.assert_array_equal(p, r)
-    case = _multi_case(rng, dtype, spec)
-    bad_readonly_param(case)
-    assert _ew.adam_update_multi(
-        case[0], case[1], case[2]["m"], case[2]["v"], None, 0.01, 2.0, 0.9, 0.999, 1e-7,
-        [0.0] * 6, [1.0] * 6, 0.0, 1) == -1
-    # NativeOps answers such a list through the per-variable path
-    case = _multi_case(rng, dtype, spec)
+    """NativeOps answers a list the kernels refuse through NumpyOps, correctly."""
+    rng = np.random.default_rng(10)
+    rule = AdamRule(beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False)
+    case = _multi_case(rng, dtype, rule)
     ref = _copy_case(*case)
     case[1][0] = np.asfortranarray(case[1][0])
-    NATIVE.multi_update("adam", *case, [0.0] * 6, [1.0] * 6, **hyper)
-    NUMPY.multi_update("adam", *ref, [0.0] * 6, [1.0] * 6, **hyper)
+    args = dict(lr=0.01, step=2, clipvalue=0.0)
+    NATIVE.multi_update(rule, *case, [0.0] * 6, [1.0] * 6, **args)
+    NUMPY.multi_update(rule, *ref, [0.0] * 6, [1.0] * 6, **args)
     for p, r in zip(case[0], ref[0]):
         np.testing.assert_allclose(p, r, **_tol(dtype, 4))

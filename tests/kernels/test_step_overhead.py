@@ -102,8 +102,9 @@ def test_apply_with_a_missing_gradient_warns_and_updates_the_rest(ops_backend):
 ], ids=["sgd", "nesterov", "adagrad", "rmsprop", "amsgrad", "adamw", "clipnorm",
         "global_clipnorm", "clipvalue"])
 def test_one_call_update_matches_the_per_variable_rule(make):
-    """Optimizer.apply (one multi_update) against each rule applied variable by
-    variable through NumpyOps' single updates, with weight decay excluded for one."""
+    """Optimizer.apply (one multi_update over all variables) against the rule applied
+    variable by variable (one NumpyOps.multi_update each, its slots looked up by name),
+    with weight decay excluded for one."""
     rng = np.random.default_rng(1)
     shapes = [(5, 3), (3,), (3, 2), (2,)]
     params = [rng.standard_normal(s).astype("float32") for s in shapes]
@@ -111,9 +112,8 @@ def test_one_call_update_matches_the_per_variable_rule(make):
     opt, ref = make(), make()
     opt.exclude_from_weight_decay(var_list=[params[1]])
     ref.exclude_from_weight_decay(var_list=[ref_params[1]])
-    ref._rule = None  # the per-variable path: one ops.<rule>_update per variable
-    ref._update = lambda ops, p, g, slots, lr, step, **common: _single_update(
-        ref, ops, p, g, slots, lr, step, **common)
+    ref._update_all = lambda ops, indices, params, grads, lr, step, **common: (
+        _per_variable_update(ref, ops, indices, params, grads, lr, step, **common))
     previous = backend.current()
     for step in range(3):
         grads = [rng.standard_normal(s).astype("float32") for s in shapes]
@@ -129,14 +129,14 @@ def test_one_call_update_matches_the_per_variable_rule(make):
         np.testing.assert_allclose(opt.get_state()[key], value, rtol=1e-5, atol=1e-6)
 
 
-def _single_update(opt, ops, param, grad, slots, lr, step, **common):
-    """Each rule written out with the single-variable ops update."""
-    names = dict(opt._slot_args)
-    state = {names[s]: a for s, a in slots.items()}
-    for arg in names.values():
-        state.setdefault(arg, None)
-    getattr(ops, f"{type(opt)._rule}_update")(param, grad, **state, lr=lr,
-                                               **opt._rule_args(step), **common)
+def _per_variable_update(opt, ops, indices, params, grads, lr, step, weight_decays,
+                         grad_scales, clipvalue):
+    """Each variable on its own, its slots taken from its state by name."""
+    for i, p, g, wd, scale in zip(indices, params, grads, weight_decays, grad_scales):
+        state = opt._state[i]
+        slots = tuple([state[name]] if name in state else None for name in opt.rule.SLOTS)
+        ops.multi_update(opt.rule, [p], [g], slots, [wd], [scale], lr=lr, step=step,
+                         clipvalue=clipvalue)
 
 
 def test_state_round_trip_keeps_the_one_call_update_in_step(tmp_path):
@@ -173,7 +173,7 @@ def test_native_training_step_takes_the_one_call_paths(out_units, monkeypatch):
         def boom(*args, **kwargs):
             raise AssertionError("a training step left the one-call path")
 
-        for name in ("dense_forward", "dense_backward", "multi_update", "adam_update",
+        for name in ("dense_forward", "dense_backward", "multi_update",
                      "sigmoid_binary_crossentropy", "softmax_crossentropy",
                      "activation_backward", "matmul", "bias_grad"):
             monkeypatch.setattr(NumpyOps, name, boom)

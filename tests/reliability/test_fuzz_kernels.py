@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from fastnn import backend
 from fastnn.backend import activations as _act
 from numthreads import num_threads
+from rule_variants import VARIANTS
 
 pytestmark = pytest.mark.skipif(not backend.native_available(),
                                 reason="native backend not built")
@@ -288,22 +289,13 @@ def run_sum_squares(ops, case):
 
 
 # ----------------------------------------------------------------- optimizers
-RULES = {
-    "sgd": [dict(momentum=0.0), dict(momentum=0.9), dict(momentum=0.9, nesterov=True)],
-    "adagrad": [dict()],
-    "rmsprop": [dict(), dict(momentum=0.5), dict(centered=True), dict(centered=True,
-                                                                       momentum=0.3)],
-    "adam": [dict(step=1), dict(step=7, amsgrad=True)],
-}
-SLOTS = {"sgd": ["velocity"], "adagrad": ["accumulator"],
-         "rmsprop": ["velocity", "momentum_buf", "average_grad"],
-         "adam": ["m", "v", "v_hat"]}
 
 
 @st.composite
-def optimizer_case(draw):
-    rule = draw(st.sampled_from(sorted(RULES)))
-    hyper = dict(draw(st.sampled_from(RULES[rule])))
+def optimizer_case(draw, rule=None):
+    """One variable's update: (rule, step arguments, param, grad, slots, threads), the
+    slots by name for every name of rule.SLOTS (used or not)."""
+    rule = draw(st.sampled_from(VARIANTS)) if rule is None else rule
     shape = tuple(draw(st.lists(sizes, min_size=1, max_size=2)))
     dtype = draw(dtypes)
     rng = np.random.default_rng(draw(st.integers(0, 1000)))
@@ -311,88 +303,56 @@ def optimizer_case(draw):
     if draw(st.integers(0, 4)) == 0 and len(shape) == 2:
         param = np.asfortranarray(param)  # not updatable in place by the kernel
     grad = draw(layout(shape, dtype))
-    slots = {s: np.abs(rng.normal(size=shape)).astype(dtype) for s in SLOTS[rule]}
-    if rule == "rmsprop":  # a reachable state: mean(g)^2 <= mean(g^2)
-        slots["average_grad"] = (np.sqrt(slots["velocity"]) * 0.5).astype(dtype)
-    hyper.update(lr=draw(st.sampled_from([1e-3, 0.1, 1.0])),
+    slots = {s: np.abs(rng.normal(size=shape)).astype(dtype) for s in rule.SLOTS}
+    if "average_gradient" in slots:  # a reachable state: mean(g)^2 <= mean(g^2)
+        slots["average_gradient"] = (np.sqrt(slots["velocity"]) * 0.5).astype(dtype)
+    hyper = dict(lr=draw(st.sampled_from([1e-3, 0.1, 1.0])),
                  weight_decay=draw(st.sampled_from([0.0, 0.01])),
                  grad_scale=draw(st.sampled_from([1.0, 0.5])),
-                 clipvalue=draw(st.sampled_from([0.0, 0.1])))
+                 clipvalue=draw(st.sampled_from([0.0, 0.1])),
+                 step=draw(st.sampled_from([1, 7])))
     return rule, hyper, param, grad, slots, draw(threads)
 
 
 def run_optimizer(ops, case):
-    ref, nat = ops
-    rule, hyper, param, grad, slots, nt = case
-    CASES["count"] += 1
-    p_ref, p_nat = param.copy(order="K"), param.copy(order="K")
-    s_ref = {k: v.copy() for k, v in slots.items()}
-    s_nat = {k: v.copy() for k, v in slots.items()}
-    if rule == "rmsprop":
-        for s in (s_ref, s_nat):
-            if not hyper.get("momentum"):
-                s["momentum_buf"] = None
-            if not hyper.get("centered"):
-                s["average_grad"] = None
-    if rule == "adam" and not hyper.get("amsgrad"):
-        s_ref["v_hat"] = s_nat["v_hat"] = None
-    getattr(ref, f"{rule}_update")(p_ref, grad, **s_ref, **hyper)
-    with num_threads(nt):
-        getattr(nat, f"{rule}_update")(p_nat, grad, **s_nat, **hyper)
-    assert_close(p_nat, p_ref, param.dtype)
-    for k in s_ref:
-        if s_ref[k] is not None:
-            assert_close(s_nat[k], s_ref[k], param.dtype)
+    """One variable's update (a one-variable multi_update)."""
+    run_multi_update(ops, [case])
 
 
 def run_multi_update(ops, cases):
-    """All variables of one step in one call (NativeOps.multi_update, if present)."""
+    """All variables of one step in one call, params and slots against NumpyOps."""
     ref, nat = ops
-    if not hasattr(nat, "multi_update"):
-        return
-    rule = cases[0][0]
-    hyper = dict(cases[0][1])
-    params, grads = [], []
-    slots = {s: [] for s in SLOTS[rule]}
-    for _, _, param, grad, sl, _ in cases:
-        params.append(param)
-        grads.append(grad)
-        for s in slots:
-            slots[s].append(sl[s])
-    if rule == "rmsprop":
-        if not hyper.get("momentum"):
-            slots["momentum_buf"] = None
-        if not hyper.get("centered"):
-            slots["average_grad"] = None
-    if rule == "adam" and not hyper.get("amsgrad"):
-        slots["v_hat"] = None
+    rule, hyper = cases[0][0], dict(cases[0][1])
+    used = {s for s, _ in rule.slots()}
+    params = [case[2] for case in cases]
+    grads = [case[3] for case in cases]
+    slots = tuple([case[4][s] for case in cases] if s in used else None
+                  for s in rule.SLOTS)
     wd = [hyper.pop("weight_decay")] * len(params)
     gs = [hyper.pop("grad_scale")] * len(params)
     CASES["count"] += 1
 
     def copy_all():
         return ([p.copy(order="K") for p in params],
-                {k: None if v is None else [a.copy() for a in v] for k, v in slots.items()})
+                tuple(None if v is None else [a.copy() for a in v] for v in slots))
 
     p_ref, s_ref = copy_all()
     p_nat, s_nat = copy_all()
     ref.multi_update(rule, p_ref, grads, s_ref, wd, gs, **hyper)
-    nat.multi_update(rule, p_nat, grads, s_nat, wd, gs, **hyper)
+    with num_threads(cases[0][-1]):
+        nat.multi_update(rule, p_nat, grads, s_nat, wd, gs, **hyper)
     for a, b in zip(p_nat, p_ref):
         assert_close(a, b, a.dtype)
+    for got, want in zip(s_nat, s_ref):
+        for a, b in zip(got or (), want or ()):
+            assert_close(a, b, a.dtype)
 
 
 @st.composite
 def multi_case(draw):
     first = draw(optimizer_case())
-    rule, hyper = first[0], first[1]
-    rest = []
-    for _ in range(draw(st.integers(0, 3))):
-        case = draw(optimizer_case())
-        while case[0] != rule:
-            case = draw(optimizer_case())
-        rest.append((rule, hyper) + case[2:])
-    return [first] + rest
+    rest = [draw(optimizer_case(rule=first[0])) for _ in range(draw(st.integers(0, 3)))]
+    return [first] + [(first[0], first[1]) + case[2:] for case in rest]
 
 
 # ----------------------------------------------------------------- dropout
