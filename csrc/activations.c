@@ -41,3 +41,30 @@ static inline ptrdiff_t fnn_act_cost(int act) {
 
 #define FNN_TEMPLATE "activations_tmpl.h"
 #include "fnn_instantiate.h"
+
+/* The dtype-generic entries (fnn_dispatch.h). */
+fnn_status fnn_act_forward(fnn_dtype dtype, int act, double alpha, const void *x,
+                           void *y_out, ptrdiff_t n, int n_threads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_act_forward, (act, alpha, x, y_out, n, n_threads));
+}
+
+fnn_status fnn_act_backward(fnn_dtype dtype, int act, double alpha, const void *dy,
+                            const void *y, const void *x, void *dx_out, ptrdiff_t n,
+                            int n_threads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_act_backward, (act, alpha, dy, y, x, dx_out, n, n_threads));
+}
+
+fnn_status fnn_softmax(fnn_dtype dtype, const void *x, void *y_out, ptrdiff_t rows,
+                       ptrdiff_t cols, int n_threads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_softmax, (x, y_out, rows, cols, n_threads));
+}
+
+fnn_status fnn_softmax_backward(fnn_dtype dtype, const void *dy, const void *y,
+                                void *dx_out, ptrdiff_t rows, ptrdiff_t cols,
+                                int n_threads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_softmax_backward, (dy, y, dx_out, rows, cols, n_threads));
+}

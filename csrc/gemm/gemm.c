@@ -411,3 +411,21 @@ static void fnn_pack_transposed_f64(ptrdiff_t kc, const double *src, ptrdiff_t s
 #include "gemm_body.h"
 #undef FNN_T
 #undef FNN_SFX
+
+/* ------------------------------------------------------------------ dtype-generic entries */
+
+fnn_status fnn_gemm(fnn_dtype dtype, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                    const void *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+                    const void *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
+                    void *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
+                    const void *bias, int act, double alpha, int nthreads)
+{
+    FNN_DISPATCH(dtype, fnn_gemm, (m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, rs_c, cs_c,
+                                   accumulate, bias, act, alpha, nthreads));
+}
+
+fnn_status fnn_col_sum(fnn_dtype dtype, ptrdiff_t m, ptrdiff_t n, const void *x,
+                       ptrdiff_t rs_x, ptrdiff_t cs_x, void *out, int nthreads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_col_sum, (m, n, x, rs_x, cs_x, out, nthreads));
+}

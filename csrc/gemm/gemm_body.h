@@ -164,10 +164,12 @@ static void FNN_FN(fnn_macro_kernel)(const FNN_FN(fnn_gemm_args) *g, FNN_FN(fnn_
 }
 
 /* The sequential five loops over the sub-block C[m0:m1, n0:n1], with the calling
- * thread's packing buffers.  Returns 0, or -1 when the buffers cannot be allocated. */
-static int FNN_FN(fnn_gemm_region)(const FNN_FN(fnn_gemm_args) *g, const fnn_blocksizes *bs,
-                                   FNN_FN(fnn_ukernel) ukr, ptrdiff_t m0, ptrdiff_t m1,
-                                   ptrdiff_t n0, ptrdiff_t n1)
+ * thread's packing buffers.  Returns FNN_OK, or FNN_NO_MEMORY when the buffers cannot be
+ * allocated. */
+static fnn_status FNN_FN(fnn_gemm_region)(const FNN_FN(fnn_gemm_args) *g,
+                                          const fnn_blocksizes *bs, FNN_FN(fnn_ukernel) ukr,
+                                          ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0,
+                                          ptrdiff_t n1)
 {
     const ptrdiff_t m = m1 - m0, n = n1 - n0, k = g->k;
     /* Balanced blocks: a k of 784 with KC = 256 runs as 4 x 196, not 3 x 256 + 16,
@@ -186,7 +188,7 @@ static int FNN_FN(fnn_gemm_region)(const FNN_FN(fnn_gemm_args) *g, const fnn_blo
     if (fnn_gemm_buffers((size_t)mc_max * (size_t)kc_max * sizeof(FNN_T),
                          (size_t)nc_max * (size_t)kc_max * sizeof(FNN_T), (void **)&ap,
                          (void **)&bp) != 0)
-        return -1;
+        return FNN_NO_MEMORY;
     for (jc = n0; jc < n1; jc += nc_max) {
         const ptrdiff_t nc = n1 - jc < nc_max ? n1 - jc : nc_max;
         for (pc = 0; pc < k; pc += kc_max) {
@@ -213,7 +215,7 @@ static int FNN_FN(fnn_gemm_region)(const FNN_FN(fnn_gemm_args) *g, const fnn_blo
             }
         }
     }
-    return 0;
+    return FNN_OK;
 }
 
 /* k == 0: C = act((accumulate ? C : 0) + bias), row segment by row segment. */
@@ -233,10 +235,11 @@ static void FNN_FN(fnn_gemm_k0)(const FNN_FN(fnn_gemm_args) *g)
     }
 }
 
-int FNN_FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a, ptrdiff_t rs_a,
-                     ptrdiff_t cs_a, const FNN_T *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
-                     FNN_T *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
-                     const FNN_T *bias, int act, FNN_T alpha, int nthreads)
+fnn_status FNN_FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a,
+                            ptrdiff_t rs_a, ptrdiff_t cs_a, const FNN_T *b, ptrdiff_t rs_b,
+                            ptrdiff_t cs_b, FNN_T *c, ptrdiff_t rs_c, ptrdiff_t cs_c,
+                            int accumulate, const FNN_T *bias, int act, FNN_T alpha,
+                            int nthreads)
 {
     const fnn_gemm_kernel *kern = fnn_gemm_active();
     const fnn_blocksizes *bs = &kern->FNN_CAT(bs, FNN_SFX);
@@ -244,7 +247,7 @@ int FNN_FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a, ptrd
     FNN_FN(fnn_gemm_args) g;
     int status = 0;
     if (m <= 0 || n <= 0)
-        return 0;
+        return FNN_OK;
     g.m = m; g.n = n; g.k = k;
     g.a = a; g.rs_a = rs_a; g.cs_a = cs_a;
     g.b = b; g.rs_b = rs_b; g.cs_b = cs_b;
@@ -253,7 +256,7 @@ int FNN_FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a, ptrd
     g.rs_bias = 0; g.cs_bias = 1;
     if (k <= 0) {
         FNN_FN(fnn_gemm_k0)(&g);
-        return 0;
+        return FNN_OK;
     }
     if (fnn_gemm_prefer_swap(m, n, rs_a, cs_b, bs)) {
         /* Compute C^T = op(B)^T op(A)^T: the same products, summed in the same order,
@@ -278,7 +281,7 @@ int FNN_FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a, ptrd
             status |= FNN_FN(fnn_gemm_region)(&g, bs, ukr, r.m0, r.m1, r.n0, r.n1) != 0;
     }
 #endif
-    return status ? -1 : 0;
+    return status ? FNN_NO_MEMORY : FNN_OK;
 }
 
 #define FNN_COL_CHUNK 256
