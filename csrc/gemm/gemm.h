@@ -12,8 +12,8 @@
  * panels.  Results do not depend on the thread count: threads split the rows and
  * columns of C, never the k reduction (see gemm.c).
  *
- * The kernels trust their inputs (the Python layer validates): C must not overlap A,
- * B or bias, and the strides must address valid memory.
+ * The kernels trust their inputs (the Cython entry, fastnn/_native/_gemm.pyx, checks
+ * them): C must not overlap A, B or bias, and the strides must address valid memory.
  */
 #ifndef FNN_GEMM_H
 #define FNN_GEMM_H

@@ -237,63 +237,59 @@ cdef bint _loss_fits(int t, object logits, object target, bint sparse, object gr
     return not _overlaps(loss_out, (logits, target, grad_scale))
 
 
+cdef enum:
+    _SPARSE = 0
+    _DENSE = 1
+    _BCE = 2
+
+
+cdef int _loss_run(int kind, object logits, object target, object grad_scale,
+                   object loss_out, object grad_out, int n_threads) noexcept:
+    """The loss ``kind`` on arguments ``_loss_fits`` accepted, without the GIL."""
+    cdef fnn_dtype dtype = _dtype_code(_float_type(logits))
+    cdef const void *pz = _data(logits)
+    cdef const void *ptg = _data(target)
+    cdef const void *pgs = _data(grad_scale)
+    cdef void *ploss = _data(loss_out)
+    cdef void *pg = _data(grad_out)
+    cdef Py_ssize_t n = _dim(logits, 0), k = _dim(logits, 1)
+    cdef int status
+    with nogil:
+        if kind == _SPARSE:
+            status = fnn_softmax_xent_sparse(dtype, pz, <const int64_t *>ptg, pgs, ploss,
+                                             pg, n, k, n_threads)
+        elif kind == _DENSE:
+            status = fnn_softmax_xent_dense(dtype, pz, ptg, pgs, ploss, pg, n, k, n_threads)
+        else:
+            status = fnn_sigmoid_bce(dtype, pz, ptg, pgs, ploss, pg, n, k, n_threads)
+    return status
+
+
 def softmax_xent_sparse(logits, labels, grad_scale, loss_out, grad_out, int n_threads):
     """Softmax + sparse categorical cross-entropy (see the contract above).  Returns OK,
     BAD_LABEL (nothing written) for a label outside [0, k), or NOT_TAKEN."""
-    cdef int t = _float_type(logits)
-    cdef const void *pz
-    cdef const int64_t *pl
-    cdef const void *pgs
-    cdef void *ploss
-    cdef void *pg
-    cdef Py_ssize_t n, k
-    cdef int status
-    if not _loss_fits(t, logits, labels, True, grad_scale, loss_out, grad_out):
+    if not _loss_fits(_float_type(logits), logits, labels, True, grad_scale, loss_out,
+                      grad_out):
         return FNN_NOT_TAKEN
-    pz, pl, pgs = _data(logits), <const int64_t *>_data(labels), _data(grad_scale)
-    ploss, pg, n, k = _data(loss_out), _data(grad_out), _dim(logits, 0), _dim(logits, 1)
-    with nogil:
-        status = fnn_softmax_xent_sparse(_dtype_code(t), pz, pl, pgs, ploss, pg, n, k,
-                                         n_threads)
-    return status
+    return _loss_run(_SPARSE, logits, labels, grad_scale, loss_out, grad_out, n_threads)
 
 
 def softmax_xent_dense(logits, target, grad_scale, loss_out, grad_out, int n_threads):
     """Softmax + categorical cross-entropy against a one-hot or soft ``target`` (see the
     contract above).  Returns OK or NOT_TAKEN."""
-    cdef int t = _float_type(logits)
-    cdef const void *pz
-    cdef const void *ptg
-    cdef const void *pgs
-    cdef void *ploss
-    cdef void *pg
-    cdef Py_ssize_t n, k
-    if not _loss_fits(t, logits, target, False, grad_scale, loss_out, grad_out):
+    if not _loss_fits(_float_type(logits), logits, target, False, grad_scale, loss_out,
+                      grad_out):
         return FNN_NOT_TAKEN
-    pz, ptg, pgs = _data(logits), _data(target), _data(grad_scale)
-    ploss, pg, n, k = _data(loss_out), _data(grad_out), _dim(logits, 0), _dim(logits, 1)
-    with nogil:
-        fnn_softmax_xent_dense(_dtype_code(t), pz, ptg, pgs, ploss, pg, n, k, n_threads)
-    return FNN_OK
+    return _loss_run(_DENSE, logits, target, grad_scale, loss_out, grad_out, n_threads)
 
 
 def sigmoid_bce(logits, target, grad_scale, loss_out, grad_out, int n_threads):
     """Sigmoid + binary cross-entropy, the mean over each row (see the contract above).
     Returns OK or NOT_TAKEN."""
-    cdef int t = _float_type(logits)
-    cdef const void *pz
-    cdef const void *ptg
-    cdef const void *pgs
-    cdef void *ploss
-    cdef void *pg
-    cdef Py_ssize_t n, k
-    if not _loss_fits(t, logits, target, False, grad_scale, loss_out, grad_out):
+    if not _loss_fits(_float_type(logits), logits, target, False, grad_scale, loss_out,
+                      grad_out):
         return FNN_NOT_TAKEN
-    pz, ptg, pgs = _data(logits), _data(target), _data(grad_scale)
-    ploss, pg, n, k = _data(loss_out), _data(grad_out), _dim(logits, 0), _dim(logits, 1)
-    with nogil:
-        fnn_sigmoid_bce(_dtype_code(t), pz, ptg, pgs, ploss, pg, n, k, n_threads)
-    return FNN_OK
+    return _loss_run(_BCE, logits, target, grad_scale, loss_out, grad_out, n_threads)
 
 
 # ---------------------------------------------------------------------- optimizers
