@@ -3,6 +3,8 @@
  * Design
  * - The kernels live in activations_tmpl.h, included once per dtype below; only the
  *   element type and the name suffix change, so the two dtypes cannot drift apart.
+ *   Each kernel's dtype-generic entry (fnn_dispatch.h), the one fastnn/_native calls,
+ *   follows the instantiation.
  * - fnn_act_forward_inplace_* is serial on purpose: the GEMM epilogue calls it on a tile
  *   from inside its own parallel region.  Every other entry point takes n_threads and
  *   splits the array into fixed blocks (ew_common.h), so results never depend on it.

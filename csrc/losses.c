@@ -10,7 +10,8 @@
  *   overflow.
  * - Row sums accumulate in double for both dtypes; rows go to threads whole, so no sum
  *   is ever split across threads.
- * The kernels are in losses_tmpl.h, included once per dtype.
+ * The kernels are in losses_tmpl.h, included once per dtype; below them, each kernel's
+ * dtype-generic entry (fnn_dispatch.h), the one fastnn/_native calls.
  */
 #include <math.h>
 #include <stddef.h>

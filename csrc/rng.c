@@ -8,6 +8,8 @@
  *   u >= rate compared in double, the same comparison NumPy makes.
  * - The 64-bit multiplies do not vectorise on baseline SSE2, so a mask element costs a
  *   few ns; it counts as a transcendental element for the threading threshold.
+ * - The mask is written once for both dtypes in rng_tmpl.h; fnn_dropout_mask, its
+ *   dtype-generic entry (fnn_dispatch.h), is what fastnn/_native calls.
  */
 #include <math.h>
 #include <stddef.h>

@@ -9,7 +9,7 @@
 #   returns NOT_TAKEN; NativeOps then copies (native_ops._through_copies) or falls back.
 # - dtype: each entry calls the kernel's dtype-generic C entry (fnn_gemm, fnn_col_sum:
 #   void pointers and an fnn_dtype, csrc/fnn_dispatch.h), so this file has no
-#   float32/float64 branches; the two variants come from one C body (gemm_body.h).
+#   float32/float64 branches; the two variants come from one C body (gemm_tmpl.h).
 # - Statuses are csrc/fnn_status.h's: OK, NO_MEMORY (the packing buffers), NOT_TAKEN.
 
 include "_arrays.pxi"

@@ -66,7 +66,8 @@ def _alpha(activation, alpha):
 def _done(status):
     """Whether an entry computed its result: True for OK, False when NumPy should (its
     arguments did not fit, or a sparse label is out of range, which NumPy reports or
-    wraps in its own way).  NO_MEMORY raises: a kernel could not get its scratch memory."""
+    wraps in its own way).  NO_MEMORY raises: a kernel could not get its scratch memory.
+    (The training step's paths test ``status == _OK`` first and save this call.)"""
     if status == _OK:
         return True
     if status == _NO_MEMORY:
@@ -119,6 +120,8 @@ def _gemm_into(a, b, c, bias, act, alpha):
     arrays even through ``_through_copies`` (NumpyOps answers then)."""
     nt = _thread_count.get_num_threads()
     status = _gemm.gemm(a, b, c, bias, act, alpha, False, nt)
+    if status == _OK:
+        return True
     if status == _NOT_TAKEN:
         status = _through_copies(
             lambda c, a, b, bias: _gemm.gemm(a, b, c, bias, act, alpha, False, nt),
@@ -149,7 +152,7 @@ def _fused_loss(entry, logits, target, grad_scale, out_grad, labels):
             gs = np.ascontiguousarray(grad_scale, dtype=logits.dtype)
         if t is not target or gs is not grad_scale:
             status = entry(logits, t, gs, loss, grad, nt)
-    return (loss, grad) if _done(status) else None
+    return (loss, grad) if status == _OK or _done(status) else None
 
 
 # used by the optimizer section until it moves
@@ -253,10 +256,11 @@ class NativeOps(NumpyOps):
             dx = out_dx if need_dx else None
             db = out_db if has_bias else None
             dz = None if code == _LINEAR else self._dz_buffer(dy.shape, dy.dtype)
-            if _done(_gemm.dense_backward(
+            status = _gemm.dense_backward(
                 x, w, y, dy, code, _alpha(activation, alpha), dz, dx, out_dw, db,
                 _thread_count.get_num_threads(),
-            )):
+            )
+            if status == _OK or _done(status):
                 return dx, out_dw, db
         return super().dense_backward(
             x, w, y, dy, activation, has_bias, need_dx, out_dx, out_dw, out_db, alpha
