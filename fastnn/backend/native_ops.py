@@ -115,19 +115,12 @@ def _through_copies(call, out, *inputs):
     return status
 
 
-def _gemm_into(a, b, c, bias, act, alpha):
-    """``c = act(a @ b + bias)`` by the native GEMM; False when it does not take the
-    arrays even through ``_through_copies`` (NumpyOps answers then)."""
-    nt = _thread_count.get_num_threads()
-    status = _gemm.gemm(a, b, c, bias, act, alpha, False, nt)
-    if status == _OK:
-        return True
-    if status == _NOT_TAKEN:
-        status = _through_copies(
-            lambda c, a, b, bias: _gemm.gemm(a, b, c, bias, act, alpha, False, nt),
-            c, a, b, bias,
-        )
-    return _done(status)
+def _gemm_through_copies(a, b, c, bias, act, alpha, nt):
+    """``_gemm.gemm`` again, through ``_through_copies``, after it answered NOT_TAKEN."""
+    return _through_copies(
+        lambda c, a, b, bias: _gemm.gemm(a, b, c, bias, act, alpha, False, nt),
+        c, a, b, bias,
+    )
 
 
 def _fused_loss(entry, logits, target, grad_scale, out_grad, labels):
@@ -209,7 +202,11 @@ class NativeOps(NumpyOps):
             a = a.T if transpose_a else a
             b = b.T if transpose_b else b
             c = np.empty((a.shape[0], b.shape[1]), a.dtype) if out is None else out
-            if _gemm_into(a, b, c, None, _LINEAR, 0.0):
+            nt = _thread_count.get_num_threads()
+            status = _gemm.gemm(a, b, c, None, _LINEAR, 0.0, False, nt)
+            if status == _NOT_TAKEN:
+                status = _gemm_through_copies(a, b, c, None, _LINEAR, 0.0, nt)
+            if status == _OK or _done(status):
                 return c
             return super().matmul(a, b, out=out)
         return super().matmul(a, b, transpose_a, transpose_b, out=out)
@@ -223,7 +220,12 @@ class NativeOps(NumpyOps):
             y = out
             if y is None and _is_matrix(x) and _is_matrix(w):
                 y = np.empty((x.shape[0], w.shape[1]), x.dtype)
-            if _gemm_into(x, w, y, b, code, _alpha(activation, alpha)):
+            a = _alpha(activation, alpha)
+            nt = _thread_count.get_num_threads()
+            status = _gemm.gemm(x, w, y, b, code, a, False, nt)
+            if status == _NOT_TAKEN:
+                status = _gemm_through_copies(x, w, y, b, code, a, nt)
+            if status == _OK or _done(status):
                 return self.softmax(y, out=y) if softmax else y
         return super().dense_forward(x, w, b, activation, out=out, alpha=alpha)
 
