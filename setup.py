@@ -45,7 +45,6 @@ NATIVE_EXTENSIONS = [
         "c": [
             "csrc/activations.c",
             "csrc/losses.c",
-            "csrc/optimizers.c",
             "csrc/rng.c",
         ],
         "avx2": [],

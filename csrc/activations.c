@@ -3,6 +3,8 @@
  * Design
  * - The kernels live in activations_tmpl.h, included once per dtype below; only the
  *   element type and the name suffix change, so the two dtypes cannot drift apart.
+ *   Each kernel's dtype-generic entry (fnn_dispatch.h), the one fastnn/_native calls,
+ *   follows the instantiation.
  * - fnn_act_forward_inplace_* is serial on purpose: the GEMM epilogue calls it on a tile
  *   from inside its own parallel region.  Every other entry point takes n_threads and
  *   splits the array into fixed blocks (ew_common.h), so results never depend on it.
@@ -41,3 +43,30 @@ static inline ptrdiff_t fnn_act_cost(int act) {
 
 #define FNN_TEMPLATE "activations_tmpl.h"
 #include "fnn_instantiate.h"
+
+/* The dtype-generic entries (fnn_dispatch.h). */
+fnn_status fnn_act_forward(fnn_dtype dtype, int act, double alpha, const void *x,
+                           void *y_out, ptrdiff_t n, int n_threads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_act_forward, (act, alpha, x, y_out, n, n_threads));
+}
+
+fnn_status fnn_act_backward(fnn_dtype dtype, int act, double alpha, const void *dy,
+                            const void *y, const void *x, void *dx_out, ptrdiff_t n,
+                            int n_threads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_act_backward, (act, alpha, dy, y, x, dx_out, n, n_threads));
+}
+
+fnn_status fnn_softmax(fnn_dtype dtype, const void *x, void *y_out, ptrdiff_t rows,
+                       ptrdiff_t cols, int n_threads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_softmax, (x, y_out, rows, cols, n_threads));
+}
+
+fnn_status fnn_softmax_backward(fnn_dtype dtype, const void *dy, const void *y,
+                                void *dx_out, ptrdiff_t rows, ptrdiff_t cols,
+                                int n_threads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_softmax_backward, (dy, y, dx_out, rows, cols, n_threads));
+}

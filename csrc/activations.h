@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "fnn_dispatch.h"
+
 typedef enum {
     FNN_ACT_LINEAR = 0,
     FNN_ACT_RELU = 1,
@@ -53,5 +55,19 @@ void fnn_softmax_backward_f32(const float *dy, const float *y, float *dx_out,
                               ptrdiff_t rows, ptrdiff_t cols, int n_threads);
 void fnn_softmax_backward_f64(const double *dy, const double *y, double *dx_out,
                               ptrdiff_t rows, ptrdiff_t cols, int n_threads);
+
+/* The dtype-generic entries fastnn/_native calls (fnn_dispatch.h): the kernels above
+ * with void pointers, dtype an fnn_dtype.  FNN_NOT_TAKEN for an unknown dtype, else
+ * FNN_OK.  alpha is converted to the element type. */
+fnn_status fnn_act_forward(fnn_dtype dtype, int act, double alpha, const void *x,
+                           void *y_out, ptrdiff_t n, int n_threads);
+fnn_status fnn_act_backward(fnn_dtype dtype, int act, double alpha, const void *dy,
+                            const void *y, const void *x, void *dx_out, ptrdiff_t n,
+                            int n_threads);
+fnn_status fnn_softmax(fnn_dtype dtype, const void *x, void *y_out, ptrdiff_t rows,
+                       ptrdiff_t cols, int n_threads);
+fnn_status fnn_softmax_backward(fnn_dtype dtype, const void *dy, const void *y,
+                                void *dx_out, ptrdiff_t rows, ptrdiff_t cols,
+                                int n_threads);
 
 #endif

@@ -5,7 +5,8 @@
  *     #include "fnn_instantiate.h"
  *
  * The template sees FNN_T (the element type) and FNN_F(name) (name with the _f32 or _f64
- * suffix).  Both dtypes come from one body, so they cannot drift apart.
+ * suffix).  Both dtypes come from one body, so they cannot drift apart.  The .c file then
+ * defines each kernel's dtype-generic entry with fnn_dispatch.h.
  * No include guard: every kernel file includes it once for its own template.
  */
 #ifndef FNN_TEMPLATE

@@ -12,13 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fnn_dispatch.h"
+
 /* Softmax + sparse categorical cross-entropy.  IN logits[n*k], labels[n] (class indices);
- * OUT loss_out[n], grad_out[n*k].  Returns 0, or -1 without writing anything when a label
- * is outside [0, k). */
-int fnn_softmax_xent_sparse_f32(const float *logits, const int64_t *labels,
+ * OUT loss_out[n], grad_out[n*k].  Returns FNN_OK, or FNN_BAD_LABEL without writing
+ * anything when a label is outside [0, k). */
+fnn_status fnn_softmax_xent_sparse_f32(const float *logits, const int64_t *labels,
                                 const float *grad_scale, float *loss_out,
                                 float *grad_out, ptrdiff_t n, ptrdiff_t k, int n_threads);
-int fnn_softmax_xent_sparse_f64(const double *logits, const int64_t *labels,
+fnn_status fnn_softmax_xent_sparse_f64(const double *logits, const int64_t *labels,
                                 const double *grad_scale, double *loss_out,
                                 double *grad_out, ptrdiff_t n, ptrdiff_t k, int n_threads);
 
@@ -39,5 +41,19 @@ void fnn_sigmoid_bce_f32(const float *logits, const float *target, const float *
 void fnn_sigmoid_bce_f64(const double *logits, const double *target,
                          const double *grad_scale, double *loss_out, double *grad_out,
                          ptrdiff_t n, ptrdiff_t k, int n_threads);
+
+/* The dtype-generic entries fastnn/_native calls (fnn_dispatch.h): the kernels above
+ * with void pointers, dtype an fnn_dtype (labels stay int64).  FNN_NOT_TAKEN for an
+ * unknown dtype, else the kernel's status. */
+fnn_status fnn_softmax_xent_sparse(fnn_dtype dtype, const void *logits,
+                                   const int64_t *labels, const void *grad_scale,
+                                   void *loss_out, void *grad_out, ptrdiff_t n, ptrdiff_t k,
+                                   int n_threads);
+fnn_status fnn_softmax_xent_dense(fnn_dtype dtype, const void *logits, const void *target,
+                                  const void *grad_scale, void *loss_out, void *grad_out,
+                                  ptrdiff_t n, ptrdiff_t k, int n_threads);
+fnn_status fnn_sigmoid_bce(fnn_dtype dtype, const void *logits, const void *target,
+                           const void *grad_scale, void *loss_out, void *grad_out,
+                           ptrdiff_t n, ptrdiff_t k, int n_threads);
 
 #endif

@@ -108,22 +108,22 @@ static void FNN_F(fnn_bce_row)(const FNN_T *z, const FNN_T *tg, FNN_T scale,
     *loss_out = (FNN_T)(acc / (double)k);
 }
 
-int FNN_F(fnn_softmax_xent_sparse)(const FNN_T *logits, const int64_t *labels,
-                                   const FNN_T *grad_scale, FNN_T *loss_out,
-                                   FNN_T *grad_out, ptrdiff_t n, ptrdiff_t k,
-                                   int n_threads) {
+fnn_status FNN_F(fnn_softmax_xent_sparse)(const FNN_T *logits, const int64_t *labels,
+                                          const FNN_T *grad_scale, FNN_T *loss_out,
+                                          FNN_T *grad_out, ptrdiff_t n, ptrdiff_t k,
+                                          int n_threads) {
     int nt = fnn_ew_threads(n * k * FNN_EW_COST_TRANSC, n_threads);
     ptrdiff_t i;
     /* Validate every label before writing anything, so the caller can fall back. */
     for (i = 0; i < n; i++)
-        if (labels[i] < 0 || labels[i] >= (int64_t)k) return -1;
-    if (k <= 0) return n > 0 ? -1 : 0;
+        if (labels[i] < 0 || labels[i] >= (int64_t)k) return FNN_BAD_LABEL;
+    if (k <= 0) return n > 0 ? FNN_BAD_LABEL : FNN_OK;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (i = 0; i < n; i++)
         FNN_F(fnn_xent_sparse_row)(logits + i * k, labels[i],
                                    grad_scale ? grad_scale[i] : K(0), loss_out + i,
                                    grad_scale ? grad_out + i * k : NULL, k);
-    return 0;
+    return FNN_OK;
 }
 
 void FNN_F(fnn_softmax_xent_dense)(const FNN_T *logits, const FNN_T *target,

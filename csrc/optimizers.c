@@ -55,33 +55,42 @@ static int fnn_opt_slots_present(const fnn_opt_var *vars, ptrdiff_t count, unsig
 #define FNN_OPT_ENTRY(rule, used)                                                      \
     do {                                                                               \
         if (!fnn_opt_slots_present(vars, count, (used))) return FNN_NOT_TAKEN;         \
-        if (dtype == FNN_OPT_FLOAT64)                                                  \
+        if (dtype == FNN_FLOAT64)                                                  \
             fnn_##rule##_vars_f64(vars, count, hp, step, n_threads);                   \
         else                                                                           \
             fnn_##rule##_vars_f32(vars, count, hp, step, n_threads);                   \
         return FNN_OK;                                                                 \
     } while (0)
 
-fnn_status fnn_sgd_update(fnn_opt_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
+fnn_status fnn_sgd_update(fnn_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
                           const fnn_sgd_params *hp, const fnn_opt_step *step,
                           int n_threads) {
     FNN_OPT_ENTRY(sgd, hp->momentum != 0.0 ? 1u : 0u);
 }
 
-fnn_status fnn_adagrad_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+fnn_status fnn_adagrad_update(fnn_dtype dtype, const fnn_opt_var *vars,
                               ptrdiff_t count, const fnn_adagrad_params *hp,
                               const fnn_opt_step *step, int n_threads) {
     FNN_OPT_ENTRY(adagrad, 1u);
 }
 
-fnn_status fnn_rmsprop_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+fnn_status fnn_rmsprop_update(fnn_dtype dtype, const fnn_opt_var *vars,
                               ptrdiff_t count, const fnn_rmsprop_params *hp,
                               const fnn_opt_step *step, int n_threads) {
     FNN_OPT_ENTRY(rmsprop, 1u | (hp->momentum != 0.0 ? 2u : 0u) | (hp->centered ? 4u : 0u));
 }
 
-fnn_status fnn_adam_update(fnn_opt_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
+fnn_status fnn_adam_update(fnn_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
                            const fnn_adam_params *hp, const fnn_opt_step *step,
                            int n_threads) {
     FNN_OPT_ENTRY(adam, 3u | (hp->amsgrad ? 4u : 0u));
+}
+
+fnn_status fnn_sum_squares(fnn_dtype dtype, const void *x, ptrdiff_t n, double *out,
+                           int n_threads) {
+    switch (dtype) {
+    case FNN_FLOAT32: *out = fnn_sum_squares_f32(x, n, n_threads); return FNN_OK;
+    case FNN_FLOAT64: *out = fnn_sum_squares_f64(x, n, n_threads); return FNN_OK;
+    }
+    return FNN_NOT_TAKEN;
 }

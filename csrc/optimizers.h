@@ -2,7 +2,7 @@
  *
  * One entry per rule updates every variable of a model in one call:
  *
- *     fnn_status fnn_<rule>_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+ *     fnn_status fnn_<rule>_update(fnn_dtype dtype, const fnn_opt_var *vars,
  *                                  ptrdiff_t count, const fnn_<rule>_params *hp,
  *                                  const fnn_opt_step *step, int n_threads);
  *
@@ -28,10 +28,7 @@
 
 #include <stddef.h>
 
-#include "fnn_status.h"
-
-/* The element type of every array of one call. */
-typedef enum { FNN_OPT_FLOAT32 = 0, FNN_OPT_FLOAT64 = 1 } fnn_opt_dtype;
+#include "fnn_dispatch.h"
 
 /* The most state arrays a rule keeps per variable (RMSprop's and Adam's three). */
 #define FNN_OPT_MAX_SLOTS 3
@@ -84,16 +81,16 @@ typedef struct {
     int amsgrad;
 } fnn_adam_params;
 
-fnn_status fnn_sgd_update(fnn_opt_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
+fnn_status fnn_sgd_update(fnn_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
                           const fnn_sgd_params *hp, const fnn_opt_step *step,
                           int n_threads);
-fnn_status fnn_adagrad_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+fnn_status fnn_adagrad_update(fnn_dtype dtype, const fnn_opt_var *vars,
                               ptrdiff_t count, const fnn_adagrad_params *hp,
                               const fnn_opt_step *step, int n_threads);
-fnn_status fnn_rmsprop_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+fnn_status fnn_rmsprop_update(fnn_dtype dtype, const fnn_opt_var *vars,
                               ptrdiff_t count, const fnn_rmsprop_params *hp,
                               const fnn_opt_step *step, int n_threads);
-fnn_status fnn_adam_update(fnn_opt_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
+fnn_status fnn_adam_update(fnn_dtype dtype, const fnn_opt_var *vars, ptrdiff_t count,
                            const fnn_adam_params *hp, const fnn_opt_step *step,
                            int n_threads);
 
@@ -102,41 +99,8 @@ fnn_status fnn_adam_update(fnn_opt_dtype dtype, const fnn_opt_var *vars, ptrdiff
  * result is the same for every thread count. */
 double fnn_sum_squares_f32(const float *x, ptrdiff_t n, int n_threads);
 double fnn_sum_squares_f64(const double *x, ptrdiff_t n, int n_threads);
-
-/* ------------------------------------------------------------------ legacy
- * One variable per call, the hyperparameters as separate arguments: kept only for the
- * old wrappers in fastnn/_native/_elementwise.pyx, which nothing calls any more.  Each
- * runs the entry above on one variable.  Delete these with those wrappers. */
-void fnn_sgd_update_f32(float *param, const float *grad, float *velocity, ptrdiff_t n,
-                        double lr, double momentum, int nesterov, double weight_decay,
-                        double grad_scale, double clipvalue, int n_threads);
-void fnn_sgd_update_f64(double *param, const double *grad, double *velocity, ptrdiff_t n,
-                        double lr, double momentum, int nesterov, double weight_decay,
-                        double grad_scale, double clipvalue, int n_threads);
-void fnn_adagrad_update_f32(float *param, const float *grad, float *accumulator,
-                            ptrdiff_t n, double lr, double epsilon, double weight_decay,
-                            double grad_scale, double clipvalue, int n_threads);
-void fnn_adagrad_update_f64(double *param, const double *grad, double *accumulator,
-                            ptrdiff_t n, double lr, double epsilon, double weight_decay,
-                            double grad_scale, double clipvalue, int n_threads);
-void fnn_rmsprop_update_f32(float *param, const float *grad, float *velocity,
-                            float *momentum_buf, float *average_grad, ptrdiff_t n,
-                            double lr, double rho, double epsilon, double momentum,
-                            double weight_decay, double grad_scale, double clipvalue,
-                            int n_threads);
-void fnn_rmsprop_update_f64(double *param, const double *grad, double *velocity,
-                            double *momentum_buf, double *average_grad, ptrdiff_t n,
-                            double lr, double rho, double epsilon, double momentum,
-                            double weight_decay, double grad_scale, double clipvalue,
-                            int n_threads);
-void fnn_adam_update_f32(float *param, const float *grad, float *m, float *v, float *v_hat,
-                         ptrdiff_t n, double lr, double step, double beta_1,
-                         double beta_2, double epsilon, double weight_decay,
-                         double grad_scale, double clipvalue, int n_threads);
-void fnn_adam_update_f64(double *param, const double *grad, double *m, double *v,
-                         double *v_hat, ptrdiff_t n, double lr, double step,
-                         double beta_1, double beta_2, double epsilon,
-                         double weight_decay, double grad_scale, double clipvalue,
-                         int n_threads);
+/* Its dtype-generic entry (fnn_dispatch.h): the sum into *out. */
+fnn_status fnn_sum_squares(fnn_dtype dtype, const void *x, ptrdiff_t n, double *out,
+                           int n_threads);
 
 #endif

@@ -8,6 +8,8 @@
  *   u >= rate compared in double, the same comparison NumPy makes.
  * - The 64-bit multiplies do not vectorise on baseline SSE2, so a mask element costs a
  *   few ns; it counts as a transcendental element for the threading threshold.
+ * - The mask is written once for both dtypes in rng_tmpl.h; fnn_dropout_mask, its
+ *   dtype-generic entry (fnn_dispatch.h), is what fastnn/_native calls.
  */
 #include <math.h>
 #include <stddef.h>
@@ -59,26 +61,13 @@ static uint64_t fnn_keep_threshold(double rate) {
     return t <= 0.0 ? 0 : (uint64_t)t;
 }
 
-/* One dtype's mask over global indices [lo, lo + len); mask_out is already offset. */
-#define FNN_DEFINE_DROPOUT(T, SFX)                                                      \
-    static void fnn_dropout_range_##SFX(uint64_t key, uint64_t threshold, T keep_value,  \
-                                        T *mask_out, ptrdiff_t lo, ptrdiff_t len) {      \
-        uint64_t ctr = key + (uint64_t)lo * FNN_GOLDEN;                                  \
-        ptrdiff_t i;                                                                     \
-        for (i = 0; i < len; i++) {                                                      \
-            ctr += FNN_GOLDEN; /* key + (lo + i + 1) * golden */                         \
-            mask_out[i] = (fnn_splitmix64(ctr) >> 40) >= threshold ? keep_value : (T)0; \
-        }                                                                                \
-    }                                                                                    \
-    void fnn_dropout_mask_##SFX(uint64_t seed, uint64_t stream, double rate,             \
-                                T *mask_out, ptrdiff_t n, int n_threads) {               \
-        uint64_t key = fnn_counter_key(seed, stream);                                    \
-        uint64_t threshold = fnn_keep_threshold(rate);                                   \
-        T keep_value = (T)(1.0 / (1.0 - rate)); /* NumPy: float64 1/(1-rate), cast */    \
-        FNN_EW_FOR_BLOCKS(n, FNN_EW_COST_TRANSC, n_threads, lo, len,                     \
-                          fnn_dropout_range_##SFX(key, threshold, keep_value,            \
-                                                  mask_out + lo, lo, len));              \
-    }
+/* The dropout mask, one body for both dtypes (rng_tmpl.h). */
+#define FNN_TEMPLATE "rng_tmpl.h"
+#include "fnn_instantiate.h"
 
-FNN_DEFINE_DROPOUT(float, f32)
-FNN_DEFINE_DROPOUT(double, f64)
+/* The dtype-generic entry (fnn_dispatch.h). */
+fnn_status fnn_dropout_mask(fnn_dtype dtype, uint64_t seed, uint64_t stream, double rate,
+                            void *mask_out, ptrdiff_t n, int n_threads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_dropout_mask, (seed, stream, rate, mask_out, n, n_threads));
+}

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fnn_dispatch.h"
+
 /* The 64-bit key of (seed, stream): splitmix64(splitmix64(seed*golden) ^ stream). */
 uint64_t fnn_counter_key(uint64_t seed, uint64_t stream);
 
@@ -24,5 +26,10 @@ void fnn_dropout_mask_f32(uint64_t seed, uint64_t stream, double rate, float *ma
                           ptrdiff_t n, int n_threads);
 void fnn_dropout_mask_f64(uint64_t seed, uint64_t stream, double rate, double *mask_out,
                           ptrdiff_t n, int n_threads);
+
+/* The dtype-generic entry fastnn/_native calls (fnn_dispatch.h): the mask above with a
+ * void pointer, dtype an fnn_dtype.  FNN_NOT_TAKEN for an unknown dtype, else FNN_OK. */
+fnn_status fnn_dropout_mask(fnn_dtype dtype, uint64_t seed, uint64_t stream, double rate,
+                            void *mask_out, ptrdiff_t n, int n_threads);
 
 #endif

@@ -1,6 +1,6 @@
 /* BLIS-style GEMM driver: blocking, packing, threading, epilogue and kernel dispatch.
  *
- * Design (see gemm_body.h for the loops, ukernel.h for the micro-kernel contract):
+ * Design (see gemm_tmpl.h for the loops, ukernel.h for the micro-kernel contract):
  *
  * - Five loops NC / KC / MC around an MR x NR register micro-kernel.  A and B are
  *   packed into contiguous, 64-byte aligned micro-panels; the packing routines read
@@ -18,7 +18,9 @@
  * - Two shape-driven shortcuts, neither of which changes a single bit of the result:
  *   a product whose padding to whole tiles wastes much (an output layer with n = 10)
  *   is computed transposed, C^T = B^T A^T (fnn_gemm_prefer_swap); and a row-major B
- *   that one MC block uses once is read in place instead of packed (gemm_body.h).
+ *   that one MC block uses once is read in place instead of packed (gemm_tmpl.h).
+ * - fastnn/_native calls fnn_gemm / fnn_col_sum, the dtype-generic entries at the end
+ *   (fnn_dispatch.h), over the float32 and float64 instantiations of gemm_tmpl.h.
  * - The micro-kernel is picked once: AVX2+FMA when this build compiled it
  *   (FNN_HAVE_AVX2_BUILD) and CPUID reports both features, unless FASTNN_DISABLE_SIMD
  *   is set to a non-zero value; else the portable C kernel.
@@ -247,7 +249,7 @@ static ptrdiff_t fnn_balanced_block(ptrdiff_t len, ptrdiff_t max_block, ptrdiff_
 /* Rough cost, in cycles per unit of k, of computing an m x n product in this orientation:
  * the micro-kernel runs on whole MR x NR tiles (8 multiply-adds per cycle with AVX2),
  * and packing costs about a cycle per value, for A always and for B unless the region
- * code reads B in place (row-major B, one MC block; see gemm_body.h). */
+ * code reads B in place (row-major B, one MC block; see gemm_tmpl.h). */
 static double fnn_gemm_cost(ptrdiff_t m, ptrdiff_t n, ptrdiff_t cs_b, const fnn_blocksizes *bs)
 {
     const double padded = (double)((m + bs->mr - 1) / bs->mr * bs->mr) *
@@ -400,14 +402,23 @@ static void fnn_pack_transposed_f64(ptrdiff_t kc, const double *src, ptrdiff_t s
 
 /* ------------------------------------------------------------------ one body, two dtypes */
 
-#define FNN_T float
-#define FNN_SFX f32
-#include "gemm_body.h"
-#undef FNN_T
-#undef FNN_SFX
+#define FNN_TEMPLATE "gemm/gemm_tmpl.h"
+#include "../fnn_instantiate.h"
 
-#define FNN_T double
-#define FNN_SFX f64
-#include "gemm_body.h"
-#undef FNN_T
-#undef FNN_SFX
+/* ------------------------------------------------------------------ dtype-generic entries */
+
+fnn_status fnn_gemm(fnn_dtype dtype, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                    const void *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+                    const void *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
+                    void *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
+                    const void *bias, int act, double alpha, int nthreads)
+{
+    FNN_DISPATCH(dtype, fnn_gemm, (m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, rs_c, cs_c,
+                                   accumulate, bias, act, alpha, nthreads));
+}
+
+fnn_status fnn_col_sum(fnn_dtype dtype, ptrdiff_t m, ptrdiff_t n, const void *x,
+                       ptrdiff_t rs_x, ptrdiff_t cs_x, void *out, int nthreads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_col_sum, (m, n, x, rs_x, cs_x, out, nthreads));
+}

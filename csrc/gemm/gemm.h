@@ -12,13 +12,15 @@
  * panels.  Results do not depend on the thread count: threads split the rows and
  * columns of C, never the k reduction (see gemm.c).
  *
- * The kernels trust their inputs (the Python layer validates): C must not overlap A,
- * B or bias, and the strides must address valid memory.
+ * The kernels trust their inputs (the Cython entry, fastnn/_native/_gemm.pyx, checks
+ * them): C must not overlap A, B or bias, and the strides must address valid memory.
  */
 #ifndef FNN_GEMM_H
 #define FNN_GEMM_H
 
 #include <stddef.h>
+
+#include "../fnn_dispatch.h"
 
 /* C[m x n] = A[m x k] B[k x n] (+ C when accumulate), then C[i][j] += bias[j] (bias may
  * be NULL, else n contiguous values), then C = act(C) with fnn_act_forward_inplace_*
@@ -26,18 +28,19 @@
  * When accumulate is 0, C is write-only: it may hold garbage (NaN) on entry.
  * k == 0 gives C = act((accumulate ? C : 0) + bias).  m == 0 or n == 0 does nothing.
  * nthreads >= 1 is an upper bound; small products run on one thread.
- * Returns 0, or -1 when a packing buffer could not be allocated (C is then undefined).
+ * Returns FNN_OK, or FNN_NO_MEMORY when a packing buffer could not be allocated (C is
+ * then undefined).
  */
-int fnn_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                 const float *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
-                 const float *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
-                 float *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
-                 const float *bias, int act, float alpha, int nthreads);
-int fnn_gemm_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                 const double *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
-                 const double *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
-                 double *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
-                 const double *bias, int act, double alpha, int nthreads);
+fnn_status fnn_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                        const float *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+                        const float *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
+                        float *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
+                        const float *bias, int act, float alpha, int nthreads);
+fnn_status fnn_gemm_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                        const double *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+                        const double *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
+                        double *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
+                        const double *bias, int act, double alpha, int nthreads);
 
 /* out[j] = sum_i x[i][j] (the bias gradient), summed in row order 0..m-1 for every
  * column whatever the thread count; threads split the columns. */
@@ -45,6 +48,17 @@ void fnn_col_sum_f32(ptrdiff_t m, ptrdiff_t n, const float *x, ptrdiff_t rs_x,
                      ptrdiff_t cs_x, float *out, int nthreads);
 void fnn_col_sum_f64(ptrdiff_t m, ptrdiff_t n, const double *x, ptrdiff_t rs_x,
                      ptrdiff_t cs_x, double *out, int nthreads);
+
+/* The dtype-generic entries fastnn/_native calls (fnn_dispatch.h): the two kernels above
+ * with void pointers, dtype an fnn_dtype and alpha converted to the element type.
+ * FNN_NOT_TAKEN for an unknown dtype, else the kernel's status. */
+fnn_status fnn_gemm(fnn_dtype dtype, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                    const void *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+                    const void *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
+                    void *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
+                    const void *bias, int act, double alpha, int nthreads);
+fnn_status fnn_col_sum(fnn_dtype dtype, ptrdiff_t m, ptrdiff_t n, const void *x,
+                       ptrdiff_t rs_x, ptrdiff_t cs_x, void *out, int nthreads);
 
 /* The float32 FMA peak of this CPU in GFLOP/s on nthreads threads (all together): the
  * best of a few timed runs of independent FMA chains (AVX2+FMA when this build has it

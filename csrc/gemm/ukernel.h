@@ -17,7 +17,7 @@
  * the thread count rests on that: which tile or thread computes an element never
  * changes its rounding.
  *
- * Edge tiles (m < MR or n < NR) are the macro-kernel's job (gemm_body.h): it runs the
+ * Edge tiles (m < MR or n < NR) are the macro-kernel's job (gemm_tmpl.h): it runs the
  * micro-kernel into a local MR x NR tile and copies the valid part, so each kernel
  * only has to be fast on full tiles.  Packed panels are zero-padded to MR / NR.
  */

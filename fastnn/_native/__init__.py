@@ -1,5 +1,6 @@
 """Compiled extensions (Cython wrappers over ``csrc/``).  Import them through
-``fastnn.backend``; they trust their inputs and validate nothing.
+``fastnn.backend``.  Each entry checks its ndarray arguments itself (``_arrays.pxi``)
+and computes nothing, returning NOT_TAKEN, when they do not fit.
 
 Wait policy: after a parallel region, an idle OpenMP worker spins GOMP_SPINCOUNT times
 before it sleeps on a futex.  Spinning answers the next region at once; sleeping costs a

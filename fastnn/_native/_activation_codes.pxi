@@ -28,3 +28,9 @@ ACTIVATION_CODES = {
     "softplus": FNN_ACT_SOFTPLUS,
     "swish": FNN_ACT_SWISH,
 }
+
+
+cdef inline bint _elementwise_act(int act) noexcept nogil:
+    """``act`` is a code the element-wise kernels (and the GEMM epilogue) apply: any but
+    softmax, which is row-wise."""
+    return 0 <= act <= FNN_ACT_SWISH and act != FNN_ACT_SOFTMAX

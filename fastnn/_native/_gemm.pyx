@@ -1,40 +1,32 @@
-# Thin wrappers over csrc/gemm: the BLIS-style GEMM with its bias + activation epilogue,
-# and the deterministic column sum used for bias gradients.
+# The GEMM of csrc/gemm (with its bias + activation epilogue) and the deterministic column
+# sum used for bias gradients; _dense.pxi adds a dense layer's fused backward.
 #
-# One fused-type source serves float32 and float64.  Arrays arrive as typed memoryviews
-# with any strides (transposed and read-only views included); their element strides go
-# to C unchanged, so nothing is copied here.  No validation and no allocation: NativeOps
-# (fastnn/backend/native_ops.py) checks dtypes, shapes and aliasing, and allocates.
+# Design
+# - One entry per kernel, on plain ndarrays checked once here (_arrays.pxi): one float
+#   dtype, aligned, any strides for the matrices (transposed and read-only views are read
+#   in place: their element strides go to C unchanged, nothing is copied), shapes that
+#   match, a writeable C that overlaps no input.  Anything else computes nothing and
+#   returns NOT_TAKEN; NativeOps then copies (native_ops._through_copies) or falls back.
+# - dtype: each entry calls the kernel's dtype-generic C entry (fnn_gemm, fnn_col_sum:
+#   void pointers and an fnn_dtype, csrc/fnn_dispatch.h), so this file has no
+#   float32/float64 branches; the two variants come from one C body (gemm_tmpl.h).
+# - Statuses are csrc/fnn_status.h's: OK, NO_MEMORY (the packing buffers), NOT_TAKEN.
 
+include "_arrays.pxi"
 include "_activation_codes.pxi"
 
 cdef extern from "gemm/gemm.h" nogil:
-    int fnn_gemm_f32(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                     const float *a, Py_ssize_t rs_a, Py_ssize_t cs_a,
-                     const float *b, Py_ssize_t rs_b, Py_ssize_t cs_b,
-                     float *c, Py_ssize_t rs_c, Py_ssize_t cs_c, int accumulate,
-                     const float *bias, int act, float alpha, int nthreads)
-    int fnn_gemm_f64(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                     const double *a, Py_ssize_t rs_a, Py_ssize_t cs_a,
-                     const double *b, Py_ssize_t rs_b, Py_ssize_t cs_b,
-                     double *c, Py_ssize_t rs_c, Py_ssize_t cs_c, int accumulate,
-                     const double *bias, int act, double alpha, int nthreads)
-    void fnn_col_sum_f32(Py_ssize_t m, Py_ssize_t n, const float *x, Py_ssize_t rs_x,
-                         Py_ssize_t cs_x, float *out, int nthreads)
-    void fnn_col_sum_f64(Py_ssize_t m, Py_ssize_t n, const double *x, Py_ssize_t rs_x,
-                         Py_ssize_t cs_x, double *out, int nthreads)
+    fnn_status fnn_gemm(fnn_dtype dtype, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                        const void *a, Py_ssize_t rs_a, Py_ssize_t cs_a,
+                        const void *b, Py_ssize_t rs_b, Py_ssize_t cs_b,
+                        void *c, Py_ssize_t rs_c, Py_ssize_t cs_c, int accumulate,
+                        const void *bias, int act, double alpha, int nthreads)
+    fnn_status fnn_col_sum(fnn_dtype dtype, Py_ssize_t m, Py_ssize_t n, const void *x,
+                           Py_ssize_t rs_x, Py_ssize_t cs_x, void *out, int nthreads)
     void fnn_gemm_init()
     double fnn_fma_peak_gflops(int nthreads)
     const char *fnn_gemm_kernel_name()
     int fnn_gemm_select_kernel(const char *name)
-
-ctypedef fused real:
-    float
-    double
-
-# The activations the epilogue can apply (softmax is row-wise: callers apply it after the
-# GEMM), shadowing the full map from _activation_codes.pxi.
-ACTIVATION_CODES = {name: code for name, code in ACTIVATION_CODES.items() if name != "softmax"}
 
 fnn_gemm_init()
 
@@ -62,93 +54,74 @@ def select_kernel(str name):
     return fnn_gemm_select_kernel(name.encode("ascii")) == 0
 
 
-# gemm() status codes besides 0 (done) and -1 (no memory for the packing buffers).
-GEMM_OVERLAP = -2       # c overlaps a, b or bias: nothing was computed
-GEMM_ODD_STRIDES = -3   # a, b or c is misaligned: an address or stride not whole elements
-
-
-cdef inline void _extent(const char *base, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t s0,
-                         Py_ssize_t s1, Py_ssize_t item, size_t *lo, size_t *hi) noexcept nogil:
-    """The byte range [lo, hi) that an n0 x n1 view with byte strides s0, s1 touches."""
-    cdef Py_ssize_t first = 0, last = 0
-    if s0 < 0:
-        first += (n0 - 1) * s0
-    else:
-        last += (n0 - 1) * s0
-    if s1 < 0:
-        first += (n1 - 1) * s1
-    else:
-        last += (n1 - 1) * s1
-    lo[0] = <size_t>(base + first)
-    hi[0] = <size_t>(base + last + item)
-
-
-def gemm(const real[:, :] a, const real[:, :] b, real[:, :] c, const real[::1] bias,
-         int act, double alpha, bint accumulate, int nthreads):
-    """``c = act(a @ b (+ c if accumulate) + bias)`` with a (m, k), b (k, n), c (m, n).
-
-    ``bias`` is None or n values; m and n must be positive (k may be 0).  Returns 0;
-    -1 when the GEMM could not allocate its packing buffers; ``GEMM_OVERLAP`` when ``c``
-    overlaps ``a``, ``b`` or ``bias`` (by address range, like ``np.may_share_memory``)
-    and ``GEMM_ODD_STRIDES`` when an address or stride of ``a``, ``b`` or ``c`` is not a
-    whole number of elements (NumPy's ALIGNED flag is false): in these
-    two cases nothing is computed and the caller copies (these checks cost well under
-    a microsecond, a third of one ``np.may_share_memory`` call).
-    """
-    cdef Py_ssize_t m = c.shape[0], n = c.shape[1], k = a.shape[1]
-    cdef Py_ssize_t size = sizeof(real)
-    cdef const real *pa = &a[0, 0] if k > 0 else NULL
-    cdef const real *pb = &b[0, 0] if k > 0 else NULL
-    cdef const real *pbias = &bias[0] if bias is not None else NULL
-    cdef real *pc = &c[0, 0]
-    cdef size_t c_lo, c_hi, lo, hi
+cdef int _gemm_run(int typenum, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                   object a, Py_ssize_t rs_a, Py_ssize_t cs_a,
+                   object b, Py_ssize_t rs_b, Py_ssize_t cs_b,
+                   object c, bint accumulate, object bias, int act, double alpha,
+                   int nthreads) noexcept:
+    """fnn_gemm on checked arrays, without the GIL; a and b are read through the strides
+    given (in elements), so a caller passes a transpose by swapping them."""
+    cdef const void *pa = _data(a)
+    cdef const void *pb = _data(b)
+    cdef const void *pbias = _data(bias)
+    cdef void *pc = _data(c)
+    cdef Py_ssize_t rs_c = _rs(c), cs_c = _cs(c)
+    cdef fnn_dtype dtype = _dtype_code(typenum)
     cdef int status
-    if (a.strides[0] % size or a.strides[1] % size or b.strides[0] % size
-            or b.strides[1] % size or c.strides[0] % size or c.strides[1] % size
-            or <size_t>pa % size or <size_t>pb % size or <size_t>pc % size):
-        return GEMM_ODD_STRIDES
-    _extent(<const char *>pc, m, n, c.strides[0], c.strides[1], size, &c_lo, &c_hi)
-    if k > 0:
-        _extent(<const char *>pa, a.shape[0], a.shape[1], a.strides[0], a.strides[1], size,
-                &lo, &hi)
-        if lo < c_hi and c_lo < hi:
-            return GEMM_OVERLAP
-        _extent(<const char *>pb, b.shape[0], b.shape[1], b.strides[0], b.strides[1], size,
-                &lo, &hi)
-        if lo < c_hi and c_lo < hi:
-            return GEMM_OVERLAP
-    if pbias != NULL:
-        lo = <size_t>pbias
-        hi = lo + <size_t>(n * size)
-        if lo < c_hi and c_lo < hi:
-            return GEMM_OVERLAP
     with nogil:
-        if real is float:
-            status = fnn_gemm_f32(m, n, k, pa, a.strides[0] // size, a.strides[1] // size,
-                                  pb, b.strides[0] // size, b.strides[1] // size,
-                                  pc, c.strides[0] // size, c.strides[1] // size,
-                                  accumulate, pbias, act, <float>alpha, nthreads)
-        else:
-            status = fnn_gemm_f64(m, n, k, pa, a.strides[0] // size, a.strides[1] // size,
-                                  pb, b.strides[0] // size, b.strides[1] // size,
-                                  pc, c.strides[0] // size, c.strides[1] // size,
-                                  accumulate, pbias, act, alpha, nthreads)
+        status = fnn_gemm(dtype, m, n, k, pa, rs_a, cs_a, pb, rs_b, cs_b, pc, rs_c, cs_c,
+                          accumulate, pbias, act, alpha, nthreads)
     return status
 
 
-def col_sum(const real[:, :] x, real[::1] out, int nthreads):
+def gemm(a, b, c, bias, int act, double alpha, bint accumulate, int nthreads):
+    """``c = act(a @ b (+ c if accumulate) + bias)`` with a (m, k), b (k, n), c (m, n).
+
+    ``a``, ``b`` and ``c`` may have any aligned strides; ``bias`` is None or n contiguous
+    values; ``act`` is an activation code other than softmax (row-wise: callers apply it
+    after the GEMM).  k may be 0 (then c = act(0 + bias)); m or n = 0 computes nothing.
+    Returns OK, NO_MEMORY (no packing buffers) or NOT_TAKEN (nothing computed) when the
+    arrays do not fit, ``c`` overlaps ``a``, ``b`` or ``bias`` included.
+    """
+    cdef int t = _float_type(a)
+    cdef Py_ssize_t m, n, k
+    if t < 0 or not _elementwise_act(act) or not (
+        _fits_as(a, t, 2, _IN) and _fits_as(b, t, 2, _IN) and _fits_as(c, t, 2, _OUT)
+    ):
+        return FNN_NOT_TAKEN
+    m, k, n = _dim(a, 0), _dim(a, 1), _dim(b, 1)
+    if _dim(b, 0) != k or _dim(c, 0) != m or _dim(c, 1) != n:
+        return FNN_NOT_TAKEN
+    if bias is not None and not (_fits_as(bias, t, 1, _IN_C) and _dim(bias, 0) == n):
+        return FNN_NOT_TAKEN
+    if _overlaps(c, (a, b, bias)):
+        return FNN_NOT_TAKEN
+    return _gemm_run(t, m, n, k, a, _rs(a), _cs(a), b, _rs(b), _cs(b), c, accumulate, bias,
+                     act, alpha, nthreads)
+
+
+cdef int _col_sum_run(int typenum, object x, object out, int nthreads) noexcept:
+    cdef Py_ssize_t m = _dim(x, 0), n = _dim(x, 1), rs_x = _rs(x), cs_x = _cs(x)
+    cdef const void *px = _data(x)
+    cdef void *pout = _data(out)
+    cdef fnn_dtype dtype = _dtype_code(typenum)
+    cdef int status
+    with nogil:
+        status = fnn_col_sum(dtype, m, n, px, rs_x, cs_x, pout, nthreads)
+    return status
+
+
+def col_sum(x, out, int nthreads):
     """``out[j] = sum_i x[i, j]``, rows summed in order (the same for any thread count).
 
-    ``x`` is (m, n) with m, n > 0; ``out`` holds n values and must not overlap ``x``.
+    ``x`` is (m, n) with any aligned strides (m = 0 gives zeros); ``out`` holds n
+    contiguous values and overlaps nothing of ``x``.  Returns OK or NOT_TAKEN.
     """
-    cdef Py_ssize_t size = sizeof(real)
-    with nogil:
-        if real is float:
-            fnn_col_sum_f32(x.shape[0], x.shape[1], &x[0, 0], x.strides[0] // size,
-                            x.strides[1] // size, &out[0], nthreads)
-        else:
-            fnn_col_sum_f64(x.shape[0], x.shape[1], &x[0, 0], x.strides[0] // size,
-                            x.strides[1] // size, &out[0], nthreads)
+    cdef int t = _float_type(x)
+    if t < 0 or not (_fits_as(x, t, 2, _IN) and _fits_as(out, t, 1, _OUT_C)
+                     and _dim(out, 0) == _dim(x, 1)) or _overlaps(out, (x,)):
+        return FNN_NOT_TAKEN
+    return _col_sum_run(t, x, out, nthreads)
 
 
 include "_dense.pxi"

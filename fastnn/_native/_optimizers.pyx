@@ -13,22 +13,16 @@
 #   parameter's): a few nanoseconds per array.  When one does not fit nothing is updated
 #   and the entry returns NOT_TAKEN; NativeOps then calls NumpyOps.multi_update, which
 #   takes any layout.  That each variable has the slots its rule uses is checked in C.
-# - The dtype is passed to C as a value (fnn_opt_dtype) and the rule's struct type picks
+# - The dtype is passed to C as a value (fnn_dtype) and the rule's struct type picks
 #   the C entry at compile time (the fused type _Params), so there is one body here for
 #   every rule and both dtypes.
 
-cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
-cnp.import_array()
-
-include "_status.pxi"
+include "_arrays.pxi"
 
 
 cdef extern from "optimizers.h" nogil:
-    ctypedef enum fnn_opt_dtype:
-        FNN_OPT_FLOAT32
-        FNN_OPT_FLOAT64
     enum:
         FNN_OPT_MAX_SLOTS
     ctypedef struct fnn_opt_var:
@@ -58,18 +52,20 @@ cdef extern from "optimizers.h" nogil:
         double epsilon
         int amsgrad
 
-    fnn_status fnn_sgd_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+    fnn_status fnn_sgd_update(fnn_dtype dtype, const fnn_opt_var *vars,
                               Py_ssize_t count, const fnn_sgd_params *hp,
                               const fnn_opt_step *step, int n_threads)
-    fnn_status fnn_adagrad_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+    fnn_status fnn_adagrad_update(fnn_dtype dtype, const fnn_opt_var *vars,
                                   Py_ssize_t count, const fnn_adagrad_params *hp,
                                   const fnn_opt_step *step, int n_threads)
-    fnn_status fnn_rmsprop_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+    fnn_status fnn_rmsprop_update(fnn_dtype dtype, const fnn_opt_var *vars,
                                   Py_ssize_t count, const fnn_rmsprop_params *hp,
                                   const fnn_opt_step *step, int n_threads)
-    fnn_status fnn_adam_update(fnn_opt_dtype dtype, const fnn_opt_var *vars,
+    fnn_status fnn_adam_update(fnn_dtype dtype, const fnn_opt_var *vars,
                                Py_ssize_t count, const fnn_adam_params *hp,
                                const fnn_opt_step *step, int n_threads)
+    fnn_status fnn_sum_squares(fnn_dtype dtype, const void *x, Py_ssize_t n, double *out,
+                               int n_threads)
 
 
 ctypedef fused _Params:
@@ -128,7 +124,7 @@ cdef int _update(_Params *hp, list params, list grads, object slots, list weight
                  int n_threads) except -99:
     """Gather and check every array, then run the rule's C entry without the GIL."""
     cdef fnn_opt_var *vars = NULL
-    cdef fnn_opt_dtype dtype
+    cdef fnn_dtype dtype
     cdef fnn_opt_step call
     cdef Py_ssize_t count = len(params)
     cdef int status, typenum
@@ -140,15 +136,10 @@ cdef int _update(_Params *hp, list params, list grads, object slots, list weight
     if len(<tuple>slots) > FNN_OPT_MAX_SLOTS:
         raise ValueError(f"At most {FNN_OPT_MAX_SLOTS} slot lists. Received: "
                          f"{len(<tuple>slots)}")
-    if count == 0 or not cnp.PyArray_Check(params[0]):
+    typenum = _float_type(params[0]) if count else -1
+    if typenum < 0:
         return FNN_NOT_TAKEN
-    typenum = cnp.PyArray_TYPE(<cnp.ndarray>params[0])
-    if typenum == cnp.NPY_FLOAT32:
-        dtype = FNN_OPT_FLOAT32
-    elif typenum == cnp.NPY_FLOAT64:
-        dtype = FNN_OPT_FLOAT64
-    else:
-        return FNN_NOT_TAKEN
+    dtype = _dtype_code(typenum)
     vars = <fnn_opt_var *>PyMem_Malloc(count * sizeof(fnn_opt_var))
     if vars == NULL:
         raise MemoryError()
@@ -186,21 +177,20 @@ cdef int _gather(fnn_opt_var *vars, Py_ssize_t count, int typenum, list params,
     for t in range(count):
         x = &vars[t]
         obj = params[t]
-        if not _fits(obj, typenum, True):
+        if not _fits_as(obj, typenum, -1, _OUT_C):
             return FNN_NOT_TAKEN
         p = <cnp.ndarray>obj
         x.param = cnp.PyArray_DATA(p)
         x.n = cnp.PyArray_SIZE(p)
         obj = grads[t]
-        if not (_fits(obj, typenum, False) and cnp.PyArray_SAMESHAPE(<cnp.ndarray>obj, p)):
+        if not (_fits_as(obj, typenum, -1, _IN_C) and _same_shape(obj, p)):
             return FNN_NOT_TAKEN
         x.grad = cnp.PyArray_DATA(<cnp.ndarray>obj)
         for i in range(FNN_OPT_MAX_SLOTS):
             x.slot[i] = NULL
             if i < nslots and slots[i] is not None:
                 obj = (<list>slots[i])[t]
-                if not (_fits(obj, typenum, True)
-                        and cnp.PyArray_SAMESHAPE(<cnp.ndarray>obj, p)):
+                if not (_fits_as(obj, typenum, -1, _OUT_C) and _same_shape(obj, p)):
                     return FNN_NOT_TAKEN
                 x.slot[i] = cnp.PyArray_DATA(<cnp.ndarray>obj)
         x.weight_decay = weight_decays[t]
@@ -208,16 +198,19 @@ cdef int _gather(fnn_opt_var *vars, Py_ssize_t count, int typenum, list params,
     return FNN_OK
 
 
-cdef inline bint _fits(object obj, int typenum, bint writeable) noexcept:
-    """``obj`` is a C-contiguous, aligned, native-order ndarray of ``typenum`` (and
-    writeable when asked)."""
-    cdef int need = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
-    if not cnp.PyArray_Check(obj):
-        return False
-    if writeable:
-        need |= cnp.NPY_ARRAY_WRITEABLE
-    return (
-        cnp.PyArray_TYPE(<cnp.ndarray>obj) == typenum
-        and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>obj)
-        and (cnp.PyArray_FLAGS(<cnp.ndarray>obj) & need) == need
-    )
+# ---------------------------------------------------------------------- clipnorm
+
+def sum_squares(x, int n_threads):
+    """``sum(x^2)`` of a C-contiguous float32/float64 array as a Python float, the same
+    for every thread count; None when ``x`` does not fit (NativeOps then asks NumPy)."""
+    cdef int t = _float_type(x)
+    cdef double total = 0.0
+    cdef fnn_status status
+    cdef const void *data
+    cdef Py_ssize_t n
+    if t < 0 or not _fits_as(x, t, -1, _IN_C):
+        return None
+    data, n = _data(x), _size(x)
+    with nogil:
+        status = fnn_sum_squares(_dtype_code(t), data, n, &total, n_threads)
+    return total if status == FNN_OK else None

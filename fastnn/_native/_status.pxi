@@ -1,6 +1,6 @@
-# The status enum of csrc/fnn_status.h, included by every native module so that each
-# exposes the same Python constants (OK, NO_MEMORY, BAD_LABEL, NOT_TAKEN) for the codes
-# its entries return.
+# The status enum of csrc/fnn_status.h.  Included through _arrays.pxi by every wrapper
+# module, so that each exposes the same Python constants (OK, NO_MEMORY, BAD_LABEL,
+# NOT_TAKEN) for the codes its entries return: a code means one thing everywhere.
 
 cdef extern from "fnn_status.h" nogil:
     ctypedef enum fnn_status:

@@ -148,7 +148,7 @@ def test_k_zero(kernel, dtype, accumulate, act):
     np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps)
 
 
-EPILOGUE_ACTS = sorted(_gemm.ACTIVATION_CODES)
+EPILOGUE_ACTS = sorted(a for a in _gemm.ACTIVATION_CODES if a != "softmax")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -270,10 +270,10 @@ def test_overlap_and_odd_strides_are_refused(dtype):
     # Ranges are compared, as np.may_share_memory does: c overlaps b's rows.
     a, b, c = buf[:, :4].copy(), buf[:4, 3:7], buf[:, 2:6]
     before = c.copy()
-    assert _gemm.gemm(a, b, c, None, 0, 0.0, False, 1) == _gemm.GEMM_OVERLAP
+    assert _gemm.gemm(a, b, c, None, 0, 0.0, False, 1) == _gemm.NOT_TAKEN
     assert np.array_equal(c, before)
     bias = buf[0, 2:6]
-    assert _gemm.gemm(a, b.copy(), c, bias, 0, 0.0, False, 1) == _gemm.GEMM_OVERLAP
+    assert _gemm.gemm(a, b.copy(), c, bias, 0, 0.0, False, 1) == _gemm.NOT_TAKEN
     # A byte stride that is not a whole element (a view of a raw byte buffer).
     size = np.dtype(dtype).itemsize
     raw = np.zeros(4 * 5 * size + 1, np.uint8)
@@ -283,7 +283,7 @@ def test_overlap_and_odd_strides_are_refused(dtype):
         odd = np.ndarray((4, 4), dtype, raw, offset=offset, strides=(row_stride, size))
         assert not odd.flags.aligned
         odd[...] = rng.standard_normal((4, 4))
-        assert _gemm.gemm(a, odd, out, None, 0, 0.0, False, 1) == _gemm.GEMM_ODD_STRIDES
+        assert _gemm.gemm(a, odd, out, None, 0, 0.0, False, 1) == _gemm.NOT_TAKEN
         want = a.astype(np.float64) @ odd.astype(np.float64)
         np.testing.assert_allclose(ops.matmul(a, odd, out=out), want, rtol=1e-4,
                                    atol=1e-4)

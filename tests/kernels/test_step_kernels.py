@@ -1,7 +1,8 @@
 """The ndarray entry points a training step uses, against the NumpyOps contract.
 
-``_gemm.dense_forward_arrays`` / ``dense_backward_arrays``, ``_elementwise.loss_arrays``
-and the ``_optimizers.<rule>_update`` entries check their arguments with the NumPy C API
+``_gemm.gemm`` (a dense forward) / ``dense_backward``, the fused loss entries of
+``_elementwise`` and the ``_optimizers.<rule>_update`` entries check their arguments
+with the NumPy C API
 instead of in Python.  These tests prove that what they take gives NumpyOps' results
 (float32 and float64, 1 and 2 threads, results identical across thread counts), that
 what they refuse (other dtypes, overlaps, strides, shapes) is refused without touching
@@ -50,7 +51,7 @@ def _rand(rng, shape, dtype, scale=1.0):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", [a for a in act_table.ACTIVATIONS if a != "softmax"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (32, 100, 32), (17, 129, 7), (129, 7, 300)])
-def test_dense_forward_arrays(nthreads, dtype, activation, shape):
+def test_dense_forward_gemm(nthreads, dtype, activation, shape):
     m, k, n = shape
     rng = np.random.default_rng(m + 3 * k + 7 * n)
     x = _rand(rng, (m, k), dtype)
@@ -60,18 +61,18 @@ def test_dense_forward_arrays(nthreads, dtype, activation, shape):
     alpha = act_table.resolve_alpha(activation, None)
     for bias in (b, None):
         out = np.full((m, n), np.nan, dtype=dtype)
-        assert _gemm.dense_forward_arrays(x, w, bias, out, code, alpha, nthreads) == 0
+        assert _gemm.gemm(x, w, out, bias, code, alpha, False, nthreads) == 0
         np.testing.assert_allclose(out, NUMPY.dense_forward(x, w, bias, activation),
                                    **_tol(dtype, k))
         # strided (transposed) operands are read in place
         out2 = np.full((m, n), np.nan, dtype=dtype)
         xt, wt = np.ascontiguousarray(x.T).T, np.asfortranarray(w)
-        assert _gemm.dense_forward_arrays(xt, wt, bias, out2, code, alpha, nthreads) == 0
+        assert _gemm.gemm(xt, wt, out2, bias, code, alpha, False, nthreads) == 0
         np.testing.assert_array_equal(out2, out)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_forward_arrays_refuses(dtype):
+def test_dense_forward_gemm_refuses(dtype):
     rng = np.random.default_rng(1)
     x = _rand(rng, (6, 5), dtype)
     w = _rand(rng, (5, 4), dtype)
@@ -90,26 +91,31 @@ def test_dense_forward_arrays_refuses(dtype):
         (x, w, b[:3], out),
         (x, w, b, np.full((5, 4), 7.0, dtype=dtype)),
         (x, w, np.ascontiguousarray(np.stack([b, b]).T)[:, 0], out),  # strided bias
-        (x, w, b, np.full((4, 6), 7.0, dtype=dtype).T),  # F-order out
         (x, w, b, ro),                                 # read-only out
         (x.tolist(), w, b, out),                       # not ndarrays
         (x.astype(x.dtype.newbyteorder()), w, b, out),  # byte-swapped
-        (x[:, :0], w[:0], b, out),                     # k = 0 (NumpyOps' job)
     ]
     for args in cases:
         target = args[3]
         before = np.array(target, copy=True)
-        assert _gemm.dense_forward_arrays(*args, 1, 0.0, 1) == NOT_TAKEN
+        x_, w_, b_, out_ = args
+        assert _gemm.gemm(x_, w_, out_, b_, 1, 0.0, False, 1) == NOT_TAKEN
         np.testing.assert_array_equal(target, before)
     # out overlapping an input: x, w or the bias living in out's memory
     xs = buf[:30].reshape(6, 5)
     xs[:] = x
-    assert _gemm.dense_forward_arrays(xs, w, b, buf[20:44].reshape(6, 4), 1, 0.0, 1) == NOT_TAKEN
-    assert _gemm.dense_forward_arrays(x, w, buf[:4], buf[2:26].reshape(6, 4), 1, 0.0,
-                                      1) == NOT_TAKEN
+    assert _gemm.gemm(xs, w, buf[20:44].reshape(6, 4), b, 1, 0.0, False, 1) == NOT_TAKEN
+    assert _gemm.gemm(x, w, buf[2:26].reshape(6, 4), buf[:4], 1, 0.0, False,
+                      1) == NOT_TAKEN
     # softmax is row-wise: never an epilogue
     softmax = _ew.ACTIVATION_CODES["softmax"]
-    assert _gemm.dense_forward_arrays(x, w, b, out, softmax, 0.0, 1) == NOT_TAKEN
+    assert _gemm.gemm(x, w, out, b, softmax, 0.0, False, 1) == NOT_TAKEN
+    # any strides for out, and k = 0 (out = act(bias)), are the GEMM's too
+    out_f = np.full((4, 6), 7.0, dtype=dtype).T
+    assert _gemm.gemm(x, w, out_f, b, 1, 0.0, False, 1) == 0
+    np.testing.assert_allclose(out_f, NUMPY.dense_forward(x, w, b, "relu"), **_tol(dtype, 5))
+    assert _gemm.gemm(x[:, :0], w[:0], out, b, 1, 0.0, False, 1) == 0
+    np.testing.assert_array_equal(out, np.broadcast_to(np.maximum(b, 0), out.shape))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -160,7 +166,7 @@ def test_dense_backward_fast_path(nthreads, dtype, activation, shape):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_backward_arrays_direct_and_refusals(dtype):
+def test_dense_backward_direct_and_refusals(dtype):
     rng = np.random.default_rng(3)
     m, k, n = 9, 6, 5
     x = _rand(rng, (m, k), dtype)
@@ -174,13 +180,13 @@ def test_dense_backward_arrays_direct_and_refusals(dtype):
                 np.full((k, n), np.nan, dtype=dtype), np.full((n,), np.nan, dtype=dtype))
 
     dz, dx, dw, db = fresh()
-    assert _gemm.dense_backward_arrays(x, w, y, dy, relu, 0.0, dz, dx, dw, db, 1) == 0
+    assert _gemm.dense_backward(x, w, y, dy, relu, 0.0, dz, dx, dw, db, 1) == 0
     want = NUMPY.dense_backward(x, w, y, dy, "relu")
     for got, ref, depth in zip((dx, dw, db), want, (n, m, m)):
         np.testing.assert_allclose(got, ref, **_tol(dtype, depth))
     # linear: dz must be None (dy is used); a dz buffer for relu is required
     dz, dx, dw, db = fresh()
-    assert _gemm.dense_backward_arrays(x, w, y, dy, linear, 0.0, None, dx, dw, db, 1) == 0
+    assert _gemm.dense_backward(x, w, y, dy, linear, 0.0, None, dx, dw, db, 1) == 0
     np.testing.assert_allclose(dw, NUMPY.dense_backward(x, w, y, dy, "linear")[1],
                                **_tol(dtype, m))
     other = np.float64 if dtype == np.float32 else np.float32
@@ -202,19 +208,19 @@ def test_dense_backward_arrays_direct_and_refusals(dtype):
     ]
     for args in cases:
         snapshot = [np.array(a, copy=True) for a in (dz, dx, dw, db)]
-        assert _gemm.dense_backward_arrays(*args, 1) == NOT_TAKEN, args[4]
+        assert _gemm.dense_backward(*args, 1) == NOT_TAKEN, args[4]
         for a, s in zip((dz, dx, dw, db), snapshot):
             np.testing.assert_array_equal(a, s)
     # dz may be exactly dy (read before written)
     dyc = dy.copy()
-    assert _gemm.dense_backward_arrays(x, w, y, dyc, relu, 0.0, dyc, dx, dw, db, 1) == 0
+    assert _gemm.dense_backward(x, w, y, dyc, relu, 0.0, dyc, dx, dw, db, 1) == 0
     np.testing.assert_allclose(dw, want[1], **_tol(dtype, m))
     # an output overlapping x is refused, and NativeOps still gets it right
     buf = np.zeros(m * k + k * n, dtype=dtype)
     xs = buf[:m * k].reshape(m, k)
     xs[:] = x
     dw_over = buf[m * k - 3: m * k - 3 + k * n].reshape(k, n)
-    assert _gemm.dense_backward_arrays(xs, w, y, dy, relu, 0.0, dz, None, dw_over, None,
+    assert _gemm.dense_backward(xs, w, y, dy, relu, 0.0, dz, None, dw_over, None,
                                        1) == NOT_TAKEN
 
 
@@ -238,6 +244,11 @@ def test_dense_kernels_same_on_1_and_2_threads(dtype):
 
 
 # ---------------------------------------------------------------------- fused losses
+
+
+# The entry of each fused loss.
+ENTRIES = {"bce": _ew.sigmoid_bce, "dense": _ew.softmax_xent_dense,
+           "sparse": _ew.softmax_xent_sparse}
 
 
 def _loss_case(rng, kind, dtype, n, k):
@@ -269,14 +280,14 @@ def _numpy_loss(kind, *args, **kwargs):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["bce", "dense", "sparse"])
 @pytest.mark.parametrize("n,k", [(1, 1), (32, 1), (17, 10), (1000, 3)])
-def test_losses_through_loss_arrays(nthreads, dtype, kind, n, k, monkeypatch):
+def test_losses_through_their_entries(nthreads, dtype, kind, n, k, monkeypatch):
     if kind != "bce" and k == 1:
         k = 2
     rng = np.random.default_rng(n + k)
     logits, target, scale = _loss_case(rng, kind, dtype, n, k)
     calls = []
-    real = _ew.loss_arrays
-    monkeypatch.setattr(_ew, "loss_arrays", lambda *a: calls.append(real(*a)) or calls[-1])
+    real = ENTRIES[kind]
+    monkeypatch.setattr(_ew, real.__name__, lambda *a: calls.append(real(*a)) or calls[-1])
     loss, grad = _native_loss(kind, logits, target, scale)
     assert calls == [0]  # the ndarray entry answered
     ref_loss, ref_grad = _numpy_loss(kind, logits, target, scale)
@@ -293,13 +304,12 @@ def test_losses_through_loss_arrays(nthreads, dtype, kind, n, k, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_loss_arrays_refusals(dtype):
+def test_loss_entries_refusals(dtype):
     rng = np.random.default_rng(5)
     logits, target, scale = _loss_case(rng, "dense", dtype, 6, 4)
     loss = np.full(6, 9.0, dtype=dtype)
     grad = np.full((6, 4), 9.0, dtype=dtype)
-    bce, dense, sparse = (_ew.LOSS_SIGMOID_BCE, _ew.LOSS_SOFTMAX_XENT_DENSE,
-                          _ew.LOSS_SOFTMAX_XENT_SPARSE)
+    bce, dense, sparse = "bce", "dense", "sparse"
     other = np.float64 if dtype == np.float32 else np.float32
     labels = np.arange(6, dtype=np.int64) % 4
     cases = [
@@ -321,13 +331,13 @@ def test_loss_arrays_refusals(dtype):
     ]
     for args in cases:
         before = (loss.copy(), grad.copy())
-        assert _ew.loss_arrays(*args, 1) == NOT_TAKEN
+        assert ENTRIES[args[0]](*args[1:], 1) == NOT_TAKEN
         np.testing.assert_array_equal(loss, before[0])
         np.testing.assert_array_equal(grad, before[1])
-    # a label outside [0, k): -1, and NativeOps behaves as NumpyOps (wraps / raises)
+    # a label outside [0, k): BAD_LABEL, and NativeOps behaves as NumpyOps (wraps / raises)
     bad = labels.copy()
     bad[2] = 4
-    assert _ew.loss_arrays(sparse, logits, bad, scale, loss, grad, 1) == -1
+    assert _ew.softmax_xent_sparse(logits, bad, scale, loss, grad, 1) == _ew.BAD_LABEL
     with pytest.raises(IndexError):
         NUMPY.softmax_crossentropy(logits, bad, True, scale)
     with pytest.raises(IndexError):

@@ -159,7 +159,7 @@ def test_state_round_trip_keeps_the_one_call_update_in_step(tmp_path):
 @pytest.mark.parametrize("out_units", [1, 4])
 def test_native_training_step_takes_the_one_call_paths(out_units, monkeypatch):
     """Dense forward/backward, the fused loss and the optimizer each run as one native
-    call: with every NumpyOps fallback (and the general GEMM path) disabled, training
+    call: with every NumpyOps fallback (and the copying repair path) disabled, training
     still works."""
     from fastnn.backend import native_ops
 
@@ -177,7 +177,7 @@ def test_native_training_step_takes_the_one_call_paths(out_units, monkeypatch):
                      "sigmoid_binary_crossentropy", "softmax_crossentropy",
                      "activation_backward", "matmul", "bias_grad"):
             monkeypatch.setattr(NumpyOps, name, boom)
-        monkeypatch.setattr(native_ops, "_gemm_into", boom)
+        monkeypatch.setattr(native_ops, "_through_copies", boom)
         monkeypatch.setattr(native_ops.NativeOps, "activation_backward", boom)
         history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
         assert np.all(np.isfinite(history.history["loss"]))

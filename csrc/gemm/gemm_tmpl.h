@@ -1,17 +1,12 @@
-/* The GEMM driver for one dtype, included by gemm.c once per dtype with
- *   FNN_T    the scalar type (float / double)
- *   FNN_SFX  the name suffix (f32 / f64)
- * so float32 and float64 share one body and cannot drift apart.
+/* The GEMM driver, written once for both dtypes: gemm.c instantiates it through
+ * fnn_instantiate.h, which defines FNN_T (float / double) and FNN_F(name) (name_f32 /
+ * name_f64), so float32 and float64 share one body and cannot drift apart.
  *
  * Loop order (BLIS): jc over NC columns of C, pc over KC of the shared dimension
  * (pack B[pc, jc] once), ic over MC rows (pack A[ic, pc]), then the macro-kernel: jr over
  * NR columns, ir over MR rows, one micro-kernel call per tile.  With jr outside ir, a
  * KC x NR micro-panel of B stays in L1 while the MC x KC block of A streams from L2.
  */
-
-#define FNN_CAT_(a, b) a##_##b
-#define FNN_CAT(a, b) FNN_CAT_(a, b)
-#define FNN_FN(name) FNN_CAT(name, FNN_SFX)
 
 typedef struct {
     ptrdiff_t m, n, k;
@@ -26,13 +21,13 @@ typedef struct {
     ptrdiff_t rs_bias, cs_bias; /* (0, 1): one value per column; (1, 0) when swapped */
     int act;
     FNN_T alpha;
-} FNN_FN(fnn_gemm_args);
+} FNN_F(fnn_gemm_args);
 
 /* bias then activation on one finished row segment of C (len <= MAX_NR values);
  * bias[j * cs_bias] goes to value j (cs_bias = 0: one bias for the whole segment). */
-static void FNN_FN(fnn_epilogue_row)(FNN_T *row, ptrdiff_t cs, ptrdiff_t len,
-                                     const FNN_T *bias, ptrdiff_t cs_bias, int act,
-                                     FNN_T alpha)
+static void FNN_F(fnn_epilogue_row)(FNN_T *row, ptrdiff_t cs, ptrdiff_t len,
+                                    const FNN_T *bias, ptrdiff_t cs_bias, int act,
+                                    FNN_T alpha)
 {
     FNN_T buf[FNN_GEMM_MAX_NR];
     FNN_T *x = row;
@@ -46,7 +41,7 @@ static void FNN_FN(fnn_epilogue_row)(FNN_T *row, ptrdiff_t cs, ptrdiff_t len,
         for (j = 0; j < len; ++j)
             x[j] += bias[j * cs_bias];
     if (act != FNN_ACT_LINEAR)
-        FNN_FN(fnn_act_forward_inplace)(act, alpha, x, len);
+        FNN_F(fnn_act_forward_inplace)(act, alpha, x, len);
     if (x != row)
         for (j = 0; j < len; ++j)
             row[j * cs] = x[j];
@@ -57,8 +52,8 @@ static void FNN_FN(fnn_epilogue_row)(FNN_T *row, ptrdiff_t cs, ptrdiff_t len,
  * compiler unrolls the inner loop into a few vector moves (s_x == 1) or a fixed set of
  * strided loads (s_k == 1); a generic loop here ran at half the speed, and calling
  * memcpy per slice cost 14% of a 32 x 500 x 784 product. */
-static inline void FNN_FN(fnn_pack_slices)(ptrdiff_t kc, const FNN_T *src, ptrdiff_t s_k,
-                                           ptrdiff_t s_x, int width, FNN_T *restrict dst)
+static inline void FNN_F(fnn_pack_slices)(ptrdiff_t kc, const FNN_T *src, ptrdiff_t s_k,
+                                          ptrdiff_t s_x, int width, FNN_T *restrict dst)
 {
     ptrdiff_t p;
     int i;
@@ -68,7 +63,7 @@ static inline void FNN_FN(fnn_pack_slices)(ptrdiff_t kc, const FNN_T *src, ptrdi
                 dst[i] = src[p * s_k + i];
     } else if (s_k == 1) {
 #if FNN_HAVE_SSE2_PACK
-        FNN_FN(fnn_pack_transposed)(kc, src, s_x, width, dst);
+        FNN_F(fnn_pack_transposed)(kc, src, s_x, width, dst);
 #else
         for (p = 0; p < kc; ++p, dst += width)
             for (i = 0; i < width; ++i)
@@ -85,8 +80,8 @@ static inline void FNN_FN(fnn_pack_slices)(ptrdiff_t kc, const FNN_T *src, ptrdi
  * `width` lines, zero-padding the last one: dst[panel][p*width + i].  One routine packs
  * both operands: A's MR-row panels (s_x = rs_a, s_k = cs_a) and B's NR-column panels
  * (s_x = cs_b, s_k = rs_b), so a transposed operand is only a swap of strides. */
-static void FNN_FN(fnn_pack)(ptrdiff_t lines, ptrdiff_t kc, const FNN_T *src, ptrdiff_t s_x,
-                             ptrdiff_t s_k, int width, FNN_T *restrict dst)
+static void FNN_F(fnn_pack)(ptrdiff_t lines, ptrdiff_t kc, const FNN_T *src, ptrdiff_t s_x,
+                            ptrdiff_t s_k, int width, FNN_T *restrict dst)
 {
     ptrdiff_t l, p;
     int i;
@@ -95,10 +90,10 @@ static void FNN_FN(fnn_pack)(ptrdiff_t lines, ptrdiff_t kc, const FNN_T *src, pt
         const FNN_T *s = src + l * s_x;
         if (valid == width) {
             switch (width) { /* the widths of the kernels in ukernel_*.c */
-            case 4: FNN_FN(fnn_pack_slices)(kc, s, s_k, s_x, 4, dst); continue;
-            case 6: FNN_FN(fnn_pack_slices)(kc, s, s_k, s_x, 6, dst); continue;
-            case 8: FNN_FN(fnn_pack_slices)(kc, s, s_k, s_x, 8, dst); continue;
-            case 16: FNN_FN(fnn_pack_slices)(kc, s, s_k, s_x, 16, dst); continue;
+            case 4: FNN_F(fnn_pack_slices)(kc, s, s_k, s_x, 4, dst); continue;
+            case 6: FNN_F(fnn_pack_slices)(kc, s, s_k, s_x, 6, dst); continue;
+            case 8: FNN_F(fnn_pack_slices)(kc, s, s_k, s_x, 8, dst); continue;
+            case 16: FNN_F(fnn_pack_slices)(kc, s, s_k, s_x, 16, dst); continue;
             default: break;
             }
         }
@@ -116,11 +111,11 @@ static void FNN_FN(fnn_pack)(ptrdiff_t lines, ptrdiff_t kc, const FNN_T *src, pt
  * block bp, or, when b_direct is not NULL, B itself (row stride g->rs_b) for the full
  * NR-column panels and bp holding only the last, partial panel.  When last_k, each
  * tile gets its epilogue right after its final update, while it is hot. */
-static void FNN_FN(fnn_macro_kernel)(const FNN_FN(fnn_gemm_args) *g, FNN_FN(fnn_ukernel) ukr,
-                                     const fnn_blocksizes *bs, ptrdiff_t mc, ptrdiff_t nc,
-                                     ptrdiff_t kc, const FNN_T *ap, const FNN_T *bp,
-                                     const FNN_T *b_direct, FNN_T *c, const FNN_T *bias,
-                                     int accumulate, int last_k)
+static void FNN_F(fnn_macro_kernel)(const FNN_F(fnn_gemm_args) *g, FNN_F(fnn_ukernel) ukr,
+                                    const fnn_blocksizes *bs, ptrdiff_t mc, ptrdiff_t nc,
+                                    ptrdiff_t kc, const FNN_T *ap, const FNN_T *bp,
+                                    const FNN_T *b_direct, FNN_T *c, const FNN_T *bias,
+                                    int accumulate, int last_k)
 {
     const int mr = bs->mr, nr = bs->nr;
     const ptrdiff_t rs_c = g->rs_c, cs_c = g->cs_c;
@@ -156,18 +151,20 @@ static void FNN_FN(fnn_macro_kernel)(const FNN_FN(fnn_gemm_args) *g, FNN_FN(fnn_
             }
             if (epilogue)
                 for (i = 0; i < rows; ++i)
-                    FNN_FN(fnn_epilogue_row)(cij + i * rs_c, cs_c, cols,
-                                             bias_j ? bias_j + (ir + i) * g->rs_bias : NULL,
-                                             g->cs_bias, g->act, g->alpha);
+                    FNN_F(fnn_epilogue_row)(cij + i * rs_c, cs_c, cols,
+                                            bias_j ? bias_j + (ir + i) * g->rs_bias : NULL,
+                                            g->cs_bias, g->act, g->alpha);
         }
     }
 }
 
 /* The sequential five loops over the sub-block C[m0:m1, n0:n1], with the calling
- * thread's packing buffers.  Returns 0, or -1 when the buffers cannot be allocated. */
-static int FNN_FN(fnn_gemm_region)(const FNN_FN(fnn_gemm_args) *g, const fnn_blocksizes *bs,
-                                   FNN_FN(fnn_ukernel) ukr, ptrdiff_t m0, ptrdiff_t m1,
-                                   ptrdiff_t n0, ptrdiff_t n1)
+ * thread's packing buffers.  Returns FNN_OK, or FNN_NO_MEMORY when the buffers cannot be
+ * allocated. */
+static fnn_status FNN_F(fnn_gemm_region)(const FNN_F(fnn_gemm_args) *g,
+                                         const fnn_blocksizes *bs, FNN_F(fnn_ukernel) ukr,
+                                         ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0,
+                                         ptrdiff_t n1)
 {
     const ptrdiff_t m = m1 - m0, n = n1 - n0, k = g->k;
     /* Balanced blocks: a k of 784 with KC = 256 runs as 4 x 196, not 3 x 256 + 16,
@@ -186,7 +183,7 @@ static int FNN_FN(fnn_gemm_region)(const FNN_FN(fnn_gemm_args) *g, const fnn_blo
     if (fnn_gemm_buffers((size_t)mc_max * (size_t)kc_max * sizeof(FNN_T),
                          (size_t)nc_max * (size_t)kc_max * sizeof(FNN_T), (void **)&ap,
                          (void **)&bp) != 0)
-        return -1;
+        return FNN_NO_MEMORY;
     for (jc = n0; jc < n1; jc += nc_max) {
         const ptrdiff_t nc = n1 - jc < nc_max ? n1 - jc : nc_max;
         for (pc = 0; pc < k; pc += kc_max) {
@@ -198,26 +195,26 @@ static int FNN_FN(fnn_gemm_region)(const FNN_FN(fnn_gemm_args) *g, const fnn_blo
             const FNN_T *b_block = g->b + pc * g->rs_b + jc * g->cs_b;
             const ptrdiff_t packed_from = direct_b ? nc / bs->nr * bs->nr : 0;
             if (packed_from < nc)
-                FNN_FN(fnn_pack)(nc - packed_from, kc, b_block + packed_from * g->cs_b,
-                                 g->cs_b, g->rs_b, bs->nr, bp);
+                FNN_F(fnn_pack)(nc - packed_from, kc, b_block + packed_from * g->cs_b,
+                                g->cs_b, g->rs_b, bs->nr, bp);
             for (ic = m0; ic < m1; ic += mc_max) {
                 const ptrdiff_t mc = m1 - ic < mc_max ? m1 - ic : mc_max;
                 FNN_T *c_block = g->c + ic * g->rs_c + jc * g->cs_c;
                 const FNN_T *bias_block =
                     g->bias ? g->bias + ic * g->rs_bias + jc * g->cs_bias : NULL;
-                FNN_FN(fnn_pack)(mc, kc, g->a + ic * g->rs_a + pc * g->cs_a, g->rs_a,
-                                 g->cs_a, bs->mr, ap);
-                FNN_FN(fnn_macro_kernel)(g, ukr, bs, mc, nc, kc, ap, bp,
-                                         direct_b ? b_block : NULL, c_block, bias_block,
-                                         accumulate, last_k);
+                FNN_F(fnn_pack)(mc, kc, g->a + ic * g->rs_a + pc * g->cs_a, g->rs_a,
+                                g->cs_a, bs->mr, ap);
+                FNN_F(fnn_macro_kernel)(g, ukr, bs, mc, nc, kc, ap, bp,
+                                        direct_b ? b_block : NULL, c_block, bias_block,
+                                        accumulate, last_k);
             }
         }
     }
-    return 0;
+    return FNN_OK;
 }
 
 /* k == 0: C = act((accumulate ? C : 0) + bias), row segment by row segment. */
-static void FNN_FN(fnn_gemm_k0)(const FNN_FN(fnn_gemm_args) *g)
+static void FNN_F(fnn_gemm_k0)(const FNN_F(fnn_gemm_args) *g)
 {
     ptrdiff_t i, j0, j;
     for (i = 0; i < g->m; ++i) {
@@ -227,24 +224,25 @@ static void FNN_FN(fnn_gemm_k0)(const FNN_FN(fnn_gemm_args) *g)
             if (!g->accumulate)
                 for (j = 0; j < len; ++j)
                     ci[(j0 + j) * g->cs_c] = 0;
-            FNN_FN(fnn_epilogue_row)(ci + j0 * g->cs_c, g->cs_c, len,
-                                     g->bias ? g->bias + j0 : NULL, 1, g->act, g->alpha);
+            FNN_F(fnn_epilogue_row)(ci + j0 * g->cs_c, g->cs_c, len,
+                                    g->bias ? g->bias + j0 : NULL, 1, g->act, g->alpha);
         }
     }
 }
 
-int FNN_FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a, ptrdiff_t rs_a,
-                     ptrdiff_t cs_a, const FNN_T *b, ptrdiff_t rs_b, ptrdiff_t cs_b,
-                     FNN_T *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
-                     const FNN_T *bias, int act, FNN_T alpha, int nthreads)
+fnn_status FNN_F(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a,
+                           ptrdiff_t rs_a, ptrdiff_t cs_a, const FNN_T *b, ptrdiff_t rs_b,
+                           ptrdiff_t cs_b, FNN_T *c, ptrdiff_t rs_c, ptrdiff_t cs_c,
+                           int accumulate, const FNN_T *bias, int act, FNN_T alpha,
+                           int nthreads)
 {
     const fnn_gemm_kernel *kern = fnn_gemm_active();
-    const fnn_blocksizes *bs = &kern->FNN_CAT(bs, FNN_SFX);
-    const FNN_FN(fnn_ukernel) ukr = kern->FNN_CAT(ukr, FNN_SFX);
-    FNN_FN(fnn_gemm_args) g;
+    const fnn_blocksizes *bs = &kern->FNN_F(bs);
+    const FNN_F(fnn_ukernel) ukr = kern->FNN_F(ukr);
+    FNN_F(fnn_gemm_args) g;
     int status = 0;
     if (m <= 0 || n <= 0)
-        return 0;
+        return FNN_OK;
     g.m = m; g.n = n; g.k = k;
     g.a = a; g.rs_a = rs_a; g.cs_a = cs_a;
     g.b = b; g.rs_b = rs_b; g.cs_b = cs_b;
@@ -252,8 +250,8 @@ int FNN_FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a, ptrd
     g.accumulate = accumulate; g.bias = bias; g.act = act; g.alpha = alpha;
     g.rs_bias = 0; g.cs_bias = 1;
     if (k <= 0) {
-        FNN_FN(fnn_gemm_k0)(&g);
-        return 0;
+        FNN_F(fnn_gemm_k0)(&g);
+        return FNN_OK;
     }
     if (fnn_gemm_prefer_swap(m, n, rs_a, cs_b, bs)) {
         /* Compute C^T = op(B)^T op(A)^T: the same products, summed in the same order,
@@ -266,7 +264,7 @@ int FNN_FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a, ptrd
     }
     nthreads = fnn_gemm_threads_for(g.m, g.n, k, bs, nthreads);
     if (nthreads <= 1)
-        return FNN_FN(fnn_gemm_region)(&g, bs, ukr, 0, g.m, 0, g.n);
+        return FNN_F(fnn_gemm_region)(&g, bs, ukr, 0, g.m, 0, g.n);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads) reduction(| : status)
     {
@@ -275,16 +273,16 @@ int FNN_FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a, ptrd
         fnn_region r;
         fnn_gemm_partition(g.m, g.n, bs, omp_get_thread_num(), omp_get_num_threads(), &r);
         if (r.m0 < r.m1 && r.n0 < r.n1)
-            status |= FNN_FN(fnn_gemm_region)(&g, bs, ukr, r.m0, r.m1, r.n0, r.n1) != 0;
+            status |= FNN_F(fnn_gemm_region)(&g, bs, ukr, r.m0, r.m1, r.n0, r.n1) != 0;
     }
 #endif
-    return status ? -1 : 0;
+    return status ? FNN_NO_MEMORY : FNN_OK;
 }
 
 #define FNN_COL_CHUNK 256
 
-void FNN_FN(fnn_col_sum)(ptrdiff_t m, ptrdiff_t n, const FNN_T *x, ptrdiff_t rs_x,
-                         ptrdiff_t cs_x, FNN_T *out, int nthreads)
+void FNN_F(fnn_col_sum)(ptrdiff_t m, ptrdiff_t n, const FNN_T *x, ptrdiff_t rs_x,
+                        ptrdiff_t cs_x, FNN_T *out, int nthreads)
 {
     /* Columns are split in chunks of FNN_COL_CHUNK (1 KiB of floats): chunks never
      * share a cache line of out, and each column is summed over rows 0..m-1 in order,
@@ -320,6 +318,3 @@ void FNN_FN(fnn_col_sum)(ptrdiff_t m, ptrdiff_t n, const FNN_T *x, ptrdiff_t rs_
 }
 
 #undef FNN_COL_CHUNK
-#undef FNN_FN
-#undef FNN_CAT
-#undef FNN_CAT_
