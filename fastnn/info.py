@@ -17,7 +17,7 @@ def config_dict():
         "numpy": np.__version__,
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "backend": backend.backend_name(),
+        "backend": _backend_in_force(backend),
         "native_available": backend.native_available(),
         "openmp": False,
         "simd_kernel": None,
@@ -39,6 +39,16 @@ def config_dict():
         except (ImportError, AttributeError):
             pass
     return facts
+
+
+def _backend_in_force(backend):
+    """The current backend's name, or why there is none (``FASTNN_BACKEND`` invalid, or
+    naming a native backend that was not built): ``fastnn info`` is where one goes to
+    find that out, so it reports it with the rest instead of dying."""
+    try:
+        return backend.backend_name()
+    except ValueError as exc:
+        return f"none: {exc}"
 
 
 def show_config(print_fn=print):

@@ -3,6 +3,13 @@
 An initializer is called as ``init(shape, dtype)`` and returns a new array.  With a
 ``seed`` it returns the same values on every call; without one it draws from the global
 random state (``fastnn.utils.set_random_seed``).
+
+Random initializers draw float64 values (so a seed gives the same weights in either
+dtype, and the same as earlier fastnn versions) but never hold them all at once: they
+fill the array of the requested dtype in chunks (see ``_fill``).  A float32 weight of
+244 MB therefore peaks at about 248 MB (271 MB for truncated normals, which note the
+draws to redo) instead of the 733 MB that drawing it whole in float64 and casting took,
+and a weight too big for memory fails on the array of the size it really needs.
 """
 
 import math
@@ -68,7 +75,8 @@ class RandomNormal(_Seeded):
         self.mean, self.stddev = float(mean), float(stddev)
 
     def __call__(self, shape, dtype=None):
-        return self._rng().normal(self.mean, self.stddev, shape).astype(dtype or "float32")
+        rng = self._rng()
+        return _fill(shape, dtype, lambda k: rng.normal(self.mean, self.stddev, k))
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
@@ -80,7 +88,8 @@ class RandomUniform(_Seeded):
         self.minval, self.maxval = float(minval), float(maxval)
 
     def __call__(self, shape, dtype=None):
-        return self._rng().uniform(self.minval, self.maxval, shape).astype(dtype or "float32")
+        rng = self._rng()
+        return _fill(shape, dtype, lambda k: rng.uniform(self.minval, self.maxval, k))
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
@@ -117,15 +126,14 @@ class VarianceScaling(_Seeded):
         rng = self._rng()
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
-            values = rng.uniform(-limit, limit, shape)
-        elif self.distribution == "untruncated_normal":
-            values = rng.normal(0.0, math.sqrt(variance), shape)
-        else:
-            # A normal truncated at two standard deviations has 0.87962566 of the
-            # untruncated stddev; dividing restores the requested variance (as Keras).
-            std = math.sqrt(variance) / 0.87962566103423978
-            values = _truncated_normal(rng, std, shape)
-        return values.astype(dtype or "float32")
+            return _fill(shape, dtype, lambda k: rng.uniform(-limit, limit, k))
+        if self.distribution == "untruncated_normal":
+            std = math.sqrt(variance)
+            return _fill(shape, dtype, lambda k: rng.normal(0.0, std, k))
+        # A normal truncated at two standard deviations has 0.87962566 of the
+        # untruncated stddev; dividing restores the requested variance (as Keras).
+        std = math.sqrt(variance) / 0.87962566103423978
+        return _truncated_normal(rng, std, shape, dtype)
 
     def get_config(self):
         return {
@@ -136,14 +144,58 @@ class VarianceScaling(_Seeded):
         }
 
 
-def _truncated_normal(rng, std, shape):
-    """Normal(0, std) redrawn until every value lies within two standard deviations."""
-    values = rng.normal(0.0, std, shape)
-    bad = np.abs(values) > 2 * std
-    while bad.any():
-        values[bad] = rng.normal(0.0, std, int(bad.sum()))
-        bad = np.abs(values) > 2 * std
-    return values
+# Values drawn per call of the generator: big enough that the per-call cost vanishes
+# (a few microseconds against about a millisecond of drawing), small enough that the
+# float64 temporaries (2 MiB each; NumPy's uniform and normal make two) are nothing
+# beside a big weight.
+_CHUNK = 1 << 18
+
+
+def _fill(shape, dtype, draw, inspect=None):
+    """A new array of ``shape`` and ``dtype`` filled with ``draw(k)`` (k float64 values
+    per call), in ``_CHUNK``-sized pieces taken in C order.
+
+    The generator's stream is sequential, so the values are exactly those of one
+    ``draw(size)`` cast to ``dtype``; only the float64 temporary is smaller.
+    ``inspect(start, values)`` sees each piece (and may change it) before it is stored.
+    """
+    out = np.empty(shape, dtype=dtype or "float32")
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, _CHUNK):
+        values = draw(min(_CHUNK, flat.size - start))
+        if inspect is not None:
+            inspect(start, values)
+        flat[start:start + values.size] = values
+    return out
+
+
+def _truncated_normal(rng, std, shape, dtype, mean=None):
+    """``mean`` + Normal(0, std) as ``dtype``, each draw beyond two standard deviations
+    redrawn until it lies within them (in C order, as one whole draw would be)."""
+    limit = 2 * std
+    pending = []  # flat indices of the draws to redo, one array per piece
+
+    def note_outliers(start, values):
+        outliers = np.flatnonzero(np.abs(values) > limit)
+        if outliers.size:
+            pending.append(start + outliers)
+        if mean is not None:
+            values += mean
+
+    out = _fill(shape, dtype, lambda k: rng.normal(0.0, std, k), note_outliers)
+    flat = out.reshape(-1)
+    while pending:
+        still = []
+        for index in pending:
+            values = rng.normal(0.0, std, index.size)
+            outliers = index[np.abs(values) > limit]
+            if outliers.size:
+                still.append(outliers)
+            if mean is not None:
+                values += mean
+            flat[index] = values
+        pending = still
+    return out
 
 
 class TruncatedNormal(_Seeded):
@@ -152,9 +204,7 @@ class TruncatedNormal(_Seeded):
         self.mean, self.stddev = float(mean), float(stddev)
 
     def __call__(self, shape, dtype=None):
-        return (self.mean + _truncated_normal(self._rng(), self.stddev, shape)).astype(
-            dtype or "float32"
-        )
+        return _truncated_normal(self._rng(), self.stddev, shape, dtype, mean=self.mean)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}

@@ -495,17 +495,18 @@ class SparseCategoricalCrossentropy(_BuiltinLoss):
                     f"sparse_categorical_crossentropy: labels must be integers in "
                     f"[0, {classes}); received a label {float(labels[nonint][0])!r}."
                 )
-        out = np.ascontiguousarray(labels, dtype=np.int64)
-        bad = (out < 0) | (out >= classes)
+        # Range-check in the dtype given: casting first would wrap 1e20 or a uint64
+        # 2**64 - 1 to a negative int64 and report that instead of the user's value.
+        bad = (labels < 0) | (labels >= classes)
         if bad.any():
             hint = ""
-            if out.min() == 1 and out.max() == classes:
+            if labels.min() == 1 and labels.max() == classes:
                 hint = " (the labels look 1-based: subtract 1)"
             raise ValueError(
                 f"sparse_categorical_crossentropy: labels must be integers in "
-                f"[0, {classes}); received a label {int(out[bad][0])}{hint}."
+                f"[0, {classes}); received a label {labels[bad][0].item()!r}{hint}."
             )
-        return out
+        return np.ascontiguousarray(labels, dtype=np.int64)
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits,

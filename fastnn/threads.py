@@ -5,10 +5,21 @@ affinity mask and, in a container, its cgroup CPU quota).  ``set_num_threads`` o
 it for the whole process; ``num_threads(n)`` overrides it for a ``with`` block and then
 puts back whatever was in force before (a number set earlier, or the default).
 
-Fork safety: GNU libgomp cannot run a parallel region in a child forked after the parent
-started OpenMP threads (the child waits forever for pool threads that fork did not copy).
-So a child forked after fastnn's native kernels were loaded runs them on one thread, and
-says so once, instead of hanging.
+Fork safety:
+
+* GNU libgomp cannot run a parallel region in a child forked after the parent started
+  OpenMP threads (the child waits forever for pool threads that fork did not copy).  So
+  a child forked after fastnn's native kernels were loaded runs them on one thread, and
+  says so once, instead of hanging.
+* OpenBLAS (NumPy's BLAS, which the NumPy backend's matrix products run on) tears its
+  thread pool down in its own at-fork handler, and a fork while another thread is
+  inside a multithreaded BLAS call hangs: the parent in ``fork()`` or in that call, or
+  the child.  So the NumPy backend runs its BLAS calls inside ``blas_call()``, and
+  ``os.fork`` (hence multiprocessing's 'fork' start method) first waits for the calls in
+  flight to end and holds new ones until the fork is done.  This covers fastnn's own
+  calls only: NumPy matrix products that other code runs in other threads while this
+  process forks can still hang it.  Use the 'spawn' or 'forkserver' start method, or
+  ``OPENBLAS_NUM_THREADS=1``, when other threads use NumPy around a fork.
 """
 
 import contextlib
@@ -16,6 +27,7 @@ import functools
 import math
 import os
 import sys
+import threading
 import warnings
 
 _num_threads = None
@@ -23,14 +35,79 @@ _forked_child = False
 _warned_fork = False
 
 
+class _ForkGate:
+    """Lets any number of BLAS calls run at once, or one fork, never both.
+
+    A fork waits for the calls in flight and keeps new ones waiting until it is done
+    (in the parent; the child starts with a fresh gate, since none of the parent's
+    other threads exist there).  Waiting releases the GIL, so the calls can finish.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._calls = 0
+        self._forking = False
+
+    # The gate is its own context manager (``with gate:`` is one BLAS call): cheaper
+    # than a generator-based one, and the NumPy backend enters it on every product.
+    def __enter__(self):
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self._calls += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._cond:
+            self._calls -= 1
+            if not self._calls:
+                self._cond.notify_all()
+
+    def before_fork(self):
+        with self._cond:
+            # a fork from inside a BLAS call of this thread cannot happen: the gate
+            # wraps single NumPy calls, which run no Python code
+            while self._forking:
+                self._cond.wait()
+            self._forking = True
+            while self._calls:
+                self._cond.wait()
+
+    def after_fork_in_parent(self):
+        with self._cond:
+            self._forking = False
+            self._cond.notify_all()
+
+
+_fork_gate = _ForkGate()
+
+
+def blas_call():
+    """A context for one NumPy BLAS call (a matrix product) that a fork must not cut.
+
+    The NumPy backend wraps its matrix products in it; see the module docstring.
+    """
+    return _fork_gate
+
+
+def _before_fork():
+    _fork_gate.before_fork()
+
+
+def _after_fork_in_parent():
+    _fork_gate.after_fork_in_parent()
+
+
 def _after_fork_in_child():
-    global _forked_child
+    global _forked_child, _fork_gate
+    _fork_gate = _ForkGate()
     if "fastnn._native._threads" in sys.modules:
         _forked_child = True
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def _cgroup_cpu_limit():

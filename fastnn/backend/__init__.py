@@ -50,11 +50,13 @@ def get(name=None):
 
 
 def _default_name():
-    env = os.environ.get("FASTNN_BACKEND", "").strip().lower()
+    raw = os.environ.get("FASTNN_BACKEND", "")
+    env = raw.strip().lower()
     if env:
         if env not in BACKENDS:
             raise ValueError(
-                f"FASTNN_BACKEND must be one of {', '.join(BACKENDS)}. Received: {env!r}"
+                f"FASTNN_BACKEND must be one of {', '.join(BACKENDS)}, or unset for the "
+                f"default. Received: FASTNN_BACKEND={raw!r}"
             )
         return env
     return "native" if native_available() else "numpy"

@@ -36,6 +36,14 @@ from ..variables import Variable, assign_all
 # Weight-size limit for layers built on this thread (see ``weight_byte_limit``).
 _limits = threading.local()
 
+# Held while any layer creates its weights or any model connects its graph lazily, so
+# that threads making the first call at once build once and all use that one build.
+# One process-wide lock rather than one per object: a build happens once per layer, so
+# the lock is almost never contended, and a lock attribute would make layers and models
+# impossible to deep-copy or pickle.  Reentrant, because a model's build calls its
+# layers' builds (and a layer may build the layers it wraps).
+build_lock = threading.RLock()
+
 
 @contextlib.contextmanager
 def weight_byte_limit(max_bytes, what):
@@ -69,6 +77,17 @@ def _charge_weight_bytes(layer, name, shape):
             f"(reached at {layer.name}/{name} of shape {shape}), more than the "
             f"{state[0]:,} bytes available for them"
         )
+
+
+def _weight_memory_error(layer, name, shape):
+    """The MemoryError for a weight the initializer could not allocate: NumPy's own
+    names no layer (and, for initializers that drew in float64, gave twice the size)."""
+    nbytes = math.prod(int(d) for d in shape) * np.dtype(layer.dtype).itemsize
+    return MemoryError(
+        f"Layer {layer.name!r} cannot allocate its weight {name!r} of shape {shape} and "
+        f"dtype {layer.dtype}: {nbytes:,} bytes ({nbytes / 2**30:,.1f} GiB). Use fewer "
+        "units or a smaller input, or free memory."
+    )
 
 
 def buffer(cache, key, shape, dtype):
@@ -179,7 +198,10 @@ class Layer:
         """Create a weight from an initializer (an object from ``fastnn.initializers``)."""
         shape = tuple(shape)
         _charge_weight_bytes(self, name, shape)
-        value = initializer(shape, dtype=self.dtype)
+        try:
+            value = initializer(shape, dtype=self.dtype)
+        except MemoryError as exc:
+            raise _weight_memory_error(self, name, shape) from exc
         var = Variable(value, f"{self.name}/{name}", trainable, regularizer)
         self._weights.append(var)
         return var
@@ -233,13 +255,32 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    #: True while ``_maybe_build`` runs ``build``: a subclass may set ``built`` before
+    #: its weights exist, and other threads must wait for the whole build.
+    _building = False
+
     def _maybe_build(self, input_shape):
-        if not self.built:
-            self.build(input_shape)
-            self.built = True
-            self._build_shape = input_shape
-        else:
-            self._check_input_shape(input_shape)
+        """Build on the first call (once, whichever threads make it); afterwards check
+        that the input matches the shape the layer was built for."""
+        if not self.built or self._building:
+            with build_lock:
+                if not self.built:
+                    self._building = True
+                    created = len(self._weights)
+                    try:
+                        self.build(input_shape)
+                        self._build_shape = input_shape
+                        self.built = True
+                    except BaseException:
+                        # a build that failed half-way (out of memory, say) must not
+                        # leave weights behind for a retry to duplicate
+                        del self._weights[created:]
+                        self.built = False
+                        raise
+                    finally:
+                        self._building = False
+                    return
+        self._check_input_shape(input_shape)
 
     def _check_input_shape(self, input_shape):
         """Raise when a built layer receives features of another size."""

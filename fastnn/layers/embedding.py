@@ -81,27 +81,28 @@ class Embedding(Layer):
         """Validated ids as intp: integers (integral floats accepted, since models may
         hand over float batches) within ``[0, input_dim)``."""
         x = np.asarray(x)
-        if x.dtype.kind in "iu":
-            ids = x.astype(np.intp, copy=False)
-        elif x.dtype.kind == "f":
-            ids = x.astype(np.intp)
-            if not np.array_equal(ids, x):
-                raise ValueError(
-                    f"Embedding layer {self.name!r} expects integer ids. "
-                    f"Received: non-integer values such as "
-                    f"{x[ids != x].ravel()[0]!r}"
-                )
-        else:
+        if x.dtype.kind not in "iuf":
             raise TypeError(
                 f"Embedding layer {self.name!r} expects integer ids. "
                 f"Received: an array of dtype {x.dtype}"
             )
-        if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
-            bad = ids[(ids < 0) | (ids >= self.input_dim)].ravel()[0]
+        if x.dtype.kind == "f":
+            nonint = x != np.round(x)  # NaN included
+            if nonint.any():
+                raise ValueError(
+                    f"Embedding layer {self.name!r} expects integer ids. "
+                    f"Received: non-integer values such as "
+                    f"{x[nonint].ravel()[0].item()!r}"
+                )
+        # Range-check in the dtype given: casting first would wrap 1e20 or a uint64
+        # 2**64 - 1 to a negative intp and report that instead of the user's value.
+        if x.size and (x.min() < 0 or x.max() >= self.input_dim):
+            bad = x[(x < 0) | (x >= self.input_dim)].ravel()[0]
             raise ValueError(
                 f"Embedding layer {self.name!r} has input_dim={self.input_dim}: ids must "
-                f"be in [0, {self.input_dim - 1}]. Received: id {bad}"
+                f"be in [0, {self.input_dim - 1}]. Received: id {bad.item()!r}"
             )
+        ids = x.astype(np.intp, copy=False)
         return np.ascontiguousarray(ids)
 
     def forward(self, x, training, cache, skip_activation=False):

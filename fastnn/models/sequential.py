@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..layers.base import Layer, SymbolicTensor
+from ..layers.base import Layer, SymbolicTensor, build_lock
 from ..layers.core import InputLayer
 from ..utils import validation as V
 from .model import Model
@@ -69,33 +69,55 @@ class Sequential(Model):
             self._graph = None
         return layer
 
-    def _rebuild(self):
-        """Connect the stack from the input tensor into a graph (weights kept)."""
-        t = self._input_tensor
-        for layer in self._stack:
-            t = layer(t)
-        self._set_graph(self._input_tensor, t)
+    #: True while the graph is being connected: threads that see ``_graph`` set during
+    #: that time wait for the build to finish (see ``_maybe_build_from_data``).
+    _building = False
+
+    def _rebuild(self, input_tensor=None):
+        """Connect the stack from ``input_tensor`` (default: the current one) into a
+        graph, keeping the weights.  The input tensor is adopted only once the whole
+        stack accepted it, so a failed build leaves the model as it was."""
+        with build_lock:
+            self._building = True
+            try:
+                t_in = self._input_tensor if input_tensor is None else input_tensor
+                t = t_in
+                for layer in self._stack:
+                    t = layer(t)
+                self._input_tensor = t_in
+                self._set_graph(t_in, t)
+            finally:
+                self._building = False
 
     def build(self, input_shape):
         """Build from a shape with the batch axis first, e.g. ``(None, 784)``."""
         shape = tuple(input_shape)[1:]
-        self._input_tensor = InputLayer(shape=shape).output
-        if self._stack:
-            self._rebuild()
+        with build_lock:
+            self._input_tensor = InputLayer(shape=shape).output
+            if self._stack:
+                self._rebuild()
 
     def _maybe_build_from_data(self, x):
-        if self._graph is not None or self._input_tensor is not None:
+        # Lock-free once built.  Otherwise the first threads to get here queue on the
+        # lock: one builds, and the others find the graph made and use it.
+        if self._graph is not None and not self._building:
             return
-        if not self._stack:
-            raise ValueError("This Sequential model has no layers; add some before using it.")
-        first = x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x
-        arr = V.to_float_array(first, "x", np.float64)
-        if arr.ndim < 2:
-            raise ValueError(
-                f"Expected x to be at least 2-D (samples, features). Received shape {arr.shape}"
-            )
-        self._input_tensor = InputLayer(shape=arr.shape[1:], dtype=self._stack[0].dtype).output
-        self._rebuild()
+        with build_lock:
+            if self._graph is not None or self._input_tensor is not None:
+                return
+            if not self._stack:
+                raise ValueError(
+                    "This Sequential model has no layers; add some before using it."
+                )
+            first = x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x
+            arr = V.to_float_array(first, "x", np.float64)
+            if arr.ndim < 2:
+                raise ValueError(
+                    "Expected x to be at least 2-D (samples, features). "
+                    f"Received shape {arr.shape}"
+                )
+            dtype = self._stack[0].dtype
+            self._rebuild(InputLayer(shape=arr.shape[1:], dtype=dtype).output)
 
     @property
     def layers(self):
