@@ -16,6 +16,7 @@ Conventions shared by every method (NativeOps keeps them too):
 
 import numpy as np
 
+from .. import threads as _threads
 from . import activations as _act
 
 
@@ -33,9 +34,10 @@ class NumpyOps:
         """``op(a) @ op(b)`` where ``op`` transposes when asked."""
         a = a.T if transpose_a else a
         b = b.T if transpose_b else b
-        if out is None:
-            return a @ b
-        np.matmul(a, b, out=out)
+        with _threads.blas_call():  # a fork waits for it (see fastnn.threads)
+            if out is None:
+                return a @ b
+            np.matmul(a, b, out=out)
         return out
 
     def dense_forward(self, x, w, b, activation="linear", out=None, alpha=None):
