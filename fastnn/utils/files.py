@@ -27,7 +27,7 @@ def user_path(filepath, what="filepath", owner=None):
         ValueError: ``filepath`` is empty.
     """
     if not isinstance(filepath, (str, bytes, os.PathLike)):
-        refuse_argument(what, filepath, "a path (str, bytes or os.PathLike)",
+        refuse_argument(what, filepath, "a non-empty path (str, bytes or os.PathLike)",
                         wrong_type=True, owner=owner)
     path = os.fsdecode(filepath)
     if not path:
