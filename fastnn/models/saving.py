@@ -93,7 +93,7 @@ def _serialize_loss(spec):
         return spec
     if isinstance(spec, (list, tuple)):
         return [_serialize_loss(s) for s in spec]
-    if isinstance(spec, dict):
+    if isinstance(spec, dict) and "class_name" not in spec:  # one loss per output
         return {k: _serialize_loss(v) for k, v in spec.items()}
     return losses.serialize(losses.get(spec))
 
@@ -106,7 +106,7 @@ def _serialize_metric(spec):
         return spec
     if isinstance(spec, (list, tuple)):
         return [_serialize_metric(s) for s in spec]
-    if isinstance(spec, dict):
+    if isinstance(spec, dict) and "class_name" not in spec:  # metrics per output
         return {k: _serialize_metric(v) for k, v in spec.items()}
     metric = metrics.get(spec)
     if type(metric) is metrics.MeanMetricWrapper:
@@ -505,7 +505,7 @@ def _check_weight_values(model, arrays, filepath):
                       f"inf ({listed}); the model was saved after its training diverged. "
                       f"It is loaded as saved, so its outputs will not be finite "
                       f"(lower the learning rate, or use callbacks.TerminateOnNaN).",
-                      RuntimeWarning, stacklevel=4)
+                      RuntimeWarning, stacklevel=5)  # the caller of load_model / load_weights
 
 
 def _assign_weights(model, arrays, filepath, mismatch=_invalid):
@@ -783,7 +783,6 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             names a custom object that is neither given nor registered.
     """
     filepath = user_path(filepath, owner="load_model")
-    custom_objects = _check_custom_objects(custom_objects)
     check_bool("compile", compile, owner="load_model")
     check_bool("safe_mode", safe_mode, owner="load_model")
     return _load(filepath, filepath, custom_objects, compile)

@@ -42,21 +42,6 @@ def make_parent_dirs(filepath):
         os.makedirs(directory, exist_ok=True)
 
 
-def _current_umask():
-    """The process umask, read without changing it where the system allows (changing
-    it, even for an instant, races with files other threads create)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _create_temporary(directory, filepath):
     """(fd, path) of a new empty file in ``directory``, created with mode 0666 so that
     the kernel applies the umask (and any default ACL) exactly as for ``open(path, "w")``.

@@ -272,6 +272,20 @@ def test_builtin_metric_functions_round_trip(tmp_path):
             == model.evaluate(X, Y, verbose=0, return_dict=True))
 
 
+def test_metric_given_as_a_config_dict_round_trips(tmp_path):
+    """A metric config dict inside the list is one metric, not metrics per output
+    (saving used to walk into it and fail on its numbers)."""
+    model = fastnn.Sequential([layers.Dense(1, activation="sigmoid", input_dim=4)])
+    model.compile(optimizer="adam", loss="binary_crossentropy",
+                  metrics=[{"class_name": "AUC", "config": {"num_thresholds": 50}}])
+    labels = (Y > 0).astype("float64")
+    model.save(tmp_path / "m.fastnn")
+    loaded = load_model(tmp_path / "m.fastnn")
+    logs = loaded.evaluate(X, labels, verbose=0, return_dict=True)
+    assert logs == model.evaluate(X, labels, verbose=0, return_dict=True) and "auc" in logs
+    assert loaded._compile_args["metrics"][0].num_thresholds == 50
+
+
 class _ScaledMSE(fastnn.losses.MeanSquaredError):
     """A custom loss: a subclass of a built-in one (fastnn needs forward_backward)."""
 
