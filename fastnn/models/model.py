@@ -285,6 +285,11 @@ class Model(Trainer):
         memo[id(self)] = copy
         return copy
 
+    def __copy__(self):
+        """The same as ``copy.deepcopy``: a model shares no weights with another (a
+        shallow copy would share them, and the lock that guards training)."""
+        return self.__deepcopy__({})
+
 
 def _layer_from_spec(spec, custom_objects=None):
     """Construct one layer from its saved spec through the fixed registry (or the

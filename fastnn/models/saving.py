@@ -120,12 +120,15 @@ def _compile_config(model):
     if not model.compiled:
         return None
     args = model._compile_args
-    return {
+    config = {
         "optimizer": optimizers.serialize(model.optimizer),
         "loss": _serialize_loss(args["loss"]),
         "metrics": _serialize_metric(args["metrics"]),
         "loss_weights": args["loss_weights"],
     }
+    if args.get("weighted_metrics") is not None:  # Keras' second list, when compiled with it
+        config["weighted_metrics"] = _serialize_metric(args["weighted_metrics"])
+    return config
 
 
 def _write_model(model, f, training_state=None):
@@ -220,12 +223,13 @@ def custom_objects_of(model):
 
     walk(args["loss"], "loss")
     walk(args["metrics"], "metric")
+    walk(args.get("weighted_metrics"), "metric")
     return found
 
 
 # --------------------------------------------------------------------- reading
-def _invalid(filepath, why, kind="model"):
-    return ValueError(f"{filepath} is not a valid fastnn {kind} file: {why}")
+def _invalid(filepath, why):
+    return ValueError(f"{filepath} is not a valid fastnn model file: {why}")
 
 
 def _other_architecture(filepath, why):
@@ -723,10 +727,10 @@ def _restore_compile(model, zf, compile_config, filepath, custom_objects):
     try:
         optimizer = optimizers.deserialize(compile_config["optimizer"])
         loss = _deserialize_loss(compile_config["loss"], custom_objects, filepath)
-        metric_specs = _deserialize_metric(compile_config.get("metrics"), custom_objects,
-                                           filepath)
-        model.compile(optimizer=optimizer, loss=loss, metrics=metric_specs,
-                      loss_weights=compile_config.get("loss_weights"))
+        metric_lists = {key: _deserialize_metric(compile_config[key], custom_objects, filepath)
+                        for key in ("metrics", "weighted_metrics") if key in compile_config}
+        model.compile(optimizer=optimizer, loss=loss,
+                      loss_weights=compile_config.get("loss_weights"), **metric_lists)
     except (_UnknownObject, ArgumentTypeError):
         raise  # a missing custom object, or a wrong one given in custom_objects
     except _LOAD_ERRORS as exc:

@@ -500,6 +500,26 @@ def test_pickle_round_trip_and_no_code_in_the_pickle():
     np.testing.assert_array_equal(again.predict(X, verbose=0), functional.predict(X, verbose=0))
 
 
+def test_copy_copy_is_independent_too():
+    model = _model()
+    clone = copy.copy(model)
+    assert clone.layers[0].kernel is not model.layers[0].kernel
+    np.testing.assert_array_equal(clone.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+def test_weighted_metrics_round_trip(tmp_path):
+    """Keras' second metric list is saved and restored with the first (whatever
+    compile keeps of it)."""
+    model = _model(metrics=["mae"], weighted_metrics=["mse"])
+    model.save(tmp_path / "m.fastnn")
+    loaded = load_model(tmp_path / "m.fastnn")
+    for key in ("metrics", "weighted_metrics"):
+        assert loaded._compile_args.get(key) == model._compile_args.get(key)
+    weights = np.linspace(0.0, 2.0, len(X))
+    assert (loaded.evaluate(X, Y, sample_weight=weights, verbose=0, return_dict=True)
+            == model.evaluate(X, Y, sample_weight=weights, verbose=0, return_dict=True))
+
+
 def test_unbuilt_model_copy_error_is_clear():
     model = fastnn.Sequential([layers.Dense(3)])
     with pytest.raises(ValueError, match="Pickling or copying needs a built model"):
