@@ -622,6 +622,50 @@ def get(identifier):
     return _ser.get(identifier, _REGISTRY, _ALIASES, "loss", Loss)
 
 
+# ---------------------------------------------------------------- custom losses
+def register(cls=None, *, name=None):
+    """Register a custom ``Loss`` subclass so that saved models naming it load.
+
+    Use as a decorator, ``@fastnn.losses.register`` or
+    ``@fastnn.losses.register(name="my_loss")``.  ``load_model`` then finds the class
+    by the name in the file (its class name unless ``name`` is given), without
+    ``custom_objects``.  Registering again under the same name replaces the entry
+    (re-running a notebook cell); fastnn's own names cannot be taken.
+
+    Args:
+        cls: the ``Loss`` subclass.
+        name: the name to register it under; default: the class name.
+
+    Returns:
+        ``cls`` itself.
+    """
+    if cls is None:
+        return lambda c: register(c, name=name)
+    if not (isinstance(cls, type) and issubclass(cls, Loss)):
+        refuse_argument("cls", cls, "a fastnn.losses.Loss subclass (fastnn has no automatic "
+                        "differentiation, so a loss needs forward_backward)",
+                        wrong_type=True, owner="losses.register")
+    key = cls.__name__ if name is None else name
+    if not isinstance(key, str) or not key:
+        refuse_argument("name", name, "a non-empty string", owner="losses.register")
+    if key in _BUILTIN_NAMES:
+        refuse_argument("name", key, "a name that is not one of fastnn's own losses",
+                        owner="losses.register")
+    _REGISTRY[key] = cls
+    return cls
+
+
+def lookup(name):
+    """The loss class a saved name refers to (a registered or built-in class name, or
+    an alias such as 'mse'), or None."""
+    if not isinstance(name, str):
+        return None
+    return _REGISTRY.get(name) or _ALIASES.get(name.lower())
+
+
+_BUILTIN_NAMES = frozenset(_REGISTRY) | frozenset(_ALIASES)
+
+
 def _check_known(name):
     if name.lower() in _ALIASES or name in _REGISTRY:
         return
@@ -667,5 +711,7 @@ __all__ = [
     "get",
     "serialize",
     "deserialize",
+    "register",
+    "lookup",
     "REDUCTIONS",
 ]

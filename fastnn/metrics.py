@@ -649,6 +649,81 @@ def get(identifier):
     return _ser.get(identifier, _REGISTRY, _ALIASES, "metric", Metric)
 
 
+# --------------------------------------------------------------- custom metrics
+# Metric functions a saved file may name, by name: fastnn's own, then registered ones.
+_BUILTIN_FUNCTIONS = {fn.__name__: fn for fn in (
+    accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+    _losses.mean_squared_error, _losses.mean_absolute_error, _losses.hinge,
+    _losses.categorical_hinge, _losses.binary_crossentropy,
+    _losses.categorical_crossentropy, _losses.sparse_categorical_crossentropy)}
+_REGISTERED_FUNCTIONS = {}
+_BUILTIN_NAMES = frozenset(_REGISTRY) | frozenset(_ALIASES) | frozenset(_BUILTIN_FUNCTIONS)
+
+
+def register(obj=None, *, name=None):
+    """Register a custom metric, a ``Metric`` subclass or a function
+    ``fn(y_true, y_pred)`` returning one value per sample, so that saved models
+    compiled with it load.
+
+    Use as a decorator, ``@fastnn.metrics.register`` or
+    ``@fastnn.metrics.register(name="f1")``.  ``load_model`` then finds it by the name
+    in the file (the class name, or the function's name, unless ``name`` is given),
+    without ``custom_objects``.  Registering again under the same name replaces the
+    entry (re-running a notebook cell); fastnn's own names cannot be taken.
+
+    Args:
+        obj: the ``Metric`` subclass or the function.
+        name: the name to register it under; default: its ``__name__``.
+
+    Returns:
+        ``obj`` itself.
+    """
+    if obj is None:
+        return lambda o: register(o, name=name)
+    is_class = isinstance(obj, type)
+    if (is_class and not issubclass(obj, Metric)) or not callable(obj) or isinstance(obj, Metric):
+        refuse_argument("obj", obj, "a fastnn.metrics.Metric subclass or a function "
+                        "fn(y_true, y_pred)", wrong_type=True, owner="metrics.register")
+    key = getattr(obj, "__name__", None) if name is None else name
+    if not isinstance(key, str) or not key or key == "<lambda>":
+        refuse_argument("name", key, "a non-empty string (a lambda needs name=...)",
+                        owner="metrics.register")
+    if key in _BUILTIN_NAMES:
+        refuse_argument("name", key, "a name that is not one of fastnn's own metrics",
+                        owner="metrics.register")
+    if is_class:
+        _REGISTRY[key] = obj
+    else:
+        _REGISTERED_FUNCTIONS[key] = obj
+    return obj
+
+
+def lookup(name):
+    """The ``Metric`` class a saved name refers to (a registered or built-in class
+    name, or an alias such as 'mse'), or None."""
+    if not isinstance(name, str):
+        return None
+    return _REGISTRY.get(name) or _ALIASES.get(name.lower())
+
+
+def lookup_function(name):
+    """The metric function a saved name refers to (registered, or fastnn's own such
+    as 'binary_accuracy'), or None."""
+    if not isinstance(name, str):
+        return None
+    return _REGISTERED_FUNCTIONS.get(name) or _BUILTIN_FUNCTIONS.get(name)
+
+
+def function_name(fn):
+    """The name a metric function is saved under: the name it is registered under (or
+    fastnn's own), else its ``__name__``."""
+    for table in (_REGISTERED_FUNCTIONS, _BUILTIN_FUNCTIONS):
+        for key, value in table.items():
+            if value is fn:
+                return key
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
 def _accuracy_class(loss, output_shape, target_shape):
     """Keras 3's choice for 'accuracy': binary for a 1-unit output, sparse categorical for
     targets with one axis less than the output (or a single column against several
@@ -735,4 +810,8 @@ __all__ = [
     "resolve",
     "serialize",
     "deserialize",
+    "register",
+    "lookup",
+    "lookup_function",
+    "function_name",
 ]

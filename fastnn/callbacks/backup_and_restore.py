@@ -3,7 +3,8 @@ interrupted ``fit`` from it."""
 
 import os
 
-from ..utils.validation import check_choice, check_path
+from ..utils.files import user_path
+from ..utils.validation import check_choice
 from .callback import Callback
 
 
@@ -44,7 +45,7 @@ class BackupAndRestore(Callback):
                  delete_checkpoint=True):
         super().__init__()
         owner = "BackupAndRestore"
-        self.backup_dir = os.fspath(check_path("backup_dir", backup_dir, owner=owner))
+        self.backup_dir = user_path(backup_dir, "backup_dir", owner=owner)
         # a backup after every epoch is the only schedule supported
         self.save_freq = check_choice("save_freq", save_freq, ("epoch",), owner=owner)
         self.double_checkpoint = bool(double_checkpoint)

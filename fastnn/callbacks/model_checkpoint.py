@@ -1,9 +1,10 @@
 """`ModelCheckpoint`: save the model, or its weights, during training."""
 
+import math
 import os
 
-from ..utils.files import make_parent_dirs
-from ..utils.validation import check_choice, check_int, check_path, check_real
+from ..utils.files import make_parent_dirs, user_path
+from ..utils.validation import check_choice, check_int, check_real
 from .callback import print_message
 from .monitor import MonitorCallback
 
@@ -20,7 +21,8 @@ class ModelCheckpoint(MonitorCallback):
         verbose: 1 prints a message at each decision.
         save_best_only: Whether to save only when the monitored metric
             improves on the best value so far (a file without fields then
-            always holds the best model).
+            always holds the best model).  A NaN or infinite value (a
+            diverged run) is never the best: it is not saved.
         save_weights_only: Whether to call `model.save_weights` rather than
             `model.save`.
         mode: 'min', 'max' or 'auto' (inferred from the metric name).
@@ -47,7 +49,7 @@ class ModelCheckpoint(MonitorCallback):
     ):
         super().__init__(monitor, mode, 0)
         owner = "ModelCheckpoint"
-        self.filepath = os.fspath(check_path("filepath", filepath, owner=owner))
+        self.filepath = user_path(filepath, "filepath", owner=owner)
         if isinstance(save_freq, str):
             save_freq = check_choice("save_freq", save_freq, ("epoch",), owner=owner)
         else:
@@ -101,6 +103,13 @@ class ModelCheckpoint(MonitorCallback):
         if current is None:
             # Saving without a comparison beats silently never saving.
             return True
+        if not math.isfinite(current):
+            # A diverged run must not overwrite the best checkpoint, nor become the
+            # reference every later (finite) value has to beat.
+            if self.verbose > 0:
+                print_message(f"\nEpoch {epoch + 1}: {self.monitor} is {current}, which "
+                              f"is never the best; not saving")
+            return False
         best_text = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(current, self.best):
             if self.verbose > 0:

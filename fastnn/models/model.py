@@ -11,6 +11,7 @@ from ..layers.base import SymbolicTensor
 from ..layers.core import InputLayer
 from ..utils import naming
 from ..variables import assign_all
+from . import saving
 from .graph import Graph
 from .trainer import Trainer
 
@@ -196,13 +197,19 @@ class Model(Trainer):
         }
 
     @classmethod
-    def from_config(cls, config):
-        """Rebuild a functional model from ``get_config()``'s data (registry classes only)."""
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild a functional model from ``get_config()``'s data.
+
+        Args:
+            config: what ``get_config`` returned.
+            custom_objects: ``{class name: Layer subclass}`` for custom layers; other
+                names are looked up in ``fastnn.layers.REGISTRY`` only.
+        """
         if not isinstance(config, dict) or "layers" not in config:
             raise ValueError("Invalid model config: expected a dict with 'layers'.")
         tensors = {}  # (layer name, node index) -> SymbolicTensor
         for spec in config["layers"]:
-            layer = _layer_from_spec(spec)
+            layer = _layer_from_spec(spec, custom_objects)
             if isinstance(layer, InputLayer):
                 tensors[(layer.name, 0)] = layer.output
                 continue
@@ -256,17 +263,48 @@ class Model(Trainer):
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
 
+    # ----------------------------------------------------------------- copying
+    # Pickling and copies go through the model file format, written in memory: the
+    # architecture, weights, compile settings, optimizer state and random state travel
+    # as data; locks, caches and code never do (Keras 3 models pickle the same way,
+    # through their .keras bytes).
+    def __reduce__(self):
+        """Pickle as the bytes of the model's file (``saving.model_to_bytes``).
 
-def _layer_from_spec(spec):
-    """Construct one layer from its saved spec through the fixed registry."""
+        Unpickling finds custom layers, losses and metrics by name, so they must be
+        registered (``fastnn.layers.register``, ...) in the unpickling process.
+        """
+        return saving.model_from_bytes, (saving.model_to_bytes(self),)
+
+    def __deepcopy__(self, memo):
+        """An independent model that predicts the same and keeps the compile settings
+        and optimizer state; custom objects are taken from this model, so nothing
+        needs registering."""
+        copy = saving.model_from_bytes(saving.model_to_bytes(self),
+                                       custom_objects=saving.custom_objects_of(self))
+        memo[id(self)] = copy
+        return copy
+
+    def __copy__(self):
+        """The same as ``copy.deepcopy``: a model shares no weights with another (a
+        shallow copy would share them, and the lock that guards training)."""
+        return self.__deepcopy__({})
+
+
+def _layer_from_spec(spec, custom_objects=None):
+    """Construct one layer from its saved spec through the fixed registry (or the
+    ``custom_objects`` classes given, which come first)."""
     if not isinstance(spec, dict):
         raise ValueError(f"Invalid layer spec: expected a dict. Received: {spec!r}")
     class_name = spec.get("class_name")
-    cls = _layers.REGISTRY.get(class_name)
+    cls = None
+    if isinstance(class_name, str):
+        cls = (custom_objects or {}).get(class_name) or _layers.REGISTRY.get(class_name)
     if cls is None:
         raise ValueError(
             f"Unknown layer class {class_name!r} in model config: expected one of "
-            f"{', '.join(sorted(_layers.REGISTRY))}"
+            f"{', '.join(sorted(_layers.REGISTRY))}, or a custom layer given in "
+            f"custom_objects or registered with @fastnn.layers.register"
         )
     config = spec.get("config")
     if not isinstance(config, dict):

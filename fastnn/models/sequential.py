@@ -134,7 +134,9 @@ class Sequential(Model):
         return {"name": self.name, "layers": specs}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild from ``get_config()``'s data; ``custom_objects`` as for
+        ``Model.from_config``."""
         from .model import _layer_from_spec
 
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
@@ -144,7 +146,7 @@ class Sequential(Model):
         model._defer_rebuild = True
         try:
             for spec in config["layers"]:
-                model.add(_layer_from_spec(spec))
+                model.add(_layer_from_spec(spec, custom_objects))
         finally:
             model._defer_rebuild = False
         if model._input_tensor is not None and model._stack:
