@@ -604,13 +604,21 @@ def _check_custom_objects(custom_objects):
     return dict(custom_objects)
 
 
+class _WrongCustomObject(ArgumentTypeError):
+    """An entry of ``custom_objects`` is not the kind of object the file names: the
+    caller's mistake, reported as such (not as a bad file)."""
+
+
 def _custom_class(custom_objects, name, base, kind):
     """``custom_objects[name]`` when given, checked to be a subclass of ``base``."""
     obj = custom_objects.get(name)
     if obj is not None and not (isinstance(obj, type) and issubclass(obj, base)):
-        refuse_argument(f"custom_objects[{name!r}]", obj,
-                        f"a {base.__module__}.{base.__name__} subclass (the {kind} the "
-                        f"file names)", wrong_type=True, owner="load_model")
+        try:
+            refuse_argument(f"custom_objects[{name!r}]", obj,
+                            f"a {base.__module__}.{base.__name__} subclass (the {kind} "
+                            f"the file names)", wrong_type=True, owner="load_model")
+        except ArgumentTypeError as exc:
+            raise _WrongCustomObject(str(exc)) from None
     return obj
 
 
@@ -731,7 +739,7 @@ def _restore_compile(model, zf, compile_config, filepath, custom_objects):
                         for key in ("metrics", "weighted_metrics") if key in compile_config}
         model.compile(optimizer=optimizer, loss=loss,
                       loss_weights=compile_config.get("loss_weights"), **metric_lists)
-    except (_UnknownObject, ArgumentTypeError):
+    except (_UnknownObject, _WrongCustomObject):
         raise  # a missing custom object, or a wrong one given in custom_objects
     except _LOAD_ERRORS as exc:
         if str(exc).startswith(f"{filepath} is not a valid"):
