@@ -629,6 +629,49 @@ def test_csv_logger_adds_expected_validation_columns(tmp_path):
     assert path.read_text().splitlines() == ["epoch,loss,val_loss", "0,1.0,NA"]
 
 
+def test_csv_logger_append_with_new_metrics_widens_the_header(tmp_path):
+    path = tmp_path / "log.csv"
+    csv_run(callbacks.CSVLogger(path), [{"loss": 1.0}, {"loss": 0.9}])
+    # a second run with more metrics: no column may be dropped (Keras drops them)
+    csv_run(callbacks.CSVLogger(path, append=True),
+            [{"loss": 0.5, "val_loss": 0.6, "accuracy": 0.7}, {"loss": 0.4, "accuracy": 0.8}])
+    assert path.read_text().splitlines() == [
+        "epoch,loss,accuracy,val_loss",
+        "0,1.0,NA,NA",
+        "1,0.9,NA,NA",
+        "0,0.5,0.7,0.6",
+        "1,0.4,0.8,NA",
+    ]
+    # a third run without some columns keeps them, with NA
+    csv_run(callbacks.CSVLogger(path, append=True), [{"loss": 0.3}])
+    assert path.read_text().splitlines()[-1] == "0,0.3,NA,NA"
+
+
+def test_csv_logger_a_name_first_logged_later_gets_a_column(tmp_path):
+    path = tmp_path / "log.tsv"
+    logger = callbacks.CSVLogger(path, separator="\t")
+    csv_run(logger, [{"loss": 1.0}, {"loss": 0.9, "learning_rate": 0.1},
+                     {"loss": 0.8, "learning_rate": 0.05}])
+    assert path.read_text().splitlines() == [
+        "epoch\tloss\tlearning_rate",
+        "0\t1.0\tNA",
+        "1\t0.9\t0.1",
+        "2\t0.8\t0.05",
+    ]
+    assert logger.csv_file.closed
+    assert [p.name for p in tmp_path.iterdir()] == ["log.tsv"]  # no temporary file left
+
+
+@pytest.mark.parametrize("first_line", ["loss,accuracy\n", "epoch;loss\n"])
+def test_csv_logger_refuses_to_append_to_a_foreign_file(tmp_path, first_line):
+    path = tmp_path / "log.csv"
+    path.write_text(first_line + "1,2\n")
+    with pytest.raises(ValueError, match="CSVLogger cannot append to .*log.csv: its first "
+                                         "line is not a CSVLogger header"):
+        csv_run(callbacks.CSVLogger(path, append=True), [{"loss": 0.5}])
+    assert path.read_text() == first_line + "1,2\n"  # untouched
+
+
 # --------------------------------------------------------------------------- #
 # LambdaCallback
 # --------------------------------------------------------------------------- #
