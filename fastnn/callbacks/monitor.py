@@ -75,4 +75,11 @@ class MonitorCallback(Callback):
                     stacklevel=3,
                 )
             return None
-        return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            # e.g. Precision(thresholds=[0.3, 0.7]) logs one value per threshold
+            raise TypeError(
+                f"{type(self).__name__} monitors `{self.monitor}`, which must be one "
+                f"number per epoch. Received: {self.monitor}={value!r}"
+            ) from None

@@ -21,6 +21,8 @@ never see each other's counts.
 
 import copy
 
+import numpy as np
+
 from .. import metrics as _metrics
 
 
@@ -93,7 +95,7 @@ class MetricRun:
 
     def logs(self):
         """``{key: result}`` for every metric, in log order."""
-        return {key: float(metric.result()) for key, _, _, metric in self._entries}
+        return {key: _log_value(metric.result()) for key, _, _, metric in self._entries}
 
 
 def build(metrics, weighted_metrics, per_output, losses, output_shapes, output_names):
@@ -132,6 +134,14 @@ def _specs_per_output(spec, what, per_output, n_outputs):
     raise TypeError(
         f"Expected {what} to be a list of metric names or objects. Received: {spec!r}"
     )
+
+
+def _log_value(result):
+    """A result as a float, or a list of floats for a metric with one result per
+    threshold (``Precision(thresholds=[0.3, 0.7])``)."""
+    if np.ndim(result) == 0:
+        return float(result)
+    return [float(v) for v in np.ravel(result)]
 
 
 def _unique_key(key, taken):

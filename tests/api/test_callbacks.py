@@ -1031,3 +1031,11 @@ def test_infinite_thresholds_are_accepted():
 def test_bad_callables():
     with pytest.raises(TypeError, match="schedule"):
         callbacks.LearningRateScheduler(0.1)
+
+
+def test_monitoring_a_metric_with_several_values_is_refused_clearly():
+    es = callbacks.EarlyStopping(monitor="val_precision")
+    with pytest.raises(TypeError, match=re.escape(
+            "EarlyStopping monitors `val_precision`, which must be one number per epoch. "
+            "Received: val_precision=[0.5, 0.25]")):
+        run_epochs(es, [[0.5, 0.25]], key="val_precision")

@@ -372,3 +372,15 @@ def test_weighted_metrics_survive_save_and_load(tmp_path):
     w = np.linspace(0, 1, len(y))
     assert (loaded.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
             == model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True))
+
+
+def test_a_metric_with_one_result_per_threshold_logs_a_list():
+    x, y = _classes()
+    model = fastnn.Sequential([layers.Input(shape=(4,)), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy",
+                  metrics=[metrics.Precision(thresholds=[0.0, 1.0])])
+    logs = model.evaluate(x, y % 2, verbose=0, return_dict=True)
+    # everything is a positive above 0 and nothing above 1
+    assert logs["precision"] == [pytest.approx((y % 2).mean()), 0.0]
+    history = model.fit(x, y % 2, epochs=1, verbose=0, validation_split=0.25).history
+    assert len(history["precision"][0]) == len(history["val_precision"][0]) == 2
