@@ -112,10 +112,9 @@ def build(metrics, weighted_metrics, per_output, losses, output_shapes, output_n
         output_names: the outputs' names.
     """
     def resolve(spec, what):
+        specs = _specs_per_output(spec, what, per_output, len(output_names))
         return [[_metrics.resolve(entry, loss, output_shape=shape) for entry in entries]
-                for entries, loss, shape in zip(_specs_per_output(spec, what, per_output,
-                                                                 len(output_names)),
-                                                losses, output_shapes)]
+                for entries, loss, shape in zip(specs, losses, output_shapes)]
 
     return CompiledMetrics(resolve(metrics, "metrics"),
                            resolve(weighted_metrics, "weighted_metrics"), output_names)
