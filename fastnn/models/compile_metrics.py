@@ -20,6 +20,8 @@ never see each other's counts.
 """
 
 import copy
+import functools
+import types
 
 import numpy as np
 
@@ -155,20 +157,26 @@ def _unique_key(key, taken):
     return unique
 
 
+# What a metric holds as code, not state: shared by the copies rather than deep-copied
+# (a deep copy of a bound method copies the object it is bound to).  Other callables,
+# such as a Metric held inside a metric, are state and get copied.
+_CODE_TYPES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+               functools.partial, type)
+
+
 def _fresh_copy(template):
     """A copy of ``template`` with its own, reset state.
 
     The state is deep-copied attribute by attribute, so a metric holding lists or
-    arrays that ``reset_state`` clears in place still gets its own.  What is callable
-    (the function a ``MeanMetricWrapper`` wraps, a bound method) is code, not state,
-    and is shared: deep-copying a bound method would copy the object it is bound to.
-    An attribute that cannot be copied (a lock, an open file) is shared as well.
+    arrays that ``reset_state`` clears in place still gets its own.  Functions (the
+    one a ``MeanMetricWrapper`` wraps), methods and classes are shared.  An
+    attribute that cannot be copied (a lock, an open file) is shared as well.
     """
     fresh = copy.copy(template)
     state = getattr(template, "__dict__", None)
     if state is not None:
-        fresh.__dict__ = {name: value if callable(value) else _copy_or_share(value)
-                          for name, value in state.items()}
+        fresh.__dict__ = {name: value if isinstance(value, _CODE_TYPES)
+                          else _copy_or_share(value) for name, value in state.items()}
     fresh.reset_state()
     return fresh
 

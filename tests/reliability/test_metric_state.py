@@ -176,3 +176,60 @@ def test_on_batch_calls_start_from_fresh_metrics():
     assert got.keys() == want.keys()
     for key in got:
         assert got[key] == pytest.approx(want[key], rel=1e-6)
+
+
+class _Scorer:
+    """An object whose bound method is a metric function: the copies must share it
+    (a deep copy would copy the object, here refused to prove it never happens)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __deepcopy__(self, memo):
+        raise AssertionError("the object behind a metric function was deep-copied")
+
+    def hits(self, y_true, y_pred):
+        self.calls += 1
+        return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(float)
+
+
+class _Collecting(fastnn.metrics.Metric):
+    """A custom metric that clears its state in place and holds another metric."""
+
+    def __init__(self, name="collecting"):
+        super().__init__(name=name)
+        self.seen = []
+        self.inner = fastnn.metrics.Mean()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.seen.append(len(y_true))
+        self.inner.update_state(np.asarray(y_pred).max(axis=-1))
+
+    def result(self):
+        return sum(self.seen) + self.inner.result()
+
+    def reset_state(self):
+        self.seen.clear()  # in place: a shallow copy would share the list
+        self.inner.reset_state()
+
+
+def test_custom_metrics_get_their_own_state_and_share_their_functions():
+    scorer = _Scorer()
+    model = _model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy",
+                  metrics=[fastnn.metrics.MeanMetricWrapper(scorer.hits, name="hits"),
+                           _Collecting()])
+    data = [_data(1), _data(2, n=40)]
+    alone = [model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+             for x, y in data]
+    assert alone[0]["collecting"] != alone[1]["collecting"]
+    barrier = threading.Barrier(2)
+    # 8 and 5 batches: the barrier pairs the first 5 of each, then lets one go on
+    together = _run_threads(*[
+        lambda x=x, y=y: model.evaluate(
+            x, y, batch_size=8, verbose=0, return_dict=True,
+            callbacks=[callbacks.LambdaCallback(
+                on_test_batch_end=lambda b, logs: barrier.wait(30) if b < 5 else None)])
+        for x, y in data])
+    assert together == alone
+    assert scorer.calls == 2 * (8 + 5)  # the one object served every copy
