@@ -677,7 +677,7 @@ def _check_class_weight(class_weight, owner):
     """``class_weight`` as a {class index (int): weight (float)} dict, checked."""
     if not isinstance(class_weight, dict):
         V.refuse_argument("class_weight", class_weight,
-                          "a dict {class index (int): weight (number >= 0)}",
+                          "a dict mapping class indices (int) to weights (numbers >= 0)",
                           wrong_type=True, owner=owner)
     checked = {}
     for c, wt in class_weight.items():

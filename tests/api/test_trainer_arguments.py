@@ -112,7 +112,7 @@ def _classifier():
     ({1.0: 1.0}, ArgumentTypeError, "class_weight",
      "integer class indices as keys (the key 1.0 is a float)", "{1.0: 1.0}"),
     ([1.0, 2.0], ArgumentTypeError, "class_weight",
-     "a dict {class index (int): weight (number >= 0)}", "[1.0, 2.0]"),
+     "a dict mapping class indices (int) to weights (numbers >= 0)", "[1.0, 2.0]"),
 ])
 def test_class_weight_is_checked(method, class_weight, error, name, expected, received):
     x, _ = _data()
