@@ -1,6 +1,7 @@
 """What `EarlyStopping`, `ReduceLROnPlateau` and `ModelCheckpoint` share: watching
 one logged metric and deciding whether a value is an improvement."""
 
+import math
 import warnings
 
 from ..utils.validation import check_choice, check_real, check_str
@@ -42,8 +43,18 @@ class MonitorCallback(Callback):
         return any(hint in name for hint in HIGHER_IS_BETTER)
 
     def _is_improvement(self, current, reference):
-        """Whether `current` beats `reference` by more than `min_delta`."""
-        if reference is None:
+        """Whether `current` beats `reference` by more than `min_delta`.
+
+        A NaN is never an improvement, so it never becomes the best value: the
+        first finite value after it does.  (Keras 3 takes a first NaN as the best
+        value, and since every comparison with NaN is false, nothing improves on
+        it afterwards: EarlyStopping, ModelCheckpoint and ReduceLROnPlateau freeze
+        for the rest of the run.)  A NaN reference, one set by hand, counts as no
+        reference.
+        """
+        if math.isnan(current):
+            return False
+        if reference is None or math.isnan(reference):
             return True
         if self._maximize:
             return current - self.min_delta > reference
@@ -64,4 +75,11 @@ class MonitorCallback(Callback):
                     stacklevel=3,
                 )
             return None
-        return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            # e.g. Precision(thresholds=[0.3, 0.7]) logs one value per threshold
+            raise TypeError(
+                f"{type(self).__name__} monitors `{self.monitor}`, which must be one "
+                f"number per epoch. Received: {self.monitor}={value!r}"
+            ) from None

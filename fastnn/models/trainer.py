@@ -15,11 +15,11 @@ import numpy as np
 from .. import backend
 from .. import config as _config
 from .. import losses as _losses
-from .. import metrics as _metrics
 from .. import optimizers as _optimizers
 from ..callbacks import CallbackList
 from ..utils import random as _random
 from ..utils import validation as V
+from . import compile_metrics as _compile_metrics
 from . import saving
 
 
@@ -36,18 +36,22 @@ class Trainer:
         # what save_training_state / load_training_state save and restore
         self._fit_rng = None
         self._resume_epoch = None
+        # the metric objects of the latest fit epoch / evaluate / *_on_batch call, which
+        # `metrics` shows (each call updates its own; see compile_metrics)
+        self._latest_metric_run = None
         self._reset_compiled_state()
 
     def _reset_compiled_state(self):
         """Called when the graph changes: rebind compile settings to the new outputs."""
         self._train_caches = {}  # batch size -> {node id: cache}
-        self._metrics, self._losses, self._fused = [], [], {}
+        self._compiled_metrics = _compile_metrics.CompiledMetrics([], [], [])
+        self._losses, self._fused = [], {}
         if getattr(self, "compiled", False):
             self._finalize_compile()
 
     # ----------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                **kwargs):
+                weighted_metrics=None, **kwargs):
         """Configure training.
 
         Args:
@@ -55,11 +59,16 @@ class Trainer:
             loss: a name, function or ``fastnn.losses.Loss``; for several outputs, a list
                 (one per output) or a dict by output layer name.
             metrics: a list of metric names or objects ('accuracy' resolves to the
-                binary, categorical or sparse variant from the loss, as in Keras).
+                binary, categorical or sparse variant from the loss, as in Keras);
+                for several outputs also one list per output, or a dict by output
+                name.  These ignore ``sample_weight`` and ``class_weight``, as in
+                Keras 3.
             loss_weights: one float per output (list or dict) scaling its loss.
+            weighted_metrics: metrics in the same forms as ``metrics``, weighted by
+                ``sample_weight`` and ``class_weight``.  Reported under their names;
+                one also in ``metrics`` is reported as ``weighted_<name>``.
         """
-        ignored = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss",
-                   "weighted_metrics"}
+        ignored = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
         unknown = sorted(set(kwargs) - ignored)
         if unknown:
             raise TypeError(f"Unrecognized keyword arguments passed to compile: {unknown}")
@@ -69,7 +78,8 @@ class Trainer:
         # resolve the loss now so that a bad name fails here, not at fit
         if not isinstance(loss, (list, tuple, dict)):
             _losses.get(loss)
-        self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
+        self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights,
+                              "weighted_metrics": weighted_metrics}
         self.compiled = True
         if self.built:
             self._finalize_compile()
@@ -85,7 +95,10 @@ class Trainer:
             self._loss_weights = [
                 float(w) for w in self._per_output(args["loss_weights"], "loss_weights")
             ]
-        self._metrics = self._build_metrics(args["metrics"])
+        self._compiled_metrics = _compile_metrics.build(
+            args["metrics"], args.get("weighted_metrics"), self._per_output, self._losses,
+            [t.shape for t in self._graph.outputs], names)
+        self._latest_metric_run = None
         self._fused = self._find_fusions()
         self._train_caches = {}
 
@@ -111,35 +124,6 @@ class Trainer:
                 raise ValueError(f"loss_weights must have 1 entry. Received: {value!r}")
             return list(value)
         return [value] * len(names)
-
-    def _build_metrics(self, metrics):
-        """One list of metric objects per output; names prefixed for several outputs."""
-        if metrics is None:
-            specs = [[] for _ in self.output_names]
-        elif isinstance(metrics, dict):
-            specs = self._per_output(metrics, "metrics")
-            specs = [s if isinstance(s, (list, tuple)) else [s] for s in specs]
-        elif isinstance(metrics, (list, tuple)):
-            if len(self.output_names) > 1 and metrics and all(
-                isinstance(m, (list, tuple)) for m in metrics
-            ):
-                specs = self._per_output(list(metrics), "metrics")
-            else:
-                specs = [list(metrics)] * len(self.output_names)
-        else:
-            raise TypeError(
-                f"Expected metrics to be a list of metric names or objects. Received: {metrics!r}"
-            )
-        built = []
-        for k, (spec_list, loss) in enumerate(zip(specs, self._losses)):
-            out = []
-            for spec in spec_list:
-                m = _metrics.resolve(spec, loss, output_shape=self._graph.outputs[k].shape)
-                if len(self.output_names) > 1:
-                    m.name = f"{self.output_names[k]}_{m.name}"
-                out.append(m)
-            built.append(out)
-        return built
 
     def _find_fusions(self):
         """Output nodes whose final activation the loss computes itself from logits."""
@@ -203,14 +187,10 @@ class Trainer:
         V.check_lengths(out + [np.empty((n, 0))], [name] * len(out) + ["x"])
         return out
 
-    def _prepare_weights(self, ys, n, sample_weight, class_weight):
+    def _prepare_weights(self, ys, n, sample_weight, class_weight, owner):
         w = V.check_sample_weight(sample_weight, n, self._dtype())
         if class_weight is not None:
-            if not isinstance(class_weight, dict):
-                raise TypeError(
-                    f"Expected class_weight to be a dict {{class index: weight}}. "
-                    f"Received: {class_weight!r}"
-                )
+            class_weight = _check_class_weight(class_weight, owner)
             if len(ys) != 1:
                 raise ValueError("class_weight is only supported for single-output models.")
             cw = _class_weight_per_sample(ys[0], class_weight, self._dtype())
@@ -239,7 +219,8 @@ class Trainer:
                 gscale = scale * lw if lw != 1.0 else scale
             if act is not None:
                 per_sample, g = loss.forward_backward(ys[k], None, gscale, logits=out)
-                pred = backend.current().activation_forward(out, act) if self._metrics[k] else None
+                pred = (backend.current().activation_forward(out, act)
+                        if self._compiled_metrics.reads_output(k) else None)
             else:
                 per_sample, g = loss.forward_backward(ys[k], out, gscale)
                 pred = out
@@ -289,7 +270,7 @@ class Trainer:
         plan = self._cached_step_plan = (list(variables), penalized, regularized)
         return plan
 
-    def _train_step(self, xs, ys, sw):
+    def _train_step(self, xs, ys, sw, metric_run):
         caches = self._train_caches.setdefault(xs[0].shape[0], {})
         loss, preds, out_grads = self._forward_loss(xs, ys, sw, True, caches, need_grad=True)
         variables = self.trainable_weights
@@ -305,27 +286,30 @@ class Trainer:
             layer.add_regularization_grads(grads[start:start + k])
         if variables:
             self.optimizer.apply(grads, variables)
-        self._update_metrics(ys, preds, sw)
+        metric_run.update(ys, preds, sw)
         return loss
 
-    def _test_step(self, xs, ys, sw):
+    def _test_step(self, xs, ys, sw, metric_run):
         loss, preds, _ = self._forward_loss(xs, ys, sw, False, {}, need_grad=False)
         loss += self._regularization_penalty()
-        self._update_metrics(ys, preds, sw)
+        metric_run.update(ys, preds, sw)
         return loss
 
-    def _update_metrics(self, ys, preds, sw):
-        for metric_list, y, p in zip(self._metrics, ys, preds):
-            for m in metric_list:
-                m.update_state(y, p, sample_weight=sw)
+    def _new_metric_run(self):
+        """Fresh metric objects for one fit epoch, evaluate or *_on_batch call: metric
+        state belongs to the call, so concurrent or nested calls never mix it."""
+        run = self._compiled_metrics.new_run()
+        self._latest_metric_run = run
+        return run
 
-    def _reset_metrics(self):
-        for metric_list in self._metrics:
-            for m in metric_list:
-                m.reset_state()
-
-    def _metric_logs(self):
-        return {m.name: float(m.result()) for ml in self._metrics for m in ml}
+    @property
+    def metrics(self):
+        """The compiled metric objects, in log order: those of the latest ``fit``
+        epoch, ``evaluate`` or ``*_on_batch`` call once there has been one (each call
+        updates copies of its own, so an object passed to ``compile`` is a template).
+        The loss is not among them."""
+        run = self._latest_metric_run
+        return run.metrics if run is not None else self._compiled_metrics.templates
 
     # ----------------------------------------------------------------- fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -372,7 +356,7 @@ class Trainer:
         self._require_compiled("fit")
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
-        sw = self._prepare_weights(ys, n, sample_weight, class_weight)
+        sw = self._prepare_weights(ys, n, sample_weight, class_weight, "fit")
 
         val = None
         if validation_data is not None:
@@ -408,18 +392,18 @@ class Trainer:
                 initial_epoch = self._resume_epoch
             logs = {}
             for epoch in range(initial_epoch, epochs):
-                self._reset_metrics()
+                metric_run = self._new_metric_run()
                 cbs.on_epoch_begin(epoch)
                 order = rng.permutation(n) if shuffle else None
                 seen, loss_sum = 0, 0.0
                 batches = _Batches(xs, ys, sw, batch_size, order)
                 for step, (bx, by, bw) in enumerate(batches):
                     cbs.on_train_batch_begin(step)
-                    batch_loss = self._train_step(bx, by, bw)
+                    batch_loss = self._train_step(bx, by, bw, metric_run)
                     m = bx[0].shape[0]
                     seen += m
                     loss_sum += batch_loss * m
-                    logs = {"loss": loss_sum / seen, **self._metric_logs()}
+                    logs = {"loss": loss_sum / seen, **metric_run.logs()}
                     if not np.isfinite(batch_loss):
                         logs["loss"] = batch_loss
                     cbs.on_train_batch_end(step, logs)
@@ -499,18 +483,18 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     def _evaluate_arrays(self, xs, ys, sw, batch_size, cbs=None):
-        self._reset_metrics()
+        metric_run = self._new_metric_run()
         if cbs is not None:
             cbs.on_test_begin()
         seen, loss_sum, logs = 0, 0.0, {}
         for step, (bx, by, bw) in enumerate(_Batches(xs, ys, sw, batch_size, None)):
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
-            batch_loss = self._test_step(bx, by, bw)
+            batch_loss = self._test_step(bx, by, bw, metric_run)
             m = bx[0].shape[0]
             seen += m
             loss_sum += batch_loss * m
-            logs = {"loss": loss_sum / seen, **self._metric_logs()}
+            logs = {"loss": loss_sum / seen, **metric_run.logs()}
             if cbs is not None:
                 cbs.on_test_batch_end(step, logs)
         if cbs is not None:
@@ -550,11 +534,11 @@ class Trainer:
         self._require_compiled("train_on_batch")
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
-        sw = self._prepare_weights(ys, n, sample_weight, class_weight)
+        sw = self._prepare_weights(ys, n, sample_weight, class_weight, "train_on_batch")
         with self._training("train_on_batch"):
-            self._reset_metrics()
-            loss = self._train_step(xs, ys, sw)
-        return self._batch_result(loss, return_dict)
+            metric_run = self._new_metric_run()
+            loss = self._train_step(xs, ys, sw, metric_run)
+        return self._batch_result(loss, metric_run, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss and metrics on one batch, without updating the model."""
@@ -563,9 +547,9 @@ class Trainer:
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
         sw = V.check_sample_weight(sample_weight, n, self._dtype())
-        self._reset_metrics()
-        loss = self._test_step(xs, ys, sw)
-        return self._batch_result(loss, return_dict)
+        metric_run = self._new_metric_run()
+        loss = self._test_step(xs, ys, sw, metric_run)
+        return self._batch_result(loss, metric_run, return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for one batch."""
@@ -573,8 +557,8 @@ class Trainer:
         outs = self._graph.forward(xs, False, {})
         return outs if self._multi_output else outs[0]
 
-    def _batch_result(self, loss, return_dict):
-        logs = {"loss": float(loss), **self._metric_logs()}
+    def _batch_result(self, loss, metric_run, return_dict):
+        logs = {"loss": float(loss), **metric_run.logs()}
         if return_dict:
             return logs
         values = list(logs.values())
@@ -689,17 +673,33 @@ def _check_verbose(verbose, owner):
     return 1 if verbose == "auto" else int(verbose)
 
 
+def _check_class_weight(class_weight, owner):
+    """``class_weight`` as a {class index (int): weight (float)} dict, checked."""
+    if not isinstance(class_weight, dict):
+        V.refuse_argument("class_weight", class_weight,
+                          "a dict mapping class indices (int) to weights (numbers >= 0)",
+                          wrong_type=True, owner=owner)
+    checked = {}
+    for c, wt in class_weight.items():
+        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)):
+            V.refuse_argument("class_weight", class_weight,
+                              f"integer class indices as keys (the key {c!r} is a "
+                              f"{type(c).__name__})", wrong_type=True, owner=owner)
+        checked[int(c)] = V.check_real(f"class_weight[{int(c)}]", wt, low=0.0, owner=owner)
+    return checked
+
+
 def _class_weight_per_sample(y, class_weight, dtype):
-    """Per-sample weights from a {class: weight} dict, classes read as Keras does."""
+    """Per-sample weights from a checked {class: weight} dict, classes read as Keras
+    does: the argmax of one-hot rows, else the rounded label.
+
+    Labels are compared as float64, never cast to an integer type: a cast would wrap a
+    label such as 1e20 around to an unrelated class index."""
     if y.ndim == 2 and y.shape[1] > 1:
         classes = y.argmax(axis=1)
     else:
-        classes = np.rint(y.reshape(-1)).astype(np.int64)
+        classes = np.rint(y.reshape(-1).astype(np.float64, copy=False))
     weights = np.ones(classes.shape[0], dtype=dtype)
     for c, wt in class_weight.items():
-        if isinstance(c, bool) or not isinstance(c, (int, np.integer)):
-            raise ValueError(f"class_weight keys must be integer class indices. Received: {c!r}")
-        if not np.isfinite(wt) or wt < 0:
-            raise ValueError(f"class_weight values must be finite and >= 0. Received: {wt!r}")
         weights[classes == c] = wt
     return weights

@@ -477,6 +477,62 @@ def test_reduce_lr_on_plateau_max_mode():
 
 
 # --------------------------------------------------------------------------- #
+# A NaN monitored value (MonitorCallback): never an improvement, never the best.
+# Keras 3 takes a first NaN as the best value and then freezes; fastnn does not.
+# --------------------------------------------------------------------------- #
+
+NAN = math.nan
+
+
+@pytest.mark.parametrize("monitor, values, best", [
+    ("val_loss", [NAN, 1.0, 0.5, 0.6, 0.7], 0.5),
+    ("val_loss", [NAN, NAN, 0.8, NAN, 0.3], 0.3),
+    ("val_accuracy", [NAN, 0.5, 0.9, 0.8, 0.7], 0.9),
+])
+def test_nan_is_never_an_improvement(monitor, values, best):
+    cb = callbacks.EarlyStopping(monitor=monitor)
+    for current, reference in [(NAN, None), (NAN, 1.0), (NAN, NAN)]:
+        assert not cb._is_improvement(current, reference)
+    assert cb._is_improvement(1.0, NAN)  # a NaN set by hand counts as no reference
+    es = callbacks.EarlyStopping(monitor=monitor, patience=10, restore_best_weights=True)
+    model, _ = run_epochs(es, values, key=monitor)
+    assert es.best == best
+    # the weights put back are those of the best finite epoch
+    np.testing.assert_array_equal(model.weights[0], values.index(best))
+
+
+def test_early_stopping_after_a_first_nan_counts_patience_from_the_finite_best():
+    es = callbacks.EarlyStopping(patience=2)
+    _, run = run_epochs(es, [NAN, 1.0, 0.5, 0.6, 0.7, 0.1])
+    assert es.best == 0.5 and es.best_epoch == 2
+    assert run == 5 and es.stopped_epoch == 4  # 0.6 and 0.7: two epochs without gain
+    # only NaN: every epoch is one without improvement, the first included
+    es = callbacks.EarlyStopping(patience=2)
+    _, run = run_epochs(es, [NAN] * 5)
+    assert es.best is None and run == 2 and es.stopped_epoch == 1
+
+
+def test_model_checkpoint_best_only_skips_a_first_nan(tmp_path):
+    path = str(tmp_path / "best-{epoch}.fnn")
+    mc = callbacks.ModelCheckpoint(path, save_best_only=True)
+    model, _ = run_epochs(mc, [NAN, 0.7, NAN, 0.3, 0.4])
+    assert [os.path.basename(p) for _, p in model.saved] == ["best-2.fnn", "best-4.fnn"]
+    assert mc.best == 0.3
+
+
+def test_reduce_lr_on_plateau_after_a_first_nan_sees_improvements():
+    rlr = callbacks.ReduceLROnPlateau(factor=0.5, patience=2)
+    # the finite values improve every epoch: no reduction (Keras would reduce
+    # twice, every finite value failing to beat the NaN)
+    logged, final = lr_trace(rlr, [NAN, 1.0, 0.9, 0.8, 0.7, 0.6])
+    assert rlr.best == 0.6 and final == 1.0
+    # NaN epochs count as epochs without improvement
+    rlr = callbacks.ReduceLROnPlateau(factor=0.5, patience=2)
+    _, final = lr_trace(rlr, [1.0, NAN, NAN, 0.9])
+    assert rlr.best == 0.9 and final == 0.5
+
+
+# --------------------------------------------------------------------------- #
 # LearningRateScheduler
 # --------------------------------------------------------------------------- #
 
@@ -571,6 +627,49 @@ def test_csv_logger_adds_expected_validation_columns(tmp_path):
     model.metrics_names = ["loss", "val_loss"]
     csv_run(callbacks.CSVLogger(path), [{"loss": 1.0}], model=model)
     assert path.read_text().splitlines() == ["epoch,loss,val_loss", "0,1.0,NA"]
+
+
+def test_csv_logger_append_with_new_metrics_widens_the_header(tmp_path):
+    path = tmp_path / "log.csv"
+    csv_run(callbacks.CSVLogger(path), [{"loss": 1.0}, {"loss": 0.9}])
+    # a second run with more metrics: no column may be dropped (Keras drops them)
+    csv_run(callbacks.CSVLogger(path, append=True),
+            [{"loss": 0.5, "val_loss": 0.6, "accuracy": 0.7}, {"loss": 0.4, "accuracy": 0.8}])
+    assert path.read_text().splitlines() == [
+        "epoch,loss,accuracy,val_loss",
+        "0,1.0,NA,NA",
+        "1,0.9,NA,NA",
+        "0,0.5,0.7,0.6",
+        "1,0.4,0.8,NA",
+    ]
+    # a third run without some columns keeps them, with NA
+    csv_run(callbacks.CSVLogger(path, append=True), [{"loss": 0.3}])
+    assert path.read_text().splitlines()[-1] == "0,0.3,NA,NA"
+
+
+def test_csv_logger_a_name_first_logged_later_gets_a_column(tmp_path):
+    path = tmp_path / "log.tsv"
+    logger = callbacks.CSVLogger(path, separator="\t")
+    csv_run(logger, [{"loss": 1.0}, {"loss": 0.9, "learning_rate": 0.1},
+                     {"loss": 0.8, "learning_rate": 0.05}])
+    assert path.read_text().splitlines() == [
+        "epoch\tloss\tlearning_rate",
+        "0\t1.0\tNA",
+        "1\t0.9\t0.1",
+        "2\t0.8\t0.05",
+    ]
+    assert logger.csv_file.closed
+    assert [p.name for p in tmp_path.iterdir()] == ["log.tsv"]  # no temporary file left
+
+
+@pytest.mark.parametrize("first_line", ["loss,accuracy\n", "epoch;loss\n"])
+def test_csv_logger_refuses_to_append_to_a_foreign_file(tmp_path, first_line):
+    path = tmp_path / "log.csv"
+    path.write_text(first_line + "1,2\n")
+    with pytest.raises(ValueError, match="CSVLogger cannot append to .*log.csv: its first "
+                                         "line is not a CSVLogger header"):
+        csv_run(callbacks.CSVLogger(path, append=True), [{"loss": 0.5}])
+    assert path.read_text() == first_line + "1,2\n"  # untouched
 
 
 # --------------------------------------------------------------------------- #
@@ -932,3 +1031,11 @@ def test_infinite_thresholds_are_accepted():
 def test_bad_callables():
     with pytest.raises(TypeError, match="schedule"):
         callbacks.LearningRateScheduler(0.1)
+
+
+def test_monitoring_a_metric_with_several_values_is_refused_clearly():
+    es = callbacks.EarlyStopping(monitor="val_precision")
+    with pytest.raises(TypeError, match=re.escape(
+            "EarlyStopping monitors `val_precision`, which must be one number per epoch. "
+            "Received: val_precision=[0.5, 0.25]")):
+        run_epochs(es, [[0.5, 0.25]], key="val_precision")

@@ -235,3 +235,149 @@ def test_unknown_metric():
 def test_serialize_round_trip(metric):
     again = metrics.deserialize(metrics.serialize(metric))
     assert type(again) is type(metric) and again.get_config() == metric.get_config()
+
+
+# ---------------------------------------------------------------------- compile(metrics=,
+# weighted_metrics=): Keras 3's meanings and names
+import fastnn  # noqa: E402
+from fastnn import layers  # noqa: E402
+
+
+def _classifier(**compile_kwargs):
+    fastnn.utils.set_random_seed(3)
+    model = fastnn.Sequential([layers.Input(shape=(4,)),
+                               layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", **compile_kwargs)
+    return model
+
+
+def _regressor(**compile_kwargs):
+    fastnn.utils.set_random_seed(3)
+    model = fastnn.Sequential([layers.Input(shape=(4,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", **compile_kwargs)
+    return model
+
+
+def _classes(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 4)).astype("float32"), rng.integers(0, 3, n)
+
+
+def test_metrics_ignore_weights_and_weighted_metrics_use_them():
+    x, y = _classes()
+    model = _classifier(metrics=["accuracy"], weighted_metrics=["accuracy"])
+    hits = (model.predict(x, verbose=0).argmax(axis=1) == y).astype(float)
+    plain = hits.mean()
+    assert 0 < plain < 1  # the test needs both hits and misses
+    # float32, the model's dtype, so that the expected values use the same weights
+    w = np.random.default_rng(1).uniform(0, 2, len(y)).astype("float32").astype(float)
+    for kwargs, weighted in [({}, plain),
+                             ({"sample_weight": w}, (hits * w).sum() / w.sum()),
+                             # all-zero weights: Keras 3 reports the plain accuracy
+                             # and a weighted one of 0
+                             ({"sample_weight": np.zeros(len(y))}, 0.0)]:
+        logs = model.evaluate(x, y, verbose=0, return_dict=True, **kwargs)
+        assert list(logs) == ["loss", "accuracy", "weighted_accuracy"]
+        assert logs["accuracy"] == pytest.approx(plain, abs=1e-12)
+        assert logs["weighted_accuracy"] == pytest.approx(weighted, abs=1e-12)
+
+
+def test_class_weight_weighs_only_the_weighted_metrics():
+    x, y = _classes()
+    model = _classifier(metrics=["accuracy"], weighted_metrics=["accuracy"])
+    hits = (model.predict(x, verbose=0).argmax(axis=1) == y).astype(float)
+    class_weight = {0: 0.0, 1: 1.0, 2: 3.0}
+    w = np.array([class_weight[c] for c in y]) * 0.5
+    # train_on_batch reports the metrics of the weights before its update
+    logs = model.train_on_batch(x, y, sample_weight=np.full(len(y), 0.5),
+                                class_weight=class_weight, return_dict=True)
+    assert logs["accuracy"] == pytest.approx(hits.mean(), abs=1e-12)
+    assert logs["weighted_accuracy"] == pytest.approx((hits * w).sum() / w.sum(), abs=1e-12)
+
+
+def test_fit_reports_both_lists_and_validation_weights():
+    x, y = _classes()
+    model = _classifier(metrics=["accuracy"],
+                        weighted_metrics=["sparse_categorical_crossentropy", "accuracy"])
+    zeros = np.zeros(len(y))
+    history = model.fit(x, y, sample_weight=zeros, validation_data=(x, y, zeros),
+                        epochs=1, verbose=0, shuffle=False).history
+    assert list(history) == [
+        "loss", "accuracy", "sparse_categorical_crossentropy", "weighted_accuracy",
+        "val_loss", "val_accuracy", "val_sparse_categorical_crossentropy",
+        "val_weighted_accuracy"]
+    # zero weights: nothing counts in the weighted metrics, everything in the others
+    assert history["weighted_accuracy"] == history["val_weighted_accuracy"] == [0.0]
+    assert history["sparse_categorical_crossentropy"] == [0.0]
+    assert history["accuracy"][0] > 0 and history["val_accuracy"][0] > 0
+
+
+@pytest.mark.parametrize("compile_kwargs, keys", [
+    # only weighted: the plain name, as in Keras 3
+    ({"weighted_metrics": ["accuracy"]}, ["accuracy"]),
+    ({"metrics": ["mse", "mse"]}, ["mse", "mse_1"]),
+    ({"metrics": ["mae"], "weighted_metrics": ["mae", "mae", "mse"]},
+     ["mae", "weighted_mae", "weighted_mae_1", "mse"]),
+    ({"metrics": [metrics.MeanSquaredError(name="err")],
+      "weighted_metrics": [metrics.MeanAbsoluteError(name="err")]}, ["err", "weighted_err"]),
+])
+def test_metric_log_keys_follow_keras(compile_kwargs, keys):
+    x, y = _classes()
+    logs = _regressor(**compile_kwargs).evaluate(x, y, verbose=0, return_dict=True)
+    assert list(logs) == ["loss"] + keys
+
+
+def test_metric_log_keys_of_several_outputs():
+    inp = layers.Input(shape=(4,))
+    out_a = layers.Dense(1, name="a")(inp)
+    out_b = layers.Dense(1, name="b")(inp)
+    model = fastnn.Model(inp, [out_a, out_b])
+    model.compile(optimizer="sgd", loss="mse", metrics={"a": "mae", "b": ["mae", "mse"]},
+                  weighted_metrics=[["mse"], ["mse"]])
+    x = np.ones((8, 4), dtype="float32")
+    logs = model.evaluate(x, [np.ones(8), np.zeros(8)], verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "a_mae", "b_mae", "b_mse", "a_mse", "b_weighted_mse"]
+    assert logs["b_mse"] == logs["b_weighted_mse"]  # no weights: the same value
+
+
+def test_weighted_metrics_are_checked_like_metrics():
+    with pytest.raises(TypeError, match="Expected weighted_metrics to be a list"):
+        _classifier(weighted_metrics="accuracy")
+    with pytest.raises(ValueError, match="Unknown metric"):
+        _classifier(weighted_metrics=["acuracy"])
+
+
+def test_a_metric_object_given_to_compile_is_a_template():
+    x, y = _classes()
+    mse = metrics.MeanSquaredError(name="err")
+    model = _regressor(metrics=[mse], weighted_metrics=[mse])
+    assert model.metrics == [mse, mse]  # before any call: the compiled objects
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert mse.count == 0  # never updated: each call works on copies
+    # model.metrics: the objects of the latest call, one per log key
+    latest = model.metrics
+    assert len(latest) == 2 and latest[0] is not latest[1] and mse not in latest
+    assert [m.result() for m in latest] == [logs["err"], logs["weighted_err"]]
+
+
+def test_weighted_metrics_survive_save_and_load(tmp_path):
+    x, y = _classes()
+    model = _classifier(metrics=["accuracy"], weighted_metrics=["accuracy"])
+    path = tmp_path / "m.fnn"
+    model.save(path)
+    loaded = fastnn.models.load_model(path)
+    w = np.linspace(0, 1, len(y))
+    assert (loaded.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+            == model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True))
+
+
+def test_a_metric_with_one_result_per_threshold_logs_a_list():
+    x, y = _classes()
+    model = fastnn.Sequential([layers.Input(shape=(4,)), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy",
+                  metrics=[metrics.Precision(thresholds=[0.0, 1.0])])
+    logs = model.evaluate(x, y % 2, verbose=0, return_dict=True)
+    # everything is a positive above 0 and nothing above 1
+    assert logs["precision"] == [pytest.approx((y % 2).mean()), 0.0]
+    history = model.fit(x, y % 2, epochs=1, verbose=0, validation_split=0.25).history
+    assert len(history["precision"][0]) == len(history["val_precision"][0]) == 2

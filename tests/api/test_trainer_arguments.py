@@ -88,3 +88,63 @@ def test_valid_spellings_are_accepted():
     for verbose in ("auto", 2, np.int64(0), 0.0):
         model.evaluate(x, y, verbose=verbose)
         model.predict(x, verbose=verbose)
+
+
+def _classifier():
+    fastnn.utils.set_random_seed(0)
+    model = fastnn.Sequential([layers.Dense(3, input_dim=3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize("method", ["fit", "train_on_batch"])
+@pytest.mark.parametrize("class_weight, error, name, expected, received", [
+    ({1: "2"}, ArgumentTypeError, "class_weight[1]", "a finite number >= 0", "'2'"),
+    ({0: -1}, ValueError, "class_weight[0]", "a finite number >= 0", "-1"),
+    ({0: np.nan}, ValueError, "class_weight[0]", "a finite number >= 0", "nan"),
+    ({0: np.inf}, ValueError, "class_weight[0]", "a finite number >= 0", "inf"),
+    ({np.int64(2): None}, ArgumentTypeError, "class_weight[2]", "a finite number >= 0",
+     "None"),
+    ({"a": 1.0}, ArgumentTypeError, "class_weight",
+     "integer class indices as keys (the key 'a' is a str)", "{'a': 1.0}"),
+    ({True: 1.0}, ArgumentTypeError, "class_weight",
+     "integer class indices as keys (the key True is a bool)", "{True: 1.0}"),
+    ({1.0: 1.0}, ArgumentTypeError, "class_weight",
+     "integer class indices as keys (the key 1.0 is a float)", "{1.0: 1.0}"),
+    ([1.0, 2.0], ArgumentTypeError, "class_weight",
+     "a dict mapping class indices (int) to weights (numbers >= 0)", "[1.0, 2.0]"),
+])
+def test_class_weight_is_checked(method, class_weight, error, name, expected, received):
+    x, _ = _data()
+    model = _classifier()
+    before = model.get_weights()
+    kwargs = {"verbose": 0} if method == "fit" else {}
+    with pytest.raises(error) as info:
+        getattr(model, method)(x, np.arange(8) % 3, class_weight=class_weight, **kwargs)
+    assert str(info.value) == _invalid(method, name, expected, received)
+    for a, b in zip(model.get_weights(), before):  # refused before any update
+        np.testing.assert_array_equal(a, b)
+
+
+def test_class_weight_accepts_numpy_numbers_and_weighs_the_loss():
+    x, _ = _data()
+    y = np.arange(8) % 3
+    plain = _classifier().test_on_batch(x, y)
+    # train_on_batch reports the loss of the weights before its update
+    same = _classifier().train_on_batch(
+        x, y, class_weight={np.int64(0): np.float32(1.0), 1: 1, 2: 1.0})
+    assert same == pytest.approx(plain, rel=1e-6)
+    doubled = _classifier().train_on_batch(x, y, class_weight={0: 2.0, 1: 2.0, 2: 2.0})
+    assert doubled == pytest.approx(2 * plain, rel=1e-6)
+    assert _classifier().train_on_batch(x, y, class_weight={0: 0.0, 1: 0, 2: 0.0}) == 0.0
+
+
+def test_class_weight_labels_are_not_wrapped_to_other_classes():
+    # 1e20 cast to int64 wraps to -2**63: a sample labelled 1e20 must not get the
+    # weight of class -2**63 (it is in no class of the dict: weight 1)
+    from fastnn.models.trainer import _class_weight_per_sample
+
+    y = np.array([[1e20], [0.0], [2.0], [-1e20]])
+    with np.errstate(all="raise"):  # and no "invalid value in cast" along the way
+        weights = _class_weight_per_sample(y, {-2**63: 5.0, 0: 2.0, 2: 3.0}, np.float32)
+    np.testing.assert_array_equal(weights, [1.0, 2.0, 3.0, 1.0])
