@@ -56,6 +56,9 @@ def _diverged():
 
 
 # ====================================================== 1. a file that saves loads
+# The model is driven to inf/NaN on purpose: NumPy's overflow warnings are expected.
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
 def test_diverged_model_saves_and_loads_with_a_warning_through_every_path(tmp_path):
     model = _diverged()
     expected = model.get_weights()
