@@ -219,9 +219,10 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  *   KC  the depth of the micro-panels: one MR x KC panel of A and one KC x NR panel of
  *       B are what a micro-kernel call reads, so both must sit in L1d with room to
  *       spare for the C tile's lines and for the next A panel coming in.  Rows keep
- *       them at 65-75% of L1d: (6 + 16) x 256 x 4 B = 22 KiB of 32 KiB for float32,
- *       (6 + 8) x 192 x 8 B = 21 KiB for float64.  A deeper KC amortizes the C tile's
- *       load and store over more FMAs, so KC is the largest that fits.
+ *       them at 66-69% of L1d: (6 + 16) x 256 x 4 B = 22 KiB of 32 KiB for float32,
+ *       (6 + 8) x 192 x 8 B = 21 KiB for float64 (zen1-2's inherited float64 KC 256:
+ *       88%).  A deeper KC amortizes the C tile's load and store over more FMAs, so KC
+ *       is about the largest that fits.
  *   MC  rows of the packed A block, MC x KC, which every NR-column panel of B streams
  *       past: it stays in L2, so about half of L2 (the other half holds the B panels
  *       and C lines passing through).
@@ -230,15 +231,19 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  *
  * Rows (cache sizes from the vendors' optimization guides: AMD's Software Optimization
  * Guides for families 17h, 19h and 1Ah, Intel's 64 and IA-32 Architectures
- * Optimization Reference Manual; which models are which from Linux,
- * arch/x86/kernel/cpu/amd.c and arch/x86/include/asm/intel-family.h):
+ * Optimization Reference Manual; which models are which from Linux: the Zen 3 / Zen 4
+ * / Zen 5 model ranges are bsp_init_amd's in arch/x86/kernel/cpu/amd.c, which sets
+ * X86_FEATURE_ZEN3 for family 19h models 00-0F and 20-5F, ZEN4 for 10-1F and 60-AF,
+ * ZEN5 for family 1Ah; Intel's model numbers are arch/x86/include/asm/intel-family.h's):
  *
  *   zen1-2       family 17h (Zen, Zen+, Zen 2; Hygon 18h is a Zen): L1d 32 KiB, L2 512
  *                KiB, L3 8 (Zen 1) or 16 MiB (Zen 2) per 4-core CCX.  The sizes the
- *                kernel always had, measured on a Zen 1 VM (family 23 model 1): KC 256,
- *                MC 144 (f32 A block 144 KiB, 28% of L2: MC 240 was no faster there),
- *                NC 2048 (a 2 MiB B block, a quarter of an 8 MiB CCX).  float64: KC
- *                256 still fits (28 KiB), MC 72, NC 1024 (the same bytes as float32).
+ *                AVX2 kernel carried before there were tables (ukernel_avx2.c), kept so
+ *                that these CPUs run as before; the kernel was written on the project's
+ *                Zen 1 VM (family 23 model 1), but how these sizes were chosen is not
+ *                recorded.  KC 256, MC 144 (f32 A block 144 KiB, 28% of L2), NC 2048
+ *                (a 2 MiB B block, a quarter of an 8 MiB CCX).  float64: KC 256 still
+ *                fits (28 KiB, 88% of L1d), MC 72, NC 1024 (the bytes of float32).
  *   zen3         family 19h models 00-0F, 20-5F: L1d 32 KiB, L2 512 KiB, L3 32 MiB per
  *                8-core CCX (4 MiB a core).  KC 256 / 192 as above; MC 240 / 168
  *                (240 and 252 KiB, half of L2); NC 4096 / 2048 (4 and 3 MiB).
@@ -258,10 +263,13 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  *
  * Any other CPU gets the same rule from the caches it reports (fnn_blocks_from_caches).
  *
- * Experiments: none of these rows but zen1-2 has been timed; the project's machines are
- * shared VMs where nobody can benchmark.  benchmarks/bench_gemm_tables.py times a
- * 1024^3 product and the products of a 784-500-500-10 training step under every row
- * against NumPy's @; its output on a quiet machine of each kind belongs here.
+ * Experiments: none recorded yet.  Every row above is derived from cache sizes, not
+ * timed: the machines this was written on (a Zen 4 VM, CPU family 25 model 17, 2
+ * cores shared by several sessions) could not give stable timings.
+ * benchmarks/bench_gemm_tables.py times a 1024^3 product and the products of a
+ * 784-500-500-10 training step under every row against NumPy's @, with the CPU model
+ * and the share of the FMA peak; its output on a quiet machine of each kind belongs
+ * here, row by row, with the CPU it ran on.
  */
 typedef struct {
     const char *name;
