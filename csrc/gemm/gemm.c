@@ -174,7 +174,8 @@ static int fnn_sysfs_caches(fnn_cpu_facts *cpu)
         if (!fnn_read_line(path, level, sizeof level))
             break;
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
-        if (!fnn_read_line(path, type, sizeof type) || strncmp(type, "Instruction", 11) == 0)
+        if (!fnn_read_line(path, type, sizeof type) ||
+            strncmp(type, "Instruction", 11) == 0)
             continue;
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
         if (!fnn_read_line(path, size, sizeof size))
@@ -400,9 +401,22 @@ static fnn_blocksizes fnn_fit_blocks(const fnn_blocksizes *tile, int kc, int mc,
 
 static void fnn_use_row(const fnn_gemm_kernel *kern, const fnn_gemm_table *row)
 {
-    fnn_bs_in_use_f32 = fnn_fit_blocks(&kern->bs_f32, row->kc_f32, row->mc_f32, row->nc_f32);
-    fnn_bs_in_use_f64 = fnn_fit_blocks(&kern->bs_f64, row->kc_f64, row->mc_f64, row->nc_f64);
+    fnn_bs_in_use_f32 =
+        fnn_fit_blocks(&kern->bs_f32, row->kc_f32, row->mc_f32, row->nc_f32);
+    fnn_bs_in_use_f64 =
+        fnn_fit_blocks(&kern->bs_f64, row->kc_f64, row->mc_f64, row->nc_f64);
     snprintf(fnn_table_in_use, sizeof fnn_table_in_use, "%s", row->name);
+}
+
+/* The portable kernel's own sizes (ukernel_ref.c) as a row called "portable". */
+static fnn_gemm_table fnn_portable_row(void)
+{
+    const fnn_gemm_kernel *p = &fnn_gemm_kernel_portable;
+    fnn_gemm_table row;
+    row.name = p->name;
+    row.kc_f32 = p->bs_f32.kc; row.mc_f32 = p->bs_f32.mc; row.nc_f32 = p->bs_f32.nc;
+    row.kc_f64 = p->bs_f64.kc; row.mc_f64 = p->bs_f64.mc; row.nc_f64 = p->bs_f64.nc;
+    return row;
 }
 
 /* "32 KiB", "1 MiB", "1.5 MiB" or "unknown" into buf. */
@@ -440,9 +454,8 @@ static void fnn_use_auto_table(const fnn_gemm_kernel *kern)
     const fnn_cpu_facts *cpu = fnn_gemm_cpu();
     const fnn_gemm_table *row = fnn_gemm_table_for(cpu->vendor, cpu->family, cpu->model);
     if (kern == &fnn_gemm_kernel_portable) {
-        fnn_bs_in_use_f32 = kern->bs_f32;
-        fnn_bs_in_use_f64 = kern->bs_f64;
-        snprintf(fnn_table_in_use, sizeof fnn_table_in_use, "portable");
+        const fnn_gemm_table own = fnn_portable_row();
+        fnn_use_row(kern, &own);
     } else if (row != NULL) {
         fnn_use_row(kern, row);
     } else {
@@ -501,14 +514,9 @@ int fnn_gemm_select_table(const char *name)
     const fnn_gemm_table *row = fnn_gemm_table_named(name);
     if (row != NULL) {
         fnn_use_row(kern, row);
-    } else if (strcmp(name, "portable") == 0) {
-        fnn_bs_in_use_f32 = fnn_fit_blocks(&kern->bs_f32, fnn_gemm_kernel_portable.bs_f32.kc,
-                                           fnn_gemm_kernel_portable.bs_f32.mc,
-                                           fnn_gemm_kernel_portable.bs_f32.nc);
-        fnn_bs_in_use_f64 = fnn_fit_blocks(&kern->bs_f64, fnn_gemm_kernel_portable.bs_f64.kc,
-                                           fnn_gemm_kernel_portable.bs_f64.mc,
-                                           fnn_gemm_kernel_portable.bs_f64.nc);
-        snprintf(fnn_table_in_use, sizeof fnn_table_in_use, "portable");
+    } else if (strcmp(name, fnn_gemm_kernel_portable.name) == 0) {
+        const fnn_gemm_table own = fnn_portable_row();
+        fnn_use_row(kern, &own);
     } else if (strcmp(name, "caches") == 0) {
         const fnn_cpu_facts *cpu = fnn_gemm_cpu();
         fnn_use_caches(kern, cpu->l1d, cpu->l2, cpu->l3);

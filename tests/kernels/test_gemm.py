@@ -349,7 +349,8 @@ def _table_shapes(bs):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False),
+                                   (True, True)])
 def test_every_table(table, dtype, ta, tb):
     """Under this table: matches the reference, with and without the bias + tanh
     epilogue, and gives the same bits on 1 and 2 threads."""
