@@ -20,7 +20,11 @@ def config_dict():
         "backend": _backend_in_force(backend),
         "native_available": backend.native_available(),
         "openmp": False,
+        "cpu": None,
         "simd_kernel": None,
+        "gemm_table": None,
+        "gemm_float32": None,
+        "gemm_float64": None,
         "compiler": None,
         "num_threads": get_num_threads(),
         "usable_cores": usable_cores(),
@@ -36,8 +40,29 @@ def config_dict():
             from ._native import _gemm
 
             facts["simd_kernel"] = _gemm.kernel_name()
+            facts.update(_gemm_facts(_gemm))
         except (ImportError, AttributeError):
             pass
+    return facts
+
+
+def _gemm_facts(gemm):
+    """The CPU as the GEMM identified it, and the block sizes it chose for it."""
+    cpu = gemm.cpu_info()
+    sizes = gemm.block_sizes()
+    ident = ", ".join(
+        part for part in (
+            cpu["vendor"],
+            f"family 0x{cpu['family']:x} model 0x{cpu['model']:x}"
+            if cpu["family"] >= 0 else "",
+        ) if part
+    )
+    name = cpu["brand"] or "unknown CPU"
+    facts = {"cpu": f"{name} ({ident})" if ident else name, "gemm_table": sizes["table"]}
+    for dtype in ("float32", "float64"):
+        facts[f"gemm_{dtype}"] = ", ".join(
+            f"{key.upper()} {value}" for key, value in sizes[dtype].items()
+        )
     return facts
 
 
@@ -52,6 +77,7 @@ def _backend_in_force(backend):
 
 
 def show_config(print_fn=print):
-    """Print the compiler, OpenMP, SIMD kernel, backend and thread settings."""
+    """Print the compiler, OpenMP, CPU, GEMM kernel and block sizes, backend and thread
+    settings."""
     for key, value in config_dict().items():
         print_fn(f"{key:>17}: {value}")

@@ -24,8 +24,16 @@
  * - The micro-kernel is picked once: AVX2+FMA when this build compiled it
  *   (FNN_HAVE_AVX2_BUILD) and CPUID reports both features, unless FASTNN_DISABLE_SIMD
  *   is set to a non-zero value; else the portable C kernel.
+ * - So are the block sizes: the kernel fixes MR x NR, and a table per micro-
+ *   architecture (CPUID vendor, family, model) gives KC, MC, NC per dtype; a CPU no
+ *   row fits gets them from the sizes of its caches by a written-down rule.  The
+ *   tables, their sources and the rule are under "block-size tables" below.  The
+ *   portable kernel keeps its own sizes (ukernel_ref.c).  KC sets where the k sum is
+ *   cut into partial sums, so two tables may round differently; for one table the
+ *   result never depends on the thread count.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,9 +62,314 @@
  * region and packing twice costs more than it saves (measured on a 2-core Zen). */
 #define FNN_GEMM_PARALLEL_MIN_FLOPS 2.0e6
 
+/* ------------------------------------------------------------------ the CPU */
+
+/* CPUID is read through GCC/clang's <cpuid.h>; elsewhere (other compilers, other
+ * architectures) the vendor, family and model stay unknown and the caches come from
+ * sysfs, which Linux fills from the same CPUID leaves or from the device tree. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#define FNN_HAVE_CPUID 1
+#else
+#define FNN_HAVE_CPUID 0
+#endif
+
+static fnn_cpu_facts fnn_cpu;
+static int fnn_cpu_known = 0;
+
+#if FNN_HAVE_CPUID
+static void fnn_cpuid_identify(fnn_cpu_facts *cpu)
+{
+    unsigned int eax, ebx, ecx, edx, base_family, base_model, i;
+    if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0)
+        return;
+    memcpy(cpu->vendor + 0, &ebx, 4); /* the vendor string is EBX, EDX, ECX */
+    memcpy(cpu->vendor + 4, &edx, 4);
+    memcpy(cpu->vendor + 8, &ecx, 4);
+    cpu->vendor[12] = '\0';
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0) {
+        /* Intel SDM vol. 2A, CPUID leaf 1 (the same on AMD): the extended family adds
+         * to family 0xF only; the extended model extends families 6 and 0xF. */
+        base_family = (eax >> 8) & 0xf;
+        base_model = (eax >> 4) & 0xf;
+        cpu->family = (int)(base_family == 0xf ? base_family + ((eax >> 20) & 0xff)
+                                               : base_family);
+        cpu->model = (int)(base_family == 0x6 || base_family == 0xf
+                               ? base_model | (((eax >> 16) & 0xf) << 4)
+                               : base_model);
+    }
+    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+        unsigned int regs[12];
+        for (i = 0; i < 3; ++i)
+            __get_cpuid(0x80000002u + i, &regs[4 * i], &regs[4 * i + 1],
+                        &regs[4 * i + 2], &regs[4 * i + 3]);
+        memcpy(cpu->brand, regs, 48);
+        cpu->brand[48] = '\0';
+    }
+}
+
+/* The deterministic cache parameters: Intel's leaf 4 and AMD's leaf 0x8000001D have
+ * the same layout (type and level in EAX, ways/partitions/line size in EBX, sets in
+ * ECX, each minus one).  Returns 1 when the leaf gave an L1d and an L2. */
+static int fnn_cpuid_caches(fnn_cpu_facts *cpu)
+{
+    unsigned int eax, ebx, ecx, edx, leaf, i;
+    if (strcmp(cpu->vendor, "GenuineIntel") == 0) {
+        if (__get_cpuid_max(0, NULL) < 4)
+            return 0;
+        leaf = 4;
+    } else if (strcmp(cpu->vendor, "AuthenticAMD") == 0 ||
+               strcmp(cpu->vendor, "HygonGenuine") == 0) {
+        /* 0x8000001D exists only with TopologyExtensions (CPUID 0x80000001 ECX[22]). */
+        if (__get_cpuid_max(0x80000000u, NULL) < 0x8000001Du ||
+            __get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx) == 0 || !(ecx & (1u << 22)))
+            return 0;
+        leaf = 0x8000001Du;
+    } else {
+        return 0;
+    }
+    for (i = 0; i < 16; ++i) {
+        unsigned int type, level;
+        long bytes;
+        __cpuid_count(leaf, i, eax, ebx, ecx, edx);
+        type = eax & 0x1f; /* 0: no more caches, 1: data, 2: instruction, 3: unified */
+        level = (eax >> 5) & 0x7;
+        if (type == 0)
+            break;
+        if (type == 2)
+            continue;
+        bytes = (long)((ebx >> 22) + 1) * (long)(((ebx >> 12) & 0x3ff) + 1) *
+                (long)((ebx & 0xfff) + 1) * (long)(ecx + 1);
+        if (level == 1) cpu->l1d = bytes;
+        else if (level == 2) cpu->l2 = bytes;
+        else if (level == 3) cpu->l3 = bytes;
+    }
+    return cpu->l1d > 0 && cpu->l2 > 0;
+}
+#endif
+
+/* One line of a sysfs file into buf; 0 when it cannot be read. */
+static int fnn_read_line(const char *path, char *buf, int len)
+{
+    FILE *f = fopen(path, "r");
+    int ok;
+    if (f == NULL)
+        return 0;
+    ok = fgets(buf, len, f) != NULL;
+    fclose(f);
+    return ok;
+}
+
+/* Linux's view of cpu0's caches (/sys/devices/system/cpu/cpu0/cache/index*: level, type
+ * "Data" / "Instruction" / "Unified", size such as "32K").  Returns 1 when it gave an
+ * L1d and an L2. */
+static int fnn_sysfs_caches(fnn_cpu_facts *cpu)
+{
+    char path[96], level[16], type[32], size[32];
+    int i;
+    for (i = 0; i < 8; ++i) {
+        char *unit;
+        long bytes;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        if (!fnn_read_line(path, level, sizeof level))
+            break;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+        if (!fnn_read_line(path, type, sizeof type) ||
+            strncmp(type, "Instruction", 11) == 0)
+            continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        if (!fnn_read_line(path, size, sizeof size))
+            continue;
+        bytes = strtol(size, &unit, 10);
+        if (*unit == 'K') bytes <<= 10;
+        else if (*unit == 'M') bytes <<= 20;
+        if (level[0] == '1') cpu->l1d = bytes;
+        else if (level[0] == '2') cpu->l2 = bytes;
+        else if (level[0] == '3') cpu->l3 = bytes;
+    }
+    return cpu->l1d > 0 && cpu->l2 > 0;
+}
+
+const fnn_cpu_facts *fnn_gemm_cpu(void)
+{
+    if (fnn_cpu_known)
+        return &fnn_cpu;
+    memset(&fnn_cpu, 0, sizeof fnn_cpu);
+    fnn_cpu.family = fnn_cpu.model = -1;
+    fnn_cpu.cache_source = "none";
+#if FNN_HAVE_CPUID
+    fnn_cpuid_identify(&fnn_cpu);
+    if (fnn_cpuid_caches(&fnn_cpu))
+        fnn_cpu.cache_source = "cpuid";
+#endif
+    if (strcmp(fnn_cpu.cache_source, "none") == 0) {
+        fnn_cpu.l1d = fnn_cpu.l2 = fnn_cpu.l3 = 0;
+        if (fnn_sysfs_caches(&fnn_cpu))
+            fnn_cpu.cache_source = "sysfs";
+    }
+    fnn_cpu_known = 1;
+    return &fnn_cpu;
+}
+
+/* ------------------------------------------------------------------ block-size tables */
+
+/* Block sizes per micro-architecture, for the AVX2+FMA kernel's 6 x 16 (float32) and
+ * 6 x 8 (float64) register tile.  The table sets KC, MC, NC; MR and NR are the
+ * kernel's.  What each number is for (ukernel.h, gemm_tmpl.h):
+ *
+ *   KC  the depth of the micro-panels: one MR x KC panel of A and one KC x NR panel of
+ *       B are what a micro-kernel call reads, so both must sit in L1d with room to
+ *       spare for the C tile's lines and for the next A panel coming in.  Rows keep
+ *       them at 66-69% of L1d: (6 + 16) x 256 x 4 B = 22 KiB of 32 KiB for float32,
+ *       (6 + 8) x 192 x 8 B = 21 KiB for float64 (zen1-2's inherited float64 KC 256:
+ *       88%).  A deeper KC amortizes the C tile's load and store over more FMAs, so KC
+ *       is about the largest that fits.
+ *   MC  rows of the packed A block, MC x KC, which every NR-column panel of B streams
+ *       past: it stays in L2, so about half of L2 (the other half holds the B panels
+ *       and C lines passing through).
+ *   NC  columns of the packed B block, KC x NC, reused by every MC block: it stays in
+ *       L3, in the share of it one core can count on when all cores run GEMMs.
+ *
+ * Rows (cache sizes from the vendors' optimization guides: AMD's Software Optimization
+ * Guides for families 17h, 19h and 1Ah, Intel's 64 and IA-32 Architectures
+ * Optimization Reference Manual; which models are which from Linux: the Zen 3 / Zen 4
+ * / Zen 5 model ranges are bsp_init_amd's in arch/x86/kernel/cpu/amd.c, which sets
+ * X86_FEATURE_ZEN3 for family 19h models 00-0F and 20-5F, ZEN4 for 10-1F and 60-AF,
+ * ZEN5 for family 1Ah; Intel's model numbers are arch/x86/include/asm/intel-family.h's):
+ *
+ *   zen1-2       family 17h (Zen, Zen+, Zen 2; Hygon 18h is a Zen): L1d 32 KiB, L2 512
+ *                KiB, L3 8 (Zen 1) or 16 MiB (Zen 2) per 4-core CCX.  The sizes the
+ *                AVX2 kernel carried before there were tables (ukernel_avx2.c), kept so
+ *                that these CPUs run as before; the kernel was written on the project's
+ *                Zen 1 VM (family 23 model 1), but how these sizes were chosen is not
+ *                recorded.  KC 256, MC 144 (f32 A block 144 KiB, 28% of L2), NC 2048
+ *                (a 2 MiB B block, a quarter of an 8 MiB CCX).  float64: KC 256 still
+ *                fits (28 KiB, 88% of L1d), MC 72, NC 1024 (the bytes of float32).
+ *   zen3         family 19h models 00-0F, 20-5F: L1d 32 KiB, L2 512 KiB, L3 32 MiB per
+ *                8-core CCX (4 MiB a core).  KC 256 / 192 as above; MC 240 / 168
+ *                (240 and 252 KiB, half of L2); NC 4096 / 2048 (4 and 3 MiB).
+ *   zen4         family 19h models 10-1F, 60-AF (Linux's X86_FEATURE_ZEN4 ranges):
+ *                L2 1 MiB, the rest as Zen 3; the 512-bit units are not used by this
+ *                kernel.  MC 480 / 336 (480 and 504 KiB, half of L2); KC, NC as zen3.
+ *   zen5         family 1Ah: L1d 48 KiB, L2 1 MiB, L3 32 MiB per 8-core CCX.  KC 384 /
+ *                288 (33 and 32 KiB, 69% and 66% of L1d); MC 336 / 222 (504 and 500
+ *                KiB); NC 2720 / 1360 (4 and 3 MiB).
+ *   haswell-skylake  Intel family 6, Haswell (3C 3F 45 46), Broadwell (3D 47 4F 56),
+ *                Skylake and its client successors (4E 5E 8E 9E A5 A6): L1d 32 KiB,
+ *                L2 256 KiB, L3 about 2 MiB a core (client) or 2.5 (Xeon E5).  KC 256 /
+ *                192; MC 120 / 84 (120 and 126 KiB, half of L2); NC 2048 / 1360 (2 MiB).
+ *   skylake-x    Intel family 6 model 55 (Skylake-SP, Cascade Lake, Cooper Lake): L2 1
+ *                MiB, L3 1.375 MiB a core (non-inclusive).  KC 256 / 192; MC 480 / 336;
+ *                NC 1344 / 880 (1.3 MiB).
+ *
+ * Any other CPU gets the same rule from the caches it reports (fnn_blocks_from_caches).
+ *
+ * Experiments: none recorded yet.  Every row above is derived from cache sizes, not
+ * timed: the machines this was written on (a Zen 4 VM, CPU family 25 model 17, 2
+ * cores shared by several sessions) could not give stable timings.
+ * benchmarks/bench_gemm_tables.py times a 1024^3 product and the products of a
+ * 784-500-500-10 training step under every row against NumPy's @, with the CPU model
+ * and the share of the FMA peak; its output on a quiet machine of each kind belongs
+ * here, row by row, with the CPU it ran on.
+ */
+typedef struct {
+    const char *name;
+    int kc_f32, mc_f32, nc_f32;
+    int kc_f64, mc_f64, nc_f64;
+} fnn_gemm_table;
+
+static const fnn_gemm_table fnn_gemm_tables[] = {
+    /* name               KC   MC   NC (f32)   KC   MC   NC (f64) */
+    {"zen1-2",           256, 144, 2048,      256,  72, 1024},
+    {"zen3",             256, 240, 4096,      192, 168, 2048},
+    {"zen4",             256, 480, 4096,      192, 336, 2048},
+    {"zen5",             384, 336, 2720,      288, 222, 1360},
+    {"haswell-skylake",  256, 120, 2048,      192,  84, 1360},
+    {"skylake-x",        256, 480, 1344,      192, 336,  880},
+};
+#define FNN_GEMM_NTABLES ((int)(sizeof fnn_gemm_tables / sizeof fnn_gemm_tables[0]))
+
+static const fnn_gemm_table *fnn_gemm_table_named(const char *name)
+{
+    int i;
+    for (i = 0; i < FNN_GEMM_NTABLES; ++i)
+        if (strcmp(fnn_gemm_tables[i].name, name) == 0)
+            return &fnn_gemm_tables[i];
+    return NULL;
+}
+
+const char *fnn_gemm_table_row(int i)
+{
+    return i >= 0 && i < FNN_GEMM_NTABLES ? fnn_gemm_tables[i].name : NULL;
+}
+
+/* The row for a CPU, or NULL when none is known to fit (then: the cache rule). */
+static const fnn_gemm_table *fnn_gemm_table_for(const char *vendor, int f, int m)
+{
+    if (strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0) {
+        if (f == 0x17 || f == 0x18)
+            return fnn_gemm_table_named("zen1-2");
+        if (f == 0x19)
+            return fnn_gemm_table_named((m >= 0x10 && m <= 0x1f) || (m >= 0x60 && m <= 0xaf)
+                                            ? "zen4" : "zen3");
+        if (f == 0x1a)
+            return fnn_gemm_table_named("zen5");
+    } else if (strcmp(vendor, "GenuineIntel") == 0 && f == 6) {
+        static const int client[] = {0x3c, 0x3f, 0x45, 0x46, 0x3d, 0x47, 0x4f, 0x56,
+                                     0x4e, 0x5e, 0x8e, 0x9e, 0xa5, 0xa6};
+        size_t i;
+        for (i = 0; i < sizeof client / sizeof client[0]; ++i)
+            if (m == client[i])
+                return fnn_gemm_table_named("haswell-skylake");
+        if (m == 0x55)
+            return fnn_gemm_table_named("skylake-x");
+    }
+    return NULL;
+}
+
+const char *fnn_gemm_table_for_cpu(const char *vendor, int family, int model)
+{
+    const fnn_gemm_table *row = fnn_gemm_table_for(vendor, family, model);
+    return row != NULL ? row->name : NULL;
+}
+
+/* The cache rule, for one dtype of `size` bytes and an mr x nr tile; sizes in bytes, 0
+ * when unknown (then 32 KiB L1d, 512 KiB L2, 2 MiB for the B block: a Zen 1/2 core):
+ *
+ *   KC = 3/4 of L1d / ((MR + NR) x size): the A and B micro-panels of one call in
+ *        three quarters of L1d, the rest for C's lines and the next A panel; rounded
+ *        down to a multiple of 8, at least 8, at most 1024.
+ *   MC = 1/2 of L2 / (KC x size): the A block in half of L2 (B panels and C lines
+ *        stream through the other half); a multiple of MR, at least MR, at most 1020.
+ *   NC = min(1/4 of L3, 4 MiB) / (KC x size): the B block in a quarter of L3 (the
+ *        L3 reported is the whole shared cache, and each thread packs its own B
+ *        block), capped at 4 MiB as no row needs more; a multiple of NR, at least NR,
+ *        at most 4096.  No L3: 2 MiB, as a B block then streams from memory anyway.
+ *
+ * On 32 KiB / 512 KiB / 32 MiB this gives float32 272 / 240 / 3840 (the zen3 row,
+ * rounded to round numbers, picks 256 / 240 / 4096). */
+static void fnn_blocks_from_caches(int mr, int nr, int size, long l1d, long l2, long l3,
+                                   int *kc, int *mc, int *nc)
+{
+    const long l1 = l1d > 0 ? l1d : 32L << 10;
+    const long l2b = l2 > 0 ? l2 : 512L << 10;
+    const long b_share = l3 > 0 ? (l3 / 4 < (4L << 20) ? l3 / 4 : 4L << 20) : 2L << 20;
+    long v;
+    v = 3 * l1 / 4 / ((long)(mr + nr) * size) / 8 * 8;
+    *kc = (int)(v < 8 ? 8 : v > 1024 ? 1024 : v);
+    v = l2b / 2 / ((long)*kc * size) / mr * mr;
+    *mc = (int)(v < mr ? mr : v > 1020 ? 1020 / mr * mr : v);
+    v = b_share / ((long)*kc * size) / nr * nr;
+    *nc = (int)(v < nr ? nr : v > 4096 ? 4096 / nr * nr : v);
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 static const fnn_gemm_kernel *fnn_gemm_kernel_in_use = NULL;
+/* The block sizes of the kernel in use under the table in use (gemm_tmpl.h reads them
+ * as FNN_F(fnn_bs_in_use)), and that table's name. */
+static fnn_blocksizes fnn_bs_in_use_f32, fnn_bs_in_use_f64;
+static char fnn_table_in_use[128];
 
 static int fnn_cpu_has_avx2_fma(void)
 {
@@ -75,6 +388,81 @@ static int fnn_simd_disabled_by_env(void)
     return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
+/* The kernel's tile with a table's KC, MC, NC, MC and NC rounded down to whole tiles
+ * (a table row's MC may not be a multiple of another kernel's MR). */
+static fnn_blocksizes fnn_fit_blocks(const fnn_blocksizes *tile, int kc, int mc, int nc)
+{
+    fnn_blocksizes bs = *tile;
+    bs.kc = kc > 0 ? kc : 1;
+    bs.mc = mc / bs.mr * bs.mr > bs.mr ? mc / bs.mr * bs.mr : bs.mr;
+    bs.nc = nc / bs.nr * bs.nr > bs.nr ? nc / bs.nr * bs.nr : bs.nr;
+    return bs;
+}
+
+static void fnn_use_row(const fnn_gemm_kernel *kern, const fnn_gemm_table *row)
+{
+    fnn_bs_in_use_f32 =
+        fnn_fit_blocks(&kern->bs_f32, row->kc_f32, row->mc_f32, row->nc_f32);
+    fnn_bs_in_use_f64 =
+        fnn_fit_blocks(&kern->bs_f64, row->kc_f64, row->mc_f64, row->nc_f64);
+    snprintf(fnn_table_in_use, sizeof fnn_table_in_use, "%s", row->name);
+}
+
+/* The portable kernel's own sizes (ukernel_ref.c) as a row called "portable". */
+static fnn_gemm_table fnn_portable_row(void)
+{
+    const fnn_gemm_kernel *p = &fnn_gemm_kernel_portable;
+    fnn_gemm_table row;
+    row.name = p->name;
+    row.kc_f32 = p->bs_f32.kc; row.mc_f32 = p->bs_f32.mc; row.nc_f32 = p->bs_f32.nc;
+    row.kc_f64 = p->bs_f64.kc; row.mc_f64 = p->bs_f64.mc; row.nc_f64 = p->bs_f64.nc;
+    return row;
+}
+
+/* "32 KiB", "1 MiB", "1.5 MiB" or "unknown" into buf. */
+static void fnn_format_size(char *buf, size_t len, long bytes)
+{
+    if (bytes <= 0)
+        snprintf(buf, len, "unknown");
+    else if (bytes < (1L << 20) || bytes % (1L << 19) != 0)
+        snprintf(buf, len, "%ld KiB", bytes >> 10);
+    else
+        snprintf(buf, len, "%g MiB", (double)bytes / (double)(1L << 20));
+}
+
+static void fnn_use_caches(const fnn_gemm_kernel *kern, long l1d, long l2, long l3)
+{
+    char s1[24], s2[24], s3[24];
+    int kc, mc, nc;
+    fnn_blocks_from_caches(kern->bs_f32.mr, kern->bs_f32.nr, (int)sizeof(float), l1d, l2,
+                           l3, &kc, &mc, &nc);
+    fnn_bs_in_use_f32 = fnn_fit_blocks(&kern->bs_f32, kc, mc, nc);
+    fnn_blocks_from_caches(kern->bs_f64.mr, kern->bs_f64.nr, (int)sizeof(double), l1d, l2,
+                           l3, &kc, &mc, &nc);
+    fnn_bs_in_use_f64 = fnn_fit_blocks(&kern->bs_f64, kc, mc, nc);
+    fnn_format_size(s1, sizeof s1, l1d);
+    fnn_format_size(s2, sizeof s2, l2);
+    fnn_format_size(s3, sizeof s3, l3);
+    snprintf(fnn_table_in_use, sizeof fnn_table_in_use, "from caches: L1d %s, L2 %s, L3 %s",
+             s1, s2, s3);
+}
+
+/* The choice at init: the portable kernel keeps its own sizes (ukernel_ref.c, which no
+ * row was made for); a SIMD kernel takes this CPU's row, or the rule on its caches. */
+static void fnn_use_auto_table(const fnn_gemm_kernel *kern)
+{
+    const fnn_cpu_facts *cpu = fnn_gemm_cpu();
+    const fnn_gemm_table *row = fnn_gemm_table_for(cpu->vendor, cpu->family, cpu->model);
+    if (kern == &fnn_gemm_kernel_portable) {
+        const fnn_gemm_table own = fnn_portable_row();
+        fnn_use_row(kern, &own);
+    } else if (row != NULL) {
+        fnn_use_row(kern, row);
+    } else {
+        fnn_use_caches(kern, cpu->l1d, cpu->l2, cpu->l3);
+    }
+}
+
 void fnn_gemm_init(void)
 {
     const fnn_gemm_kernel *kern = &fnn_gemm_kernel_portable;
@@ -87,6 +475,7 @@ void fnn_gemm_init(void)
     (void)fnn_simd_disabled_by_env;
     (void)fnn_cpu_has_avx2_fma;
 #endif
+    fnn_use_auto_table(kern); /* the sizes first: a non-NULL kernel means "ready" */
     fnn_gemm_kernel_in_use = kern;
 }
 
@@ -104,17 +493,65 @@ const char *fnn_gemm_kernel_name(void)
 
 int fnn_gemm_select_kernel(const char *name)
 {
-    if (strcmp(name, fnn_gemm_kernel_portable.name) == 0) {
-        fnn_gemm_kernel_in_use = &fnn_gemm_kernel_portable;
-        return 0;
-    }
+    const fnn_gemm_kernel *kern = NULL;
+    fnn_gemm_active();
+    if (strcmp(name, fnn_gemm_kernel_portable.name) == 0)
+        kern = &fnn_gemm_kernel_portable;
 #if FNN_HAVE_AVX2_BUILD
-    if (strcmp(name, fnn_gemm_kernel_avx2.name) == 0 && fnn_cpu_has_avx2_fma()) {
-        fnn_gemm_kernel_in_use = &fnn_gemm_kernel_avx2;
-        return 0;
-    }
+    if (strcmp(name, fnn_gemm_kernel_avx2.name) == 0 && fnn_cpu_has_avx2_fma())
+        kern = &fnn_gemm_kernel_avx2;
 #endif
-    return -1;
+    if (kern == NULL)
+        return -1;
+    fnn_use_auto_table(kern);
+    fnn_gemm_kernel_in_use = kern;
+    return 0;
+}
+
+int fnn_gemm_select_table(const char *name)
+{
+    const fnn_gemm_kernel *kern = fnn_gemm_active();
+    const fnn_gemm_table *row = fnn_gemm_table_named(name);
+    if (row != NULL) {
+        fnn_use_row(kern, row);
+    } else if (strcmp(name, fnn_gemm_kernel_portable.name) == 0) {
+        const fnn_gemm_table own = fnn_portable_row();
+        fnn_use_row(kern, &own);
+    } else if (strcmp(name, "caches") == 0) {
+        const fnn_cpu_facts *cpu = fnn_gemm_cpu();
+        fnn_use_caches(kern, cpu->l1d, cpu->l2, cpu->l3);
+    } else if (strcmp(name, "auto") == 0) {
+        fnn_use_auto_table(kern);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+void fnn_gemm_table_from_caches(long l1d, long l2, long l3)
+{
+    fnn_use_caches(fnn_gemm_active(), l1d, l2, l3);
+}
+
+const char *fnn_gemm_table_name(void)
+{
+    fnn_gemm_active();
+    return fnn_table_in_use;
+}
+
+fnn_status fnn_gemm_block_sizes(fnn_dtype dtype, int *mr, int *nr, int *kc, int *mc,
+                                int *nc)
+{
+    const fnn_blocksizes *bs;
+    fnn_gemm_active();
+    if (dtype == FNN_FLOAT32)
+        bs = &fnn_bs_in_use_f32;
+    else if (dtype == FNN_FLOAT64)
+        bs = &fnn_bs_in_use_f64;
+    else
+        return FNN_NOT_TAKEN;
+    *mr = bs->mr; *nr = bs->nr; *kc = bs->kc; *mc = bs->mc; *nc = bs->nc;
+    return FNN_OK;
 }
 
 /* ------------------------------------------------------------------ FMA peak */

@@ -73,9 +73,47 @@ void fnn_gemm_init(void);
 /* "avx2-fma" or "portable": the micro-kernel the GEMM uses now. */
 const char *fnn_gemm_kernel_name(void);
 
-/* Test hook: use the kernel called name ("avx2-fma" or "portable").  Returns 0, or -1
- * when that kernel is not built or this CPU cannot run it (nothing changes then).
- * Not thread-safe against GEMMs running concurrently. */
+/* Test hook: use the kernel called name ("avx2-fma" or "portable"), with the block-size
+ * table fnn_gemm_init would choose for it.  Returns 0, or -1 when that kernel is not
+ * built or this CPU cannot run it (nothing changes then).  Not thread-safe against
+ * GEMMs running concurrently (nor are the other test hooks below). */
 int fnn_gemm_select_kernel(const char *name);
+
+/* What the GEMM knows of the CPU it runs on (gemm.c, filled once at init). */
+typedef struct {
+    char vendor[13];         /* CPUID leaf 0, e.g. "AuthenticAMD"; "" off x86 */
+    char brand[49];          /* CPUID 0x80000002-4, e.g. "AMD EPYC 9354P ..."; or "" */
+    int family, model;       /* CPUID leaf 1, extended fields folded in; -1 unknown */
+    long l1d, l2, l3;        /* bytes of the caches core 0 sees; 0 when unknown */
+    const char *cache_source; /* "cpuid", "sysfs" or "none" */
+} fnn_cpu_facts;
+
+const fnn_cpu_facts *fnn_gemm_cpu(void);
+
+/* The block sizes the GEMM uses now for one dtype (MR, NR from the kernel; KC, MC, NC
+ * from the table).  FNN_NOT_TAKEN for an unknown dtype, else FNN_OK. */
+fnn_status fnn_gemm_block_sizes(fnn_dtype dtype, int *mr, int *nr, int *kc, int *mc,
+                                int *nc);
+
+/* The table in use: a row's name ("zen4", "portable", ...) or, for the cache-derived
+ * rule, "from caches: L1d 32 KiB, L2 1 MiB, L3 32 MiB". */
+const char *fnn_gemm_table_name(void);
+
+/* The name of table i of the known rows (i = 0, 1, ...; NULL past the last).  The
+ * names "caches" (this CPU's caches through the rule) and "auto" (the choice at init)
+ * are accepted by fnn_gemm_select_table too. */
+const char *fnn_gemm_table_row(int i);
+
+/* The row fnn_gemm_init picks for a CPU of this CPUID vendor, family and model, or NULL
+ * when none fits (it then uses the cache rule). */
+const char *fnn_gemm_table_for_cpu(const char *vendor, int family, int model);
+
+/* Test hook: use the table called name with the current kernel.  Returns 0, or -1 for
+ * an unknown name (nothing changes then). */
+int fnn_gemm_select_table(const char *name);
+
+/* Test hook: block sizes from the cache rule with the given sizes in bytes (0: not
+ * known) instead of the CPU's, as on a CPU with those caches. */
+void fnn_gemm_table_from_caches(long l1d, long l2, long l3);
 
 #endif

@@ -237,7 +237,9 @@ fnn_status FNN_F(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a
                            int nthreads)
 {
     const fnn_gemm_kernel *kern = fnn_gemm_active();
-    const fnn_blocksizes *bs = &kern->FNN_F(bs);
+    /* A copy: a test hook switching tables meanwhile cannot mix two tables' sizes. */
+    const fnn_blocksizes bs_now = FNN_F(fnn_bs_in_use);
+    const fnn_blocksizes *bs = &bs_now;
     const FNN_F(fnn_ukernel) ukr = kern->FNN_F(ukr);
     FNN_F(fnn_gemm_args) g;
     int status = 0;

@@ -39,7 +39,10 @@ typedef void (*fnn_ukernel_f64)(ptrdiff_t k, const double *a, const double *b,
 
 /* MR x NR: the register tile.  KC: the depth of a packed panel (B micro-panel KC x NR
  * stays in L1).  MC: rows of the packed A block (MC x KC stays in L2).  NC: columns
- * of the packed B block (KC x NC stays in L3).  MC is a multiple of MR, NC of NR. */
+ * of the packed B block (KC x NC stays in L3).  MC is a multiple of MR, NC of NR.
+ * A kernel's own MR and NR are always used; its KC, MC, NC are the ones gemm.c uses
+ * for the portable kernel, while a SIMD kernel takes them from gemm.c's per-CPU
+ * tables (its own serve only as the "zen1-2" row's origin). */
 typedef struct {
     int mr, nr, kc, mc, nc;
 } fnn_blocksizes;

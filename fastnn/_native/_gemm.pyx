@@ -27,6 +27,20 @@ cdef extern from "gemm/gemm.h" nogil:
     double fnn_fma_peak_gflops(int nthreads)
     const char *fnn_gemm_kernel_name()
     int fnn_gemm_select_kernel(const char *name)
+    ctypedef struct fnn_cpu_facts:
+        char vendor[13]
+        char brand[49]
+        int family, model
+        long l1d, l2, l3
+        const char *cache_source
+    const fnn_cpu_facts *fnn_gemm_cpu()
+    fnn_status fnn_gemm_block_sizes(fnn_dtype dtype, int *mr, int *nr, int *kc, int *mc,
+                                    int *nc)
+    const char *fnn_gemm_table_name()
+    const char *fnn_gemm_table_row(int i)
+    const char *fnn_gemm_table_for_cpu(const char *vendor, int family, int model)
+    int fnn_gemm_select_table(const char *name)
+    void fnn_gemm_table_from_caches(long l1d, long l2, long l3)
 
 fnn_gemm_init()
 
@@ -52,6 +66,85 @@ def fma_peak_gflops(int num_threads=1):
 def select_kernel(str name):
     """Test hook: switch to the kernel called ``name``; False when it is unavailable."""
     return fnn_gemm_select_kernel(name.encode("ascii")) == 0
+
+
+def cpu_info():
+    """What the GEMM read of this CPU, as a dict.
+
+    Keys: ``vendor`` (CPUID's, e.g. "AuthenticAMD"; "" off x86), ``brand`` (the brand
+    string, or ""), ``family`` and ``model`` (CPUID's, extended fields folded in; -1
+    when unknown), ``l1d``, ``l2``, ``l3`` (bytes of the caches core 0 sees, 0 when
+    unknown) and ``cache_source`` ("cpuid", "sysfs" or "none").
+    """
+    cdef fnn_cpu_facts cpu = fnn_gemm_cpu()[0]  # a copy: Cython drops the const
+    return {
+        "vendor": cpu.vendor.decode("ascii", "replace"),
+        "brand": cpu.brand.decode("ascii", "replace").strip(),
+        "family": cpu.family,
+        "model": cpu.model,
+        "l1d": cpu.l1d,
+        "l2": cpu.l2,
+        "l3": cpu.l3,
+        "cache_source": cpu.cache_source.decode("ascii"),
+    }
+
+
+def block_sizes():
+    """The GEMM's blocking now, as a dict.
+
+    ``table`` is the block-size table in use (a row's name such as "zen4", "portable",
+    or "from caches: L1d ..., L2 ..., L3 ..."), ``kernel`` the micro-kernel, and
+    ``float32`` / ``float64`` each a dict of ``mr``, ``nr``, ``kc``, ``mc``, ``nc``.
+    """
+    cdef int mr, nr, kc, mc, nc
+    cdef fnn_dtype dtype
+    sizes = {"table": fnn_gemm_table_name().decode("ascii"), "kernel": kernel_name()}
+    for name, dtype in (("float32", FNN_FLOAT32), ("float64", FNN_FLOAT64)):
+        fnn_gemm_block_sizes(dtype, &mr, &nr, &kc, &mc, &nc)
+        sizes[name] = {"mr": mr, "nr": nr, "kc": kc, "mc": mc, "nc": nc}
+    return sizes
+
+
+def table_names():
+    """The named block-size tables: one per known micro-architecture, then "portable"
+    (the portable kernel's own sizes) and "caches" (the rule on this CPU's caches)."""
+    cdef int i = 0
+    names = []
+    while fnn_gemm_table_row(i) != NULL:
+        names.append(fnn_gemm_table_row(i).decode("ascii"))
+        i += 1
+    return tuple(names) + ("portable", "caches")
+
+
+def table_for_cpu(str vendor, int family, int model):
+    """The row chosen at import for a CPU with this CPUID vendor string, family and model
+    (as ``cpu_info()`` gives them), or None when the cache rule is used instead."""
+    cdef const char *name = fnn_gemm_table_for_cpu(vendor.encode("ascii"), family, model)
+    return None if name == NULL else name.decode("ascii")
+
+
+def select_table(str name):
+    """Test hook: block sizes from table ``name`` (one of ``table_names()``, or "auto"
+    for the choice made at import) with the current kernel; False for an unknown name.
+    ``select_kernel`` also returns to the automatic choice."""
+    return fnn_gemm_select_table(name.encode("ascii")) == 0
+
+
+def select_table_from_caches(l1d, l2, l3):
+    """Test hook: block sizes from the cache rule as on a CPU with these caches.
+
+    Args:
+        l1d: L1 data cache size in bytes (0: not reported).
+        l2: L2 size in bytes (0: not reported).
+        l3: L3 size in bytes (0: none).
+
+    ``select_table("auto")`` undoes it.
+    """
+    from fastnn.utils.validation import check_int
+
+    sizes = [check_int(name, value, low=0, high=1 << 40, owner="select_table_from_caches")
+             for name, value in (("l1d", l1d), ("l2", l2), ("l3", l3))]
+    fnn_gemm_table_from_caches(sizes[0], sizes[1], sizes[2])
 
 
 cdef int _gemm_run(int typenum, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,

@@ -5,6 +5,11 @@ reference for both dtypes on shapes that are not multiples of any tile, through 
 three stride layouts a dense layer uses (and general ones: negative, sliced, column-
 major C), with the bias + activation epilogue, accumulate, and k = 0; results are
 bit-identical for any thread count; FASTNN_DISABLE_SIMD=1 selects the portable kernel.
+Block sizes: under every per-CPU table and the cache rule (on this CPU's caches and on
+synthetic tiny ones, so that KC and MC blocking run on small shapes), with both kernels,
+the same holds on shapes straddling that table's KC, MC and NC; the rule's numbers keep
+the bounds it states; the CPU-to-table map picks the documented rows; ``fastnn info``
+reports what is in use.
 """
 
 import os
@@ -296,3 +301,254 @@ def test_overlap_and_odd_strides_are_refused(dtype):
 def test_fma_peak_gflops(nthreads):
     g = _gemm.fma_peak_gflops(nthreads)
     assert np.isfinite(g) and g > 0.1
+
+
+# ---------------------------------------------------------------- block-size tables
+
+# Synthetic caches for the cache rule (L1d, L2, L3 in bytes): tiny ones make KC 8-16
+# and MC a few tiles, so small shapes cross several KC and MC blocks; the last has no L3
+# and an L2 that is not a power of two.
+SYNTHETIC_CACHES = [(1 << 10, 8 << 10, 0), (4 << 10, 32 << 10, 256 << 10),
+                    (48 << 10, 1280 << 10, 0)]
+TABLES = list(_gemm.table_names()) + [f"caches:{l1}:{l2}:{l3}"
+                                      for l1, l2, l3 in SYNTHETIC_CACHES]
+
+
+def _select_table(name):
+    if name.startswith("caches:"):
+        _gemm.select_table_from_caches(*(int(v) for v in name.split(":")[1:]))
+    else:
+        assert _gemm.select_table(name)
+
+
+@pytest.fixture
+def restore_blocking():
+    """Leave the kernel and its automatic table as they were before the test."""
+    kernel_before, sizes_before = _gemm.kernel_name(), _gemm.block_sizes()
+    yield
+    assert _gemm.select_kernel(kernel_before)  # back to the table chosen at import
+    assert _gemm.block_sizes() == sizes_before
+
+
+@pytest.fixture(params=TABLES)
+def table(request, kernel, restore_blocking):
+    """Run the test under each block-size table, with each kernel."""
+    _select_table(request.param)
+    yield request.param
+
+
+def _table_shapes(bs):
+    """Awkward shapes (m, n, k) for the block sizes bs: tiny and k = 1 ones, and ones
+    that end one element past a KC, MC or NC block (or two), where the balanced blocking
+    splits differently.  Some are big enough to run on two threads."""
+    kc, mc, nc, mr, nr = bs["kc"], bs["mc"], bs["nc"], bs["mr"], bs["nr"]
+    return [(1, 1, 1), (7, 17, 129), (17, 129, 7), (129, 1, 17), (1, 129, 17),
+            (33, 20, 1), (13, 35, kc + 1), (13, 35, 2 * kc - 1), (mc + 1, 19, 9),
+            (2 * mc + mr + 1, 21, 5), (5, nc + 1, 3), (mc + 1, nc + 1, 3),
+            (mc + 7, 45, kc + 1), (129, 129, 129), (nr + 1, mc + 1, 2 * kc + 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False),
+                                   (True, True)])
+def test_every_table(table, dtype, ta, tb):
+    """Under this table: matches the reference, with and without the bias + tanh
+    epilogue, and gives the same bits on 1 and 2 threads."""
+    bs = _gemm.block_sizes()[np.dtype(dtype).name]
+    for m, n, k in _table_shapes(bs):
+        shape = f"{table} {m}x{n}x{k} {bs}"
+        rng = np.random.default_rng(m * 7919 + n * 31 + k)
+        a, b = _operands(rng, m, n, k, dtype, ta, tb)
+        a *= 0.3  # pre-activations in the range where tanh is not flat
+        bias = rng.standard_normal(n).astype(dtype)
+        one = _run(a, b, bias, nthreads=1)
+        want = _gemm_ref(a, b, bias)
+        assert np.all(np.abs(one - want) <= _bound(a, b, dtype, np.abs(bias))), shape
+        assert np.array_equal(_run(a, b, bias, nthreads=2), one), shape
+        act_one = _run(a, b, bias, act="tanh", nthreads=1)
+        assert np.array_equal(_run(a, b, bias, act="tanh", nthreads=2), act_one), shape
+        np.testing.assert_allclose(act_one, REF.activation_forward(one, "tanh"),
+                                   rtol=8 * np.finfo(dtype).eps,
+                                   atol=8 * np.finfo(dtype).eps, err_msg=shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_table_accumulate_and_k_zero(table, dtype):
+    """accumulate across several KC blocks, and k = 0, under this table."""
+    bs = _gemm.block_sizes()[np.dtype(dtype).name]
+    rng = np.random.default_rng(9)
+    m, n, k = bs["mr"] + 1, 2 * bs["nr"] + 1, 2 * bs["kc"] + 1
+    a, b = _operands(rng, m, n, k, dtype, ta=True)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    got = _run(a, b, c=c0.copy(), accumulate=True, nthreads=2)
+    assert np.all(np.abs(got - _gemm_ref(a, b, c0=c0)) <= _bound(a, b, dtype, np.abs(c0)))
+    bias = np.linspace(-1, 1, n).astype(dtype)
+    got = _run(a[:, :0], b[:0], bias, act="relu")
+    assert np.array_equal(got, np.broadcast_to(np.maximum(bias, 0), (m, n)))
+
+
+def test_block_sizes_report(restore_blocking):
+    sizes = _gemm.block_sizes()
+    assert sizes["kernel"] == _gemm.kernel_name()
+    for dtype in ("float32", "float64"):
+        bs = sizes[dtype]
+        assert set(bs) == {"mr", "nr", "kc", "mc", "nc"}
+        assert bs["mc"] % bs["mr"] == 0 and bs["nc"] % bs["nr"] == 0 and bs["kc"] >= 1
+    if sizes["kernel"] == "portable":
+        assert sizes["table"] == "portable"
+    else:
+        cpu = _gemm.cpu_info()
+        row = _gemm.table_for_cpu(cpu["vendor"], cpu["family"], cpu["model"])
+        assert sizes["table"] == (row or sizes["table"])
+        if row is None:
+            assert sizes["table"].startswith("from caches: L1d ")
+    assert not _gemm.select_table("no-such-table")
+    assert _gemm.block_sizes() == sizes
+    with pytest.raises(ValueError, match="l1d"):
+        _gemm.select_table_from_caches(-1, 0, 0)
+    with pytest.raises(TypeError, match="l3"):
+        _gemm.select_table_from_caches(0, 0, 1.5)
+    assert _gemm.block_sizes() == sizes
+
+
+def test_cpu_info():
+    cpu = _gemm.cpu_info()
+    assert set(cpu) == {"vendor", "brand", "family", "model", "l1d", "l2", "l3",
+                        "cache_source"}
+    assert cpu["cache_source"] in ("cpuid", "sysfs", "none")
+    if cpu["cache_source"] != "none":
+        assert cpu["l1d"] >= 1024 and cpu["l2"] >= cpu["l1d"]
+    if cpu["vendor"] in ("AuthenticAMD", "GenuineIntel"):
+        assert cpu["family"] >= 5 and cpu["model"] >= 0
+
+
+@pytest.mark.parametrize("vendor,family,model,row", [
+    ("AuthenticAMD", 0x17, 0x01, "zen1-2"),   # Zen 1 (Naples)
+    ("AuthenticAMD", 0x17, 0x31, "zen1-2"),   # Zen 2 (Rome)
+    ("HygonGenuine", 0x18, 0x00, "zen1-2"),   # Hygon Dhyana, a Zen 1
+    ("AuthenticAMD", 0x19, 0x01, "zen3"),     # Milan
+    ("AuthenticAMD", 0x19, 0x21, "zen3"),     # Vermeer
+    ("AuthenticAMD", 0x19, 0x50, "zen3"),     # Cezanne
+    ("AuthenticAMD", 0x19, 0x11, "zen4"),     # Genoa (CPU family 25 model 17)
+    ("AuthenticAMD", 0x19, 0x61, "zen4"),     # Raphael
+    ("AuthenticAMD", 0x19, 0xa0, "zen4"),     # Bergamo
+    ("AuthenticAMD", 0x1a, 0x02, "zen5"),     # Turin
+    ("GenuineIntel", 6, 0x3c, "haswell-skylake"),
+    ("GenuineIntel", 6, 0x4f, "haswell-skylake"),  # Broadwell-E
+    ("GenuineIntel", 6, 0x9e, "haswell-skylake"),  # Kaby / Coffee Lake
+    ("GenuineIntel", 6, 0x55, "skylake-x"),
+    ("GenuineIntel", 6, 0x8f, None),          # Sapphire Rapids: the cache rule
+    ("AuthenticAMD", 0x15, 0x02, None),       # Piledriver
+    ("CentaurHauls", 6, 0x0f, None),
+])
+def test_table_for_cpu(vendor, family, model, row):
+    assert _gemm.table_for_cpu(vendor, family, model) == row
+
+
+def _rule(l1d, l2, l3):
+    _gemm.select_table_from_caches(l1d, l2, l3)
+    return _gemm.block_sizes()
+
+
+@pytest.mark.parametrize("l1d,l2,l3", SYNTHETIC_CACHES + [
+    (32 << 10, 512 << 10, 32 << 20), (32 << 10, 1 << 20, 32 << 20),
+    (48 << 10, 2 << 20, 96 << 20), (0, 0, 0), (64, 64, 64), (1 << 30, 1 << 30, 1 << 30)])
+def test_cache_rule_bounds(kernel, restore_blocking, l1d, l2, l3):
+    """The rule written next to the tables: the A and B micro-panels in 3/4 of L1d, the
+    A block in half of L2, the B block in a quarter of L3 (at most 4 MiB), within the
+    clamps (KC 8-1024, MC up to 1020, NC up to 4096, at least one tile)."""
+    sizes = _rule(l1d, l2, l3)
+    l1, l2b = l1d or 32 << 10, l2 or 512 << 10
+    b_share = min(l3 // 4, 4 << 20) if l3 else 2 << 20
+    assert sizes["table"].startswith("from caches: L1d ")
+    for dtype in DTYPES:
+        size = np.dtype(dtype).itemsize
+        bs = sizes[np.dtype(dtype).name]
+        mr, nr, kc, mc, nc = (bs[key] for key in ("mr", "nr", "kc", "mc", "nc"))
+        assert kc % 8 == 0 and 8 <= kc <= 1024
+        assert kc == 8 or (mr + nr) * kc * size <= 3 * l1 // 4
+        assert mc % mr == 0 and mr <= mc <= 1020
+        assert mc == mr or mc * kc * size <= l2b // 2
+        assert nc % nr == 0 and nr <= nc <= 4096
+        assert nc == nr or kc * nc * size <= b_share
+
+
+def test_cache_rule_values(restore_blocking):
+    """The worked example in gemm.c: 32 KiB / 512 KiB / 32 MiB with the 6 x 16 kernel."""
+    if not _gemm.select_kernel("avx2-fma"):
+        pytest.skip("the AVX2+FMA kernel is not built or not supported by this CPU")
+    sizes = _rule(32 << 10, 512 << 10, 32 << 20)
+    assert sizes["table"] == "from caches: L1d 32 KiB, L2 512 KiB, L3 32 MiB"
+    assert sizes["float32"] == {"mr": 6, "nr": 16, "kc": 272, "mc": 240, "nc": 3840}
+
+
+def test_disable_simd_env_uses_portable_sizes():
+    code = (
+        "from fastnn._native import _gemm\n"
+        "from fastnn.info import config_dict\n"
+        "sizes = _gemm.block_sizes()\n"
+        "print(sizes['kernel'], sizes['table'], sizes['float32']['mr'],\n"
+        "      config_dict()['gemm_table'])\n"
+    )
+    env = dict(os.environ, FASTNN_DISABLE_SIMD="1")
+    out = run_python(["-c", code], env=env, check=True)
+    assert out.stdout.split() == ["portable", "portable", "4", "portable"]
+
+
+def test_info_reports_blocking():
+    from fastnn.info import config_dict, show_config
+
+    facts = config_dict()
+    sizes = _gemm.block_sizes()
+    assert facts["gemm_table"] == sizes["table"]
+    assert facts["simd_kernel"] == sizes["kernel"]
+    bs = sizes["float32"]
+    assert facts["gemm_float32"] == (f"MR {bs['mr']}, NR {bs['nr']}, KC {bs['kc']}, "
+                                     f"MC {bs['mc']}, NC {bs['nc']}")
+    cpu = _gemm.cpu_info()
+    if cpu["family"] >= 0:
+        assert f"family 0x{cpu['family']:x} model 0x{cpu['model']:x}" in facts["cpu"]
+    lines = []
+    show_config(lines.append)
+    assert any("gemm_float64" in line for line in lines)
+
+
+# L1d and L2 (bytes) of the CPUs each row is for, as the design block in gemm.c states.
+ROW_CACHES = {"zen1-2": (32 << 10, 512 << 10), "zen3": (32 << 10, 512 << 10),
+              "zen4": (32 << 10, 1 << 20), "zen5": (48 << 10, 1 << 20),
+              "haswell-skylake": (32 << 10, 256 << 10), "skylake-x": (32 << 10, 1 << 20)}
+
+
+@pytest.mark.parametrize("row", sorted(ROW_CACHES))
+def test_rows_fit_their_caches(restore_blocking, row):
+    """Each row keeps one call's A and B micro-panels in L1d and the A block in L2 of
+    the CPUs it is for (with the AVX2 tile: 6 x 16 / 6 x 8), and its MC and NC are
+    whole tiles."""
+    assert row in _gemm.table_names()
+    if not _gemm.select_kernel("avx2-fma"):
+        pytest.skip("the AVX2+FMA kernel is not built or not supported by this CPU")
+    assert _gemm.select_table(row)
+    sizes = _gemm.block_sizes()
+    assert sizes["table"] == row
+    l1d, l2 = ROW_CACHES[row]
+    for dtype in DTYPES:
+        size = np.dtype(dtype).itemsize
+        bs = sizes[np.dtype(dtype).name]
+        assert (bs["mr"] + bs["nr"]) * bs["kc"] * size <= 0.9 * l1d
+        assert bs["mc"] * bs["kc"] * size <= 0.6 * l2
+        assert bs["mc"] % 6 == 0 and bs["nc"] % bs["nr"] == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_table_kc_is_applied(kernel, restore_blocking, dtype):
+    """The GEMM uses the table's KC: cutting a k = 300 sum into blocks of 8-16 rounds
+    differently from one block of 300 (same values, within the bound, other bits)."""
+    rng = np.random.default_rng(10)
+    a, b = _operands(rng, 40, 50, 300, dtype)
+    _gemm.select_table_from_caches(32 << 10, 512 << 10, 0)  # KC >= 144
+    deep = _run(a, b)
+    _gemm.select_table_from_caches(1 << 10, 8 << 10, 0)  # KC = 8 or 16
+    assert _gemm.block_sizes()[np.dtype(dtype).name]["kc"] <= 16
+    shallow = _run(a, b)
+    assert not np.array_equal(deep, shallow)
+    assert np.all(np.abs(shallow - _gemm_ref(a, b)) <= _bound(a, b, dtype))
