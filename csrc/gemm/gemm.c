@@ -23,7 +23,7 @@
  *   (fnn_dispatch.h), over the float32 and float64 instantiations of gemm_tmpl.h.
  * - The micro-kernel is picked once: AVX2+FMA when this build compiled it
  *   (FNN_HAVE_AVX2_BUILD) and CPUID reports both features, unless FASTNN_DISABLE_SIMD
- *   is set to a non-zero value; else the portable C kernel.
+ *   is set to a true value (fnn_simd_disabled_by_env); else the portable C kernel.
  * - So are the block sizes: the kernel fixes MR x NR, and a table per micro-
  *   architecture (CPUID vendor, family, model) gives KC, MC, NC per dtype; a CPU no
  *   row fits gets them from the sizes of its caches by a written-down rule.  The
@@ -382,10 +382,25 @@ static int fnn_cpu_has_avx2_fma(void)
 #endif
 }
 
+/* FASTNN_DISABLE_SIMD is a yes/no switch: unset, "", "0", "false", "no" and "off" (any
+ * case) keep the SIMD kernel; anything else disables it, since a user who sets the
+ * variable to an unexpected word most likely meant to disable (fastnn/_native/__init__.py
+ * warns about such a value).  Only "0" used to keep it, so "false" disabled SIMD. */
 static int fnn_simd_disabled_by_env(void)
 {
+    static const char *const keep[] = {"", "0", "false", "no", "off"};
     const char *v = getenv("FASTNN_DISABLE_SIMD");
-    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+    size_t i, j;
+    if (v == NULL) return 0;
+    for (i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        for (j = 0; keep[i][j] && v[j]; j++) {
+            char c = v[j];
+            if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+            if (c != keep[i][j]) break;
+        }
+        if (keep[i][j] == '\0' && v[j] == '\0') return 0;
+    }
+    return 1;
 }
 
 /* The kernel's tile with a table's KC, MC, NC, MC and NC rounded down to whole tiles

@@ -30,6 +30,24 @@ with this policy (2007).
 """
 
 import os
+import warnings
 
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "1000"
+
+# FASTNN_DISABLE_SIMD is read in C (csrc/gemm/gemm.c, fnn_simd_disabled_by_env): these
+# words keep the SIMD kernel, these disable it, and anything else disables it too, with
+# this warning, because the user set the variable for a reason but not to a known word.
+SIMD_SWITCH_KEEP = ("", "0", "false", "no", "off")
+SIMD_SWITCH_DISABLE = ("1", "true", "yes", "on")
+_simd_switch = os.environ.get("FASTNN_DISABLE_SIMD")
+if _simd_switch is not None and _simd_switch.lower() not in (
+        SIMD_SWITCH_KEEP + SIMD_SWITCH_DISABLE):
+    warnings.warn(
+        f"FASTNN_DISABLE_SIMD={_simd_switch!r} is not one of "
+        f"{', '.join(repr(v) for v in SIMD_SWITCH_DISABLE)} (disable) or "
+        f"{', '.join(repr(v) for v in SIMD_SWITCH_KEEP)} (keep); the SIMD kernels are "
+        "disabled.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
