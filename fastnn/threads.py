@@ -5,6 +5,12 @@ affinity mask and, in a container, its cgroup CPU quota).  ``set_num_threads`` o
 it for the whole process; ``num_threads(n)`` overrides it for a ``with`` block and then
 puts back whatever was in force before (a number set earlier, or the default).
 
+Every count, from either source, is capped at ``OVERSUBSCRIPTION`` times the usable
+cores, with a warning naming the count asked for and the count used: past a few threads
+per core a kernel only spends its time waiting at OpenMP barriers and switching
+contexts (1000 threads on 2 cores made ``fit`` 54 times slower), and the kernels take
+the count as a C ``int``, which a count such as 2**31 would overflow.
+
 Fork safety:
 
 * GNU libgomp cannot run a parallel region in a child forked after the parent started
@@ -29,6 +35,14 @@ import os
 import sys
 import threading
 import warnings
+
+from .utils.validation import check_int
+
+# Threads per usable core that a setting may ask for.  Some oversubscription is
+# legitimate: a cgroup quota of 1.5 CPUs counts as 1 core, and hyperthreads or a
+# deliberate stress test may want a few threads per core; 4 leaves room for those and
+# still stops a count (1000 on 2 cores) whose only effect is barrier waits.
+OVERSUBSCRIPTION = 4
 
 _num_threads = None
 _forked_child = False
@@ -155,7 +169,7 @@ def default_num_threads():
     """
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if env.isdigit() and int(env) > 0:
-        return int(env)
+        return _capped(int(env), "OMP_NUM_THREADS", stacklevel=4)
     return usable_cores()
 
 
@@ -178,7 +192,12 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Set how many threads the native kernels use (an integer >= 1)."""
+    """Set how many threads the native kernels use, for the whole process.
+
+    Args:
+        n: an integer >= 1 (a NumPy integer too).  A count above ``OVERSUBSCRIPTION``
+            times ``usable_cores()`` is lowered to that, with a warning.
+    """
     global _num_threads
     _num_threads = _checked_count(n)
 
@@ -190,9 +209,12 @@ def num_threads(n):
     On exit the setting in force before is restored, including "no setting" (the
     default resolver), even when the block raises.  The setting is process-wide, like
     ``set_num_threads``: another thread running kernels meanwhile uses ``n`` too.
+
+    Args:
+        n: an integer >= 1, capped as for ``set_num_threads``.
     """
     global _num_threads
-    n = _checked_count(n)
+    n = _checked_count(n, stacklevel=5)
     before = _num_threads
     _num_threads = n
     try:
@@ -201,9 +223,25 @@ def num_threads(n):
         _num_threads = before
 
 
-def _checked_count(n):
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"Expected num_threads to be an int >= 1. Received: n={n!r}")
-    if n < 1:
-        raise ValueError(f"Expected num_threads to be an int >= 1. Received: n={n}")
-    return n
+def max_num_threads():
+    """The largest thread count a setting is given: ``OVERSUBSCRIPTION`` per usable core."""
+    return OVERSUBSCRIPTION * usable_cores()
+
+
+def _checked_count(n, stacklevel=4):
+    return _capped(check_int("num_threads", n, low=1), "num_threads", stacklevel)
+
+
+def _capped(n, source, stacklevel):
+    """``n`` lowered to ``max_num_threads()``, with a warning when it had to be."""
+    cap = max_num_threads()
+    if n <= cap:
+        return n
+    warnings.warn(
+        f"fastnn: {source}={n} asks for more than {OVERSUBSCRIPTION} threads per usable "
+        f"core ({usable_cores()} usable); the native kernels use {cap} threads instead, "
+        "since more would only wait on each other.",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
+    return cap

@@ -110,7 +110,7 @@ class Sequential(Model):
                     "This Sequential model has no layers; add some before using it."
                 )
             first = x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x
-            arr = V.to_float_array(first, "x", np.float64)
+            arr = V.to_float_array(first, "x", np.float64, accepted=V.MODEL_INPUT_DATA)
             if arr.ndim < 2:
                 raise ValueError(
                     "Expected x to be at least 2-D (samples, features). "

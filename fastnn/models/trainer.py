@@ -32,6 +32,7 @@ class Trainer:
         self.history = None
         self.compiled = False
         self._train_lock = threading.Lock()
+        self._train_holder = None  # (thread id, "fit") of the training call running
         # the latest fit's shuffling generator, and the epoch a resumed fit starts at:
         # what save_training_state / load_training_state save and restore
         self._fit_rng = None
@@ -157,6 +158,21 @@ class Trainer:
     def _maybe_build_from_data(self, x):
         """Sequential models without a declared input shape build from the first data."""
 
+    def _prepare_xy(self, x, y, what):
+        """``_prepare_x`` for the calls that take targets, after refusing a ``(x, y)``
+        tuple passed as ``x``: Keras takes that form only as ``validation_data``, and
+        read as inputs it would fail with NumPy's ragged-array message."""
+        if y is None and isinstance(x, tuple) and len(x) in (2, 3):
+            raise ValueError(
+                f"{what}() received x as a tuple of {len(x)} items and no y. Pass the "
+                f"inputs and the targets separately: {what}(x, y"
+                + (", sample_weight=w" if len(x) == 3 else "") + "); a (x, y) tuple is "
+                "accepted only as validation_data (a model with several inputs takes x "
+                "as a list of arrays, and y still separately). "
+                f"Received: x=tuple of {len(x)}, y=None"
+            )
+        return self._prepare_x(x)
+
     def _prepare_y(self, y, n, name="y"):
         if y is None:
             raise ValueError(f"Expected {name} (the targets). Received: {name}=None")
@@ -177,6 +193,7 @@ class Trainer:
             label = name if len(ys) == 1 else f"{name}[{k}]"
             if isinstance(target, (str, bytes)) or target is None:
                 raise TypeError(f"Expected {label} to be a numeric array. Received: {target!r}")
+            target = V.from_pandas(target, label)
             arr = np.asarray(target) if hasattr(target, "shape") else V.to_float_array(
                 target, label, np.float64)
             if arr.dtype.kind not in "biuf":
@@ -318,8 +335,9 @@ class Trainer:
         """Train the model for a fixed number of epochs.
 
         Args:
-            x: input data: an array, a list of arrays (several inputs), or a dict by input
-                name.
+            x: input data: an array, a list of arrays (several inputs), a dict by input
+                name, or a pandas DataFrame (numeric columns, nullable dtypes included).
+                Generators and datasets are not accepted.
             y: targets: an array, or a list/dict for several outputs.
             batch_size: samples per gradient update (default 32).
             epochs: index of the last epoch (``nb_epoch`` is accepted too).
@@ -352,7 +370,7 @@ class Trainer:
                                         high=1.0, high_open=True, owner="fit")
         shuffle = V.check_bool("shuffle", shuffle, owner="fit")
 
-        xs = self._prepare_x(x)
+        xs = self._prepare_xy(x, y, "fit")
         self._require_compiled("fit")
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
@@ -437,22 +455,41 @@ class Trainer:
         return vx, vy, vw
 
     class _TrainingGuard:
-        def __init__(self, lock, what):
-            self.lock, self.what = lock, what
+        """One ``fit``/``train_on_batch`` on a model at a time; a second is refused.
+
+        The refusal says whether the running call is in another thread or in this one
+        (a callback calling ``fit`` from inside ``fit``): the fixes differ.
+        """
+
+        def __init__(self, model, what):
+            self.model, self.what = model, what
 
         def __enter__(self):
-            if not self.lock.acquire(blocking=False):
+            model = self.model
+            if not model._train_lock.acquire(blocking=False):
+                # the holder is set just after the lock is taken; a thread that reads
+                # None here is another thread, since this thread is not inside it
+                holder = model._train_holder
+                if holder is not None and holder[0] == threading.get_ident():
+                    raise RuntimeError(
+                        f"{self.what}() was called from inside {holder[1]}() on the same "
+                        "model (from a callback?); a model cannot start training while "
+                        f"its own {holder[1]}() is running. Train another model there, or "
+                        f"call {self.what}() after {holder[1]}() returns."
+                    )
                 raise RuntimeError(
                     f"{self.what}: this model is already being trained in another thread. "
                     "Training one model from two threads at once would corrupt its weights "
                     "and optimizer state; train one copy per thread instead."
                 )
+            model._train_holder = (threading.get_ident(), self.what)
 
         def __exit__(self, *exc):
-            self.lock.release()
+            self.model._train_holder = None
+            self.model._train_lock.release()
 
     def _training(self, what):
-        return self._TrainingGuard(self._train_lock, what)
+        return self._TrainingGuard(self, what)
 
     # ----------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
@@ -467,7 +504,7 @@ class Trainer:
             raise TypeError(f"Unrecognized keyword arguments passed to evaluate: {sorted(kwargs)}")
         batch_size = _check_batch_size(batch_size, "evaluate")
         verbose = _check_verbose(verbose, "evaluate")
-        xs = self._prepare_x(x)
+        xs = self._prepare_xy(x, y, "evaluate")
         self._require_compiled("evaluate")
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
@@ -530,7 +567,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
         """One gradient update on one batch; returns the loss and metrics of that batch."""
-        xs = self._prepare_x(x)
+        xs = self._prepare_xy(x, y, "train_on_batch")
         self._require_compiled("train_on_batch")
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
@@ -542,7 +579,7 @@ class Trainer:
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss and metrics on one batch, without updating the model."""
-        xs = self._prepare_x(x)
+        xs = self._prepare_xy(x, y, "test_on_batch")
         self._require_compiled("test_on_batch")
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)

@@ -22,6 +22,7 @@ only for some rank) raises through ``refuse_argument``, with the same message.
 import math
 import numbers
 import os
+import sys
 
 import numpy as np
 
@@ -192,20 +193,45 @@ def refuse_argument(name, value, expected, *, wrong_type=False, owner=None):
     _refuse(name, value, expected, owner, ArgumentTypeError if wrong_type else ValueError)
 
 
-def to_float_array(value, name, dtype, allow_nan=False):
-    """``value`` as a C-contiguous array of ``dtype``, or a clear TypeError/ValueError."""
+# What a data argument may be, for the message when it is something else.
+ARRAY_DATA = "a numeric array (a NumPy array, a nested list of numbers, or a pandas " \
+             "DataFrame or Series)"
+MODEL_INPUT_DATA = ("a NumPy array (or a nested list of numbers), a list of arrays for a "
+                    "model with several inputs, a dict of arrays by input name, or a "
+                    "pandas DataFrame")
+
+
+def to_float_array(value, name, dtype, allow_nan=False, accepted=ARRAY_DATA):
+    """``value`` as a C-contiguous array of ``dtype``, or a clear TypeError/ValueError.
+
+    Args:
+        value: the data (an array, nested lists, a pandas DataFrame or Series).
+        name: what the caller calls it (``"x"``, ``"y_true"``), for the messages.
+        dtype: the NumPy dtype of the result.
+        allow_nan: keep NaN and infinite values instead of refusing them.
+        accepted: what the caller accepts, as a phrase, for the message when ``value``
+            is not array data at all (a generator, a dataset object).
+    """
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(
             f"Expected {name} to be a numeric array. Received: {name} of type "
             f"{type(value).__name__}"
         )
+    value = from_pandas(value, name)
     try:
         arr = np.asarray(value)
     except ValueError as exc:  # ragged nested sequences
         raise ValueError(
             f"Expected {name} to be a rectangular numeric array; it looks ragged "
-            f"(rows of different lengths). Received: {name} ({exc})"
+            f"(rows of different lengths). Received: {name}{_describe_sequence(value)} "
+            f"({exc})"
         ) from None
+    if arr.dtype == object and arr.ndim == 0:
+        # NumPy wraps anything that is not array-like in a 0-d object array
+        raise TypeError(
+            f"Expected {name} to be {accepted}. Received: {name} of type "
+            f"{type(value).__name__}{_iterator_hint(value)}"
+        )
     if arr.dtype == object:
         raise TypeError(
             f"Expected {name} to be a numeric array, not an object array (ragged rows or "
@@ -234,6 +260,93 @@ def to_float_array(value, name, dtype, allow_nan=False):
             f"{float(np.abs(arr).max()):.3g}); rescale the data first."
         )
     return out
+
+
+def _iterator_hint(value):
+    """Advice for a generator, iterator or dataset object passed as data."""
+    if hasattr(value, "__next__") or (hasattr(value, "__iter__")
+                                      and not hasattr(value, "__len__")):
+        return (". fastnn trains on arrays held in memory, not on generators or datasets: "
+                "collect the batches into arrays (np.concatenate), or call "
+                "train_on_batch once per batch")
+    return ""
+
+
+def _describe_sequence(value):
+    """" (a tuple of 2 arrays with shapes (64, 3), (64,))" for a sequence of arrays."""
+    if isinstance(value, (list, tuple)) and value and all(hasattr(v, "shape")
+                                                         for v in value):
+        shapes = ", ".join(str(tuple(v.shape)) for v in value)
+        return f" (a {type(value).__name__} of {len(value)} arrays with shapes {shapes})"
+    return ""
+
+
+def from_pandas(value, name):
+    """A pandas DataFrame or Series as NumPy data; anything else unchanged.
+
+    A Series, or a DataFrame whose columns share one NumPy dtype, is returned as it is
+    (``np.asarray`` converts it, as it always has).  Otherwise every column must be
+    numeric: NumPy numbers, or pandas' nullable ``Int64``/``Float32``/``boolean`` (and
+    the like), converted with ``to_numpy`` to a common NumPy dtype.  A missing value
+    (``pd.NA``) is refused, as NaN is, and a categorical, string, object or date
+    column is refused with its name and how to encode it, instead of NumPy's object
+    array.  pandas is only looked up when the caller has imported it: fastnn does not
+    depend on it.
+
+    Args:
+        value: the data.
+        name: what the caller calls it (``"x"``), for the messages.
+    """
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(value, (pd.DataFrame, pd.Series)):
+        return value
+    if isinstance(value, pd.Series):
+        label = name if value.name is None else f"{name} (Series {value.name!r})"
+        columns = [(label, value)]
+    else:
+        columns = [(f"{name} column {label!r}", value.iloc[:, i])
+                   for i, label in enumerate(value.columns)]
+    numpy_dtypes = [_numeric_column_dtype(pd, col, where, name) for where, col in columns]
+    if all(isinstance(col.dtype, np.dtype) for _, col in columns) and (
+            len(set(numpy_dtypes)) <= 1):
+        return value
+    return value.to_numpy(dtype=np.result_type(*numpy_dtypes))
+
+
+def _numeric_column_dtype(pd, column, where, name):
+    """The NumPy dtype a pandas column converts to, or an error naming the column
+    (``where``: "x column 'age'")."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        raise TypeError(
+            f"Expected {name} to hold numbers, but {where} is categorical; encode it "
+            "first: `.cat.codes` for one integer code per category, or "
+            "`pd.get_dummies(...)` for one-hot columns."
+        )
+    numpy_dtype = dtype if isinstance(dtype, np.dtype) else getattr(dtype, "numpy_dtype",
+                                                                    None)
+    if numpy_dtype is not None and numpy_dtype.kind in "biuf":
+        if not isinstance(dtype, np.dtype):
+            missing = int(column.isna().sum())
+            if missing:
+                raise ValueError(
+                    f"{where} has {missing} missing value(s) (pd.NA); fill or drop them "
+                    "first (`fillna`, `dropna`). "
+                    f"Received: {name} with missing entries"
+                )
+        return numpy_dtype
+    if dtype.kind in "OSU":
+        raise TypeError(
+            f"Expected {name} to hold numbers, but {where} has dtype {dtype} (strings or "
+            "Python objects); convert it first: `pd.to_numeric(...)` when it holds "
+            "numbers as text, else encode it (`.astype('category').cat.codes` or "
+            "`pd.get_dummies(...)`)."
+        )
+    raise TypeError(
+        f"Expected {name} to hold numbers, but {where} has dtype {dtype}; convert it to "
+        "a numeric dtype first (`.astype('float32')`, or, for dates, numeric features "
+        "such as `.dt.dayofweek`)."
+    )
 
 
 def as_list(value):
@@ -279,7 +392,7 @@ def check_model_inputs(x, input_shapes, input_names, dtype, name="x"):
     arrays = []
     for i, (arr, shape, iname) in enumerate(zip(x, input_shapes, input_names)):
         label = name if len(x) == 1 else f"{name}[{i}] (input {iname!r})"
-        arr = to_float_array(arr, label, dtype)
+        arr = to_float_array(arr, label, dtype, accepted=MODEL_INPUT_DATA)
         expected = tuple(shape[1:])
         if arr.ndim == 1 and expected == (1,):
             arr = arr.reshape(-1, 1)

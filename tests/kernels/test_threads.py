@@ -30,7 +30,7 @@ def test_num_threads_context_restores_the_previous_setting_on_error():
             assert fastnn.get_num_threads() == 1
             raise RuntimeError("inside the block")
     assert fastnn.get_num_threads() == before
-    with pytest.raises(ValueError, match="n=0"):
+    with pytest.raises(ValueError, match="num_threads=0"):
         with threads.num_threads(0):
             pass
     assert fastnn.get_num_threads() == before
