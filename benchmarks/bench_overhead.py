@@ -21,6 +21,15 @@ native layer and compares them fairly:
 Each figure is the median over ``--rounds`` rounds of ``--calls`` back-to-back calls, in
 microseconds per call, with the min..max spread.  The CPU model is printed with it, since
 the figures depend on the core.
+
+On a shared or virtual machine the wall-clock figures of a sub-microsecond call swing by
++-30% from run to run.  Instructions per call do not: count them with valgrind, for one
+case, at two call counts, and divide the difference (this cancels start-up):
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind --tool=callgrind \
+        --callgrind-out-file=/dev/null python benchmarks/bench_overhead.py \
+        --only dense_forward --calls 2000 --rounds 1 --warmup 0
+    (again with --calls 12000; instructions per call = difference / 10000)
 """
 
 import argparse
@@ -52,9 +61,9 @@ def _cpu_model():
     return platform.processor() or "unknown"
 
 
-def _per_call_us(fn, calls, rounds):
+def _per_call_us(fn, calls, rounds, warmup):
     """Median and spread of microseconds per call of ``fn()`` over ``rounds`` rounds."""
-    for _ in range(min(calls, 2000)):  # warm caches, allocators and the OpenMP pool
+    for _ in range(warmup):  # warm caches, allocators and the OpenMP pool
         fn()
     samples = []
     for _ in range(rounds):
@@ -93,12 +102,16 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--backend", choices=["native", "numpy"], default="native")
+    parser.add_argument("--warmup", type=int, default=2000, help="untimed calls first")
+    parser.add_argument("--only", choices=["dense_forward", "dense_backward", "adam_step"],
+                        help="measure this case alone")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     results = {}
     with fastnn.threads.num_threads(args.threads), backend.using(args.backend) as ops:
         for name, fn in _cases(ops, np.dtype(args.dtype)).items():
-            results[name] = _per_call_us(fn, args.calls, args.rounds)
+            if args.only in (None, name):
+                results[name] = _per_call_us(fn, args.calls, args.rounds, args.warmup)
     print(f"CPU: {_cpu_model()}; backend {args.backend}, {args.dtype}, "
           f"{args.threads} thread(s), median of {args.rounds} rounds of {args.calls} calls")
     for name, (med, lo, hi) in results.items():
