@@ -3,7 +3,7 @@ what is wrong; code that needs a backend gets the clear ValueError."""
 
 import os
 
-from tests.subproc import run_python
+from subproc import run_python
 
 VALID = "must be one of numpy, native, or unset for the default"
 

@@ -17,7 +17,7 @@ import textwrap
 import pytest
 
 from fastnn.backend.numpy_ops import NumpyOps
-from tests.subproc import run_python
+from subproc import run_python
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
