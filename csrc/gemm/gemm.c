@@ -250,7 +250,8 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  *                (240 and 252 KiB, half of L2); NC 4096 / 2048 (4 and 3 MiB).
  *   zen4         family 19h models 10-1F, 60-AF (Linux's X86_FEATURE_ZEN4 ranges):
  *                L2 1 MiB, the rest as Zen 3; the 512-bit units are not used by this
- *                kernel.  MC 480 / 336 (480 and 504 KiB, half of L2); KC, NC as zen3.
+ *                kernel.  Half of L2 would give MC 480 / 336, but that measured slower
+ *                than zen3's sizes, which this row therefore uses (see Experiments).
  *   zen5         family 1Ah: L1d 48 KiB, L2 1 MiB, L3 32 MiB per 8-core CCX.  KC 384 /
  *                288 (33 and 32 KiB, 69% and 66% of L1d); MC 336 / 222 (504 and 500
  *                KiB); NC 2720 / 1360 (4 and 3 MiB).
@@ -264,9 +265,19 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  *
  * Any other CPU gets the same rule from the caches it reports (fnn_blocks_from_caches).
  *
- * Experiments: none recorded yet.  Every row above is derived from cache sizes, not
- * timed: the machines this was written on (a Zen 4 VM, CPU family 25 model 17, 2
- * cores shared by several sessions) could not give stable timings.
+ * Experiments.  Zen 4 (2-core VM, AMD EPYC family 25 model 17, FMA peak 115 GFLOP/s a
+ * core), float32, best of 3 interleaved rounds, GFLOP/s for the zen1-2 / zen3 / MC-480
+ * sizes:
+ *     1 thread:  1024^3 103 / 101 / 100; b256 x@W (256x784x500) 96 / 95 / 93;
+ *                b256 x.T@dz 102 / 101 / 94; b256 dz@W.T 98 / 93 / 94;
+ *                b32 x@W 69 / 86 / 86
+ *     2 threads: 1024^3 177 / 175 / 169; b256 x@W 182 / 176 / 155;
+ *                b256 x.T@dz 165 / 180 / 137; b256 dz@W.T 190 / 179 / 145;
+ *                b32 x@W 83 / 116 / 135
+ * An MC as large as half of the 1 MiB L2 leaves a 256-row product one or two MC blocks,
+ * too few to share between threads; zen3's MC 240 won overall (sums 475 and 825 against
+ * 468 / 799 for zen1-2 and 468 / 741 for MC 480), so zen4 uses it.  The VM is noisy
+ * (about +-10% between rounds): the other rows are derived from cache sizes, not timed.
  * benchmarks/bench_gemm_tables.py times a 1024^3 product and the products of a
  * 784-500-500-10 training step under every row against NumPy's @, with the CPU model
  * and the share of the FMA peak; its output on a quiet machine of each kind belongs
@@ -282,7 +293,7 @@ static const fnn_gemm_table fnn_gemm_tables[] = {
     /* name               KC   MC   NC (f32)   KC   MC   NC (f64) */
     {"zen1-2",           256, 144, 2048,      256,  72, 1024},
     {"zen3",             256, 240, 4096,      192, 168, 2048},
-    {"zen4",             256, 480, 4096,      192, 336, 2048},
+    {"zen4",             256, 240, 4096,      192, 168, 2048},  /* = zen3: measured */
     {"zen5",             384, 336, 2720,      288, 222, 1360},
     {"haswell-skylake",  256, 120, 2048,      192,  84, 1360},
     {"skylake-x",        256, 480, 1344,      192, 336,  880},
