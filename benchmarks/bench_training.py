@@ -136,7 +136,7 @@ def main(argv=None):
     if over:
         print("note: a fraction of peak above 100% means the peak estimate was taken while "
               "the machine was busy; treat '% peak' as unreliable in this run.\n")
-    print("targets (issue 3):")
+    print("targets of the native backend (ratios measured in this run):")
     for row in targets:
         reached = "-" if row["reached"] is None else f"{row['reached']:.2f}"
         verdict = {None: "not measured", True: "met", False: "MISSED"}[row["met"]]
