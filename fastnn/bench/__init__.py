@@ -30,8 +30,8 @@ from .contenders import (CONTENDERS, DEFAULT_CONTENDERS, GEMM_CONTENDERS, conten
                          contender_table, gemm_runner, inference_runner, training_runner)
 from .machine import best_fma_peaks, machine_info, measure_fma_peak
 from .plot import plot_chart
-from .report import (format_markdown, format_text, format_training_table, progress_printer,
-                     report_tables, write_outputs)
+from .report import (SMOKE_NOTE, format_markdown, format_text, format_training_table,
+                     progress_printer, report_tables, write_outputs)
 from .run import PRESETS, SECTIONS, run_bench
 from .scenarios import (SEED_MLP, forward_flops, gemm_shapes, inference_scenario,
                         mlp_scenario, mlp_training_flops, seed_models, wide_deep_scenario)
@@ -45,6 +45,7 @@ __all__ = [
     "PRESETS",
     "SECTIONS",
     "SEED_MLP",
+    "SMOKE_NOTE",
     "benchmark_gemm",
     "benchmark_inference",
     "benchmark_training",

@@ -80,7 +80,18 @@ def report_tables(doc):
                                       f"{doc['settings']['threads']} thread(s)"))
     if doc["scaling"]["training"] or doc["scaling"]["gemm"]:
         tables.append(_scaling_table(doc, names, gemm_names))
+    if doc.get("preset") == "smoke":
+        # A smoke run checks that every contender runs; a reader who sees one of its
+        # tables alone (a pasted screenshot, a chart) must not take it for a measurement.
+        for table in tables:
+            table["notes"].insert(0, SMOKE_NOTE)
     return tables
+
+
+#: The note every table of a ``--smoke`` run carries.
+SMOKE_NOTE = ("--smoke run: these numbers mean nothing (one short round, no warm-up); "
+              "they only show that each contender runs. Use the default or --quick "
+              "preset to measure.")
 
 
 def _rate_table(doc, results, names, native, title):

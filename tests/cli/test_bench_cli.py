@@ -143,3 +143,18 @@ def test_count_options_refuse_with_check_ints_message(capsys):
         err = capsys.readouterr().err
         assert ("argument --repeats: Invalid value for argument `repeats`: expected an "
                 "integer >= 1. Received: repeats=") in err
+
+
+def test_every_smoke_table_says_its_numbers_mean_nothing(smoke_run):
+    tables = bench.report_tables(smoke_run["doc"])
+    assert len(tables) >= 4  # GEMM, training, inference, scaling
+    assert all(t["notes"][0] == bench.SMOKE_NOTE for t in tables)
+    # once per table in the terminal report and in the Markdown one
+    assert smoke_run["stdout"].count(bench.SMOKE_NOTE) == len(tables)
+    markdown = (smoke_run["out"] / "report.md").read_text(encoding="utf-8")
+    assert markdown.count(bench.SMOKE_NOTE) == len(tables)
+
+
+def test_a_measuring_preset_carries_no_smoke_note(smoke_run):
+    doc = dict(smoke_run["doc"], preset="quick")
+    assert all(bench.SMOKE_NOTE not in t["notes"] for t in bench.report_tables(doc))
