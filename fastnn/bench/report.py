@@ -150,7 +150,10 @@ def _scaling_table(doc, names, gemm_names):
 def _summary_lines(doc):
     m = doc["machine"]
     s = doc["settings"]
-    lines = [f"CPU: {m['cpu_model']}, {m['usable_cores']} usable of {m['logical_cores']} "
+    # The family and model say which core it was (the brand string alone, e.g. "AMD
+    # EPYC", covers several generations with different FMA widths and caches).
+    cpu = (m.get("fastnn_config") or {}).get("cpu") or m["cpu_model"]
+    lines = [f"CPU: {cpu}, {m['usable_cores']} usable of {m['logical_cores']} "
              f"logical cores, flags {', '.join(m['cpu_flags'] or [])}",
              f"fastnn {m['versions']['fastnn']}: SIMD kernel {m['simd_kernel']}, "
              f"OpenMP {m['thread_settings']['fastnn_openmp']}; NumPy {m['versions']['numpy']}"

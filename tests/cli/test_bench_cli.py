@@ -158,3 +158,10 @@ def test_every_smoke_table_says_its_numbers_mean_nothing(smoke_run):
 def test_a_measuring_preset_carries_no_smoke_note(smoke_run):
     doc = dict(smoke_run["doc"], preset="quick")
     assert all(bench.SMOKE_NOTE not in t["notes"] for t in bench.report_tables(doc))
+
+
+def test_the_report_names_the_cpu_family_and_model(smoke_run):
+    cpu = smoke_run["doc"]["machine"]["fastnn_config"].get("cpu")
+    if not cpu:
+        pytest.skip("this build reports no CPU identification")
+    assert f"CPU: {cpu}," in smoke_run["stdout"]
