@@ -17,7 +17,8 @@
  * factor; 1 = off), apply decoupled weight decay p -= lr*weight_decay*p (0 = off), then
  * the rule.  param and the slots are IN/OUT; grad is IN and never written.
  * Hyperparameters are double and rounded to the element type where NumPy would round
- * them, so results match NumpyOps closely.  Elements are independent: splitting them over
+ * them; every operation on an element is in the element type (float32 arithmetic for
+ * float32 variables), in NumpyOps' order.  Elements are independent: splitting them over
  * n_threads never changes a result.
  *
  * An entry returns FNN_NOT_TAKEN, having updated nothing, when a variable lacks a slot
@@ -73,7 +74,7 @@ typedef struct {
 } fnn_rmsprop_params;
 
 /* Adam (AdamW = weight_decay > 0): m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2);
- * p -= alpha * m / (sqrt(v) + epsilon) with alpha = lr*sqrt(1 - beta_2^step) /
+ * p -= m / (sqrt(v) + epsilon) * alpha with alpha = lr*sqrt(1 - beta_2^step) /
  * (1 - beta_1^step).  amsgrad uses v_hat = max(v_hat, v) in the denominator.
  * Slots: m, v, v_hat (amsgrad). */
 typedef struct {

@@ -1,9 +1,11 @@
 /* Optimizer kernels, written once for both dtypes (see optimizers.c).
  *
  * Included with FNN_T (element type) and FNN_F(name) (dtype-suffixed name) defined.  Each
- * *_range function updates elements [0, len) of already-offset pointers; each *_vars
- * function runs it over every variable of a call, the whole array or one block per
- * OpenMP iteration.  optimizers.c picks the dtype's *_vars for the public entries.
+ * *_range function updates elements [0, len) of already-offset pointers; each *_block
+ * function runs it on elements [lo, lo + len) of one variable; each *_vars function runs
+ * that over every variable of a call through FNN_OPT_FOR_VARS (one parallel region for
+ * the whole step).  optimizers.c picks the dtype's *_vars for the public entries.  Every
+ * operation on an element is in FNN_T: float32 variables get float32 arithmetic.
  */
 
 /* The shared first steps, on one element: clip, scale (both exact no-ops when off). */
@@ -65,21 +67,20 @@ static void FNN_F(fnn_sgd_range)(FNN_T *p, const FNN_T *grad, FNN_T *vel, ptrdif
     }
 }
 
+static void FNN_F(fnn_sgd_block)(const fnn_opt_var *x, ptrdiff_t lo, ptrdiff_t len,
+                                 const fnn_sgd_params *hp, const fnn_opt_step *s) {
+    FNN_T *param = x->param, *vel = hp->momentum != 0.0 ? x->slot[0] : NULL;
+    const FNN_T *grad = x->grad;
+    FNN_F(fnn_sgd_range)(param + lo, grad + lo, vel ? vel + lo : NULL, len,
+                         FNN_F(fnn_make_prep)(x, s), (FNN_T)s->lr, (FNN_T)hp->momentum,
+                         hp->nesterov);
+}
+
 static void FNN_F(fnn_sgd_vars)(const fnn_opt_var *vars, ptrdiff_t count,
                                 const fnn_sgd_params *hp, const fnn_opt_step *s,
                                 int n_threads) {
-    const FNN_T lr = (FNN_T)s->lr, mom = (FNN_T)hp->momentum;
-    ptrdiff_t t;
-    for (t = 0; t < count; t++) {
-        const fnn_opt_var *x = &vars[t];
-        FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(x, s);
-        FNN_T *param = x->param, *vel = hp->momentum != 0.0 ? x->slot[0] : NULL;
-        const FNN_T *grad = x->grad;
-        FNN_EW_FOR_BLOCKS(x->n, FNN_OPT_COST, n_threads, lo, len,
-                          FNN_F(fnn_sgd_range)(param + lo, grad + lo,
-                                               vel ? vel + lo : NULL, len, c, lr, mom,
-                                               hp->nesterov));
-    }
+    FNN_OPT_FOR_VARS(vars, count, n_threads, x, lo, len,
+                     FNN_F(fnn_sgd_block)(x, lo, len, hp, s));
 }
 
 /* ------------------------------------------------------------------ Adagrad */
@@ -96,111 +97,141 @@ static void FNN_F(fnn_adagrad_range)(FNN_T *p, const FNN_T *grad, FNN_T *acc, pt
     }
 }
 
+static void FNN_F(fnn_adagrad_block)(const fnn_opt_var *x, ptrdiff_t lo, ptrdiff_t len,
+                                     const fnn_adagrad_params *hp, const fnn_opt_step *s) {
+    FNN_T *param = x->param, *acc = x->slot[0];
+    const FNN_T *grad = x->grad;
+    FNN_F(fnn_adagrad_range)(param + lo, grad + lo, acc + lo, len,
+                             FNN_F(fnn_make_prep)(x, s), (FNN_T)s->lr,
+                             (FNN_T)hp->epsilon);
+}
+
 static void FNN_F(fnn_adagrad_vars)(const fnn_opt_var *vars, ptrdiff_t count,
                                     const fnn_adagrad_params *hp, const fnn_opt_step *s,
                                     int n_threads) {
-    const FNN_T lr = (FNN_T)s->lr, eps = (FNN_T)hp->epsilon;
-    ptrdiff_t t;
-    for (t = 0; t < count; t++) {
-        const fnn_opt_var *x = &vars[t];
-        FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(x, s);
-        FNN_T *param = x->param, *acc = x->slot[0];
-        const FNN_T *grad = x->grad;
-        FNN_EW_FOR_BLOCKS(x->n, FNN_OPT_COST, n_threads, lo, len,
-                          FNN_F(fnn_adagrad_range)(param + lo, grad + lo, acc + lo, len, c,
-                                                   lr, eps));
-    }
+    FNN_OPT_FOR_VARS(vars, count, n_threads, x, lo, len,
+                     FNN_F(fnn_adagrad_block)(x, lo, len, hp, s));
 }
 
 /* ------------------------------------------------------------------ RMSprop */
+
+/* One element of RMSprop; centered and has_mom are constants at each call site below, so
+ * every combination compiles to its own branch-free loop (GCC vectorises no loop whose
+ * stores sit under a condition, loop-invariant or not). */
+static inline void FNN_F(fnn_rmsprop_elem)(FNN_T *p, const FNN_T *grad, FNN_T *vel,
+                                           FNN_T *mbuf, FNN_T *avg, ptrdiff_t i,
+                                           FNN_F(fnn_prep) c, FNN_T lr, FNN_T rho,
+                                           FNN_T one_m_rho, FNN_T eps, FNN_T mom,
+                                           const int centered, const int has_mom) {
+    FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
+    FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
+    FNN_T v = vel[i] * rho + one_m_rho * g * g, denom = v, step;
+    vel[i] = v;
+    if (centered) {
+        FNN_T a = avg[i] * rho + one_m_rho * g;
+        avg[i] = a;
+        denom = v - a * a;
+    }
+    step = lr * g / sqrt(denom + eps);
+    if (has_mom) {
+        FNN_T b = mbuf[i] * mom + step;
+        mbuf[i] = b;
+        step = b;
+    }
+    p[i] = pi - step;
+}
 
 static void FNN_F(fnn_rmsprop_range)(FNN_T *p, const FNN_T *grad, FNN_T *vel, FNN_T *mbuf,
                                      FNN_T *avg, ptrdiff_t len, FNN_F(fnn_prep) c, FNN_T lr,
                                      FNN_T rho, FNN_T one_m_rho, FNN_T eps, FNN_T mom) {
     ptrdiff_t i;
-    /* avg and mbuf are loop-invariant tests: the compiler unswitches them. */
-    for (i = 0; i < len; i++) {
-        FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
-        FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
-        FNN_T v = vel[i] * rho + one_m_rho * g * g, denom = v, step;
-        vel[i] = v;
-        if (avg) {
-            FNN_T a = avg[i] * rho + one_m_rho * g;
-            avg[i] = a;
-            denom = v - a * a;
-        }
-        step = lr * g / sqrt(denom + eps);
-        if (mbuf) {
-            FNN_T b = mbuf[i] * mom + step;
-            mbuf[i] = b;
-            step = b;
-        }
-        p[i] = pi - step;
-    }
+#define FNN_RMSPROP_LOOP(centered, has_mom)                                              \
+    for (i = 0; i < len; i++)                                                            \
+        FNN_F(fnn_rmsprop_elem)(p, grad, vel, mbuf, avg, i, c, lr, rho, one_m_rho, eps,  \
+                                mom, centered, has_mom)
+    if (avg && mbuf)
+        FNN_RMSPROP_LOOP(1, 1);
+    else if (avg)
+        FNN_RMSPROP_LOOP(1, 0);
+    else if (mbuf)
+        FNN_RMSPROP_LOOP(0, 1);
+    else
+        FNN_RMSPROP_LOOP(0, 0);
+#undef FNN_RMSPROP_LOOP
+}
+
+static void FNN_F(fnn_rmsprop_block)(const fnn_opt_var *x, ptrdiff_t lo, ptrdiff_t len,
+                                     const fnn_rmsprop_params *hp, const fnn_opt_step *s) {
+    FNN_T *param = x->param, *vel = x->slot[0];
+    FNN_T *mbuf = hp->momentum != 0.0 ? x->slot[1] : NULL;
+    FNN_T *avg = hp->centered ? x->slot[2] : NULL;
+    const FNN_T *grad = x->grad;
+    FNN_F(fnn_rmsprop_range)(param + lo, grad + lo, vel + lo, mbuf ? mbuf + lo : NULL,
+                             avg ? avg + lo : NULL, len, FNN_F(fnn_make_prep)(x, s),
+                             (FNN_T)s->lr, (FNN_T)hp->rho, (FNN_T)(1.0 - hp->rho),
+                             (FNN_T)hp->epsilon, (FNN_T)hp->momentum);
 }
 
 static void FNN_F(fnn_rmsprop_vars)(const fnn_opt_var *vars, ptrdiff_t count,
                                     const fnn_rmsprop_params *hp, const fnn_opt_step *s,
                                     int n_threads) {
-    const FNN_T lr = (FNN_T)s->lr, rho = (FNN_T)hp->rho, one_m_rho = (FNN_T)(1.0 - hp->rho);
-    const FNN_T eps = (FNN_T)hp->epsilon, mom = (FNN_T)hp->momentum;
-    ptrdiff_t t;
-    for (t = 0; t < count; t++) {
-        const fnn_opt_var *x = &vars[t];
-        FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(x, s);
-        FNN_T *param = x->param, *vel = x->slot[0];
-        FNN_T *mbuf = hp->momentum != 0.0 ? x->slot[1] : NULL;
-        FNN_T *avg = hp->centered ? x->slot[2] : NULL;
-        const FNN_T *grad = x->grad;
-        FNN_EW_FOR_BLOCKS(x->n, FNN_OPT_COST, n_threads, lo, len,
-                          FNN_F(fnn_rmsprop_range)(param + lo, grad + lo, vel + lo,
-                                                   mbuf ? mbuf + lo : NULL,
-                                                   avg ? avg + lo : NULL, len, c, lr, rho,
-                                                   one_m_rho, eps, mom));
-    }
+    FNN_OPT_FOR_VARS(vars, count, n_threads, x, lo, len,
+                     FNN_F(fnn_rmsprop_block)(x, lo, len, hp, s));
 }
 
 /* ------------------------------------------------------------------ Adam */
 
+/* One element of Adam; amsgrad is a constant at each call site (see fnn_rmsprop_elem). */
+static inline void FNN_F(fnn_adam_elem)(FNN_T *p, const FNN_T *grad, FNN_T *m, FNN_T *v,
+                                        FNN_T *v_hat, ptrdiff_t i, FNN_F(fnn_prep) c,
+                                        FNN_T alpha, FNN_T one_m_b1, FNN_T one_m_b2,
+                                        FNN_T eps, const int amsgrad) {
+    FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
+    FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
+    FNN_T mi = m[i] + (g - m[i]) * one_m_b1;
+    FNN_T vi = v[i] + (g * g - v[i]) * one_m_b2;
+    m[i] = mi;
+    v[i] = vi;
+    if (amsgrad) {
+        vi = v_hat[i] > vi ? v_hat[i] : vi;
+        v_hat[i] = vi;
+    }
+    /* m / (sqrt(v) + eps) * alpha: NumpyOps' operations in its order, all in FNN_T */
+    p[i] = pi - mi / (sqrt(vi) + eps) * alpha;
+}
+
 static void FNN_F(fnn_adam_range)(FNN_T *p, const FNN_T *grad, FNN_T *m, FNN_T *v,
                                   FNN_T *v_hat, ptrdiff_t len, FNN_F(fnn_prep) c,
-                                  double alpha, FNN_T one_m_b1, FNN_T one_m_b2, FNN_T eps) {
+                                  FNN_T alpha, FNN_T one_m_b1, FNN_T one_m_b2, FNN_T eps) {
     ptrdiff_t i;
-    for (i = 0; i < len; i++) {
-        FNN_T g = FNN_F(fnn_prep_grad)(grad[i], c.clip, c.scale);
-        FNN_T pi = FNN_F(fnn_decay)(p[i], c.decay, c.decay_on);
-        FNN_T mi = m[i] + (g - m[i]) * one_m_b1;
-        FNN_T vi = v[i] + (g * g - v[i]) * one_m_b2;
-        m[i] = mi;
-        v[i] = vi;
-        if (v_hat) { /* loop-invariant: unswitched */
-            vi = v_hat[i] > vi ? v_hat[i] : vi;
-            v_hat[i] = vi;
-        }
-        /* alpha * m / (sqrt(v) + eps) in double, like NumPy's float64 alpha */
-        p[i] = (FNN_T)((double)pi - alpha * (double)mi / (double)(sqrt(vi) + eps));
-    }
+    if (v_hat)
+        for (i = 0; i < len; i++)
+            FNN_F(fnn_adam_elem)(p, grad, m, v, v_hat, i, c, alpha, one_m_b1, one_m_b2, eps, 1);
+    else
+        for (i = 0; i < len; i++)
+            FNN_F(fnn_adam_elem)(p, grad, m, v, v_hat, i, c, alpha, one_m_b1, one_m_b2, eps, 0);
+}
+
+static void FNN_F(fnn_adam_block)(const fnn_opt_var *x, ptrdiff_t lo, ptrdiff_t len,
+                                  const fnn_adam_params *hp, const fnn_opt_step *s,
+                                  FNN_T alpha) {
+    FNN_T *param = x->param, *m = x->slot[0], *v = x->slot[1];
+    FNN_T *v_hat = hp->amsgrad ? x->slot[2] : NULL;
+    const FNN_T *grad = x->grad;
+    FNN_F(fnn_adam_range)(param + lo, grad + lo, m + lo, v + lo, v_hat ? v_hat + lo : NULL,
+                          len, FNN_F(fnn_make_prep)(x, s), alpha,
+                          (FNN_T)(1.0 - hp->beta_1), (FNN_T)(1.0 - hp->beta_2),
+                          (FNN_T)hp->epsilon);
 }
 
 static void FNN_F(fnn_adam_vars)(const fnn_opt_var *vars, ptrdiff_t count,
                                  const fnn_adam_params *hp, const fnn_opt_step *s,
                                  int n_threads) {
-    const double alpha = s->lr * sqrt(1.0 - pow(hp->beta_2, s->step)) /
-                         (1.0 - pow(hp->beta_1, s->step));
-    const FNN_T one_m_b1 = (FNN_T)(1.0 - hp->beta_1), one_m_b2 = (FNN_T)(1.0 - hp->beta_2);
-    const FNN_T eps = (FNN_T)hp->epsilon;
-    ptrdiff_t t;
-    for (t = 0; t < count; t++) {
-        const fnn_opt_var *x = &vars[t];
-        FNN_F(fnn_prep) c = FNN_F(fnn_make_prep)(x, s);
-        FNN_T *param = x->param, *m = x->slot[0], *v = x->slot[1];
-        FNN_T *v_hat = hp->amsgrad ? x->slot[2] : NULL;
-        const FNN_T *grad = x->grad;
-        FNN_EW_FOR_BLOCKS(x->n, FNN_OPT_COST, n_threads, lo, len,
-                          FNN_F(fnn_adam_range)(param + lo, grad + lo, m + lo, v + lo,
-                                                v_hat ? v_hat + lo : NULL, len, c, alpha,
-                                                one_m_b1, one_m_b2, eps));
-    }
+    /* The bias-corrected step size is one scalar per step: computed in double, then
+     * rounded to FNN_T once (NumpyOps' Python float, a weak scalar, rounds the same). */
+    const FNN_T alpha = (FNN_T)fnn_adam_alpha(hp, s);
+    FNN_OPT_FOR_VARS(vars, count, n_threads, x, lo, len,
+                     FNN_F(fnn_adam_block)(x, lo, len, hp, s, alpha));
 }
 
 /* ------------------------------------------------------------------ sum of squares */

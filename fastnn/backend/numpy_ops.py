@@ -12,16 +12,47 @@ Conventions shared by every method (NativeOps keeps them too):
   loop avoids allocating per step.
 * Each forward primitive has an explicit backward partner, because NumPy has no autodiff.
 * Optimizer updates modify the parameter and its state arrays in place.
+
+It is also the baseline every "native vs NumPy" ratio is quoted against, so its hot
+paths (the dense layer, relu, the optimizer updates) are written as a careful hand loop
+would be: in-place ufuncs with ``out=``, no temporary a hand loop would not make, and
+scratch arrays (``scratch``) reused across steps instead of allocated per step.  Scalars
+reach NumPy as Python floats, which NumPy 2 rounds to the array's dtype (weak scalars),
+so float32 arrays get float32 arithmetic throughout.
 """
+
+import math
+import threading
 
 import numpy as np
 
 from .. import threads as _threads
 from . import activations as _act
 
+# Per-thread scratch arrays (``scratch``): a thread's kernels may use them between two
+# of their own statements, never across a call into another primitive with the same tag.
+_SCRATCH = threading.local()
+
 
 def _out(out, shape, dtype):
     return np.empty(shape, dtype=dtype) if out is None else out
+
+
+def scratch(shape, dtype, tag):
+    """A scratch array of ``shape`` and ``dtype``, the same one for every call on this
+    thread with the same arguments, so that training steps reuse it instead of
+    allocating.  ``tag`` names its user, so that two users never share one."""
+    try:
+        cache = _SCRATCH.buffers
+    except AttributeError:  # first use on this thread
+        cache = _SCRATCH.buffers = {}
+    key = (shape, np.dtype(dtype).char, tag)
+    buf = cache.get(key)
+    if buf is None:
+        if len(cache) >= 64:  # many shapes (e.g. a last partial batch): start over
+            cache.clear()
+        buf = cache[key] = np.empty(shape, dtype=dtype)
+    return buf
 
 
 class NumpyOps:
@@ -68,7 +99,10 @@ class NumpyOps:
         where ``dx`` is None unless ``need_dx`` and ``db`` is None unless ``has_bias``.
         ``dy`` is not modified.
         """
-        dz = self.activation_backward(dy, y, activation, alpha=alpha)
+        # dz is read by the products only, so linear uses dy itself and the others a
+        # scratch array (dy is not modified).
+        dz = dy if activation == "linear" else self.activation_backward(
+            dy, y, activation, alpha=alpha, out=scratch(dy.shape, dy.dtype, "dense dz"))
         dw = self.matmul(x, dz, transpose_a=True, out=out_dw)
         db = self.bias_grad(dz, out=out_db) if has_bias else None
         dx = self.matmul(dz, w, transpose_b=True, out=out_dx) if need_dx else None
@@ -118,13 +152,13 @@ class NumpyOps:
 
     def activation_backward(self, dy, y, activation, x=None, out=None, alpha=None):
         """``dL/dx`` given ``dL/dy`` and the output ``y`` (and ``x`` for NEEDS_INPUT)."""
+        if activation == "relu":  # the common case, straight into out
+            return np.multiply(dy, y > 0, out=_out(out, dy.shape, dy.dtype))
         a = _act.resolve_alpha(activation, alpha)
         if activation in _act.NEEDS_INPUT and x is None:
             raise ValueError(f"activation_backward for {activation!r} needs x")
         if activation == "linear":
             g = dy
-        elif activation == "relu":
-            g = dy * (y > 0)
         elif activation == "sigmoid":
             g = dy * y * (1 - y)
         elif activation == "tanh":
@@ -155,7 +189,8 @@ class NumpyOps:
         g = np.asarray(g, dtype=dy.dtype)
         if out is None:
             return g if g is not dy else g.copy()
-        np.copyto(out, g)
+        if out is not g:
+            np.copyto(out, g)
         return out
 
     def softmax(self, x, out=None):
@@ -341,44 +376,58 @@ class NumpyOps:
                 first (0 = off).
         """
         update = getattr(self, f"_{rule.kernel}_update")
+        lr = float(lr)  # a Python float: rounded to each variable's dtype (see top)
         for i, (param, grad) in enumerate(zip(params, grads)):
-            g = self._prepare_grad(param, grad, lr, weight_decays[i], grad_scales[i],
-                                   clipvalue)
+            g = self._prepare_grad(param, grad, lr, float(weight_decays[i]),
+                                   float(grad_scales[i]), float(clipvalue))
             update(rule, param, g, *[None if s is None else s[i] for s in slots], lr=lr,
                    step=step)
 
     @staticmethod
     def _prepare_grad(param, grad, lr, weight_decay, grad_scale, clipvalue):
         g = grad
-        if clipvalue:
-            g = np.clip(g, -clipvalue, clipvalue)
-        if grad_scale != 1.0:
-            g = g * grad_scale
+        if clipvalue or grad_scale != 1.0:
+            g = scratch(grad.shape, grad.dtype, "update grad")
+            if clipvalue:
+                np.clip(grad, -clipvalue, clipvalue, out=g)
+                g *= grad_scale
+            else:
+                np.multiply(grad, grad_scale, out=g)
         if weight_decay:
             param -= (lr * weight_decay) * param
         return g
 
     # Each rule on one variable: its prepared gradient ``g`` and its slots (rule.SLOTS).
+    # ``t`` is the update's scratch array, the size of the variable.
     @staticmethod
     def _sgd_update(rule, param, g, velocity, *, lr, step):
         """Keras SGD: ``v = momentum*v - lr*g``; ``p += v`` (Nesterov:
         ``p += momentum*v - lr*g``); without momentum ``p -= lr*g``."""
         momentum = rule.momentum
+        t = np.multiply(g, lr, out=scratch(param.shape, param.dtype, "update"))
         if not momentum:
-            param -= lr * g
+            param -= t
             return
         velocity *= momentum
-        velocity -= lr * g
+        velocity -= t
         if rule.nesterov:
-            param += momentum * velocity - lr * g
+            u = np.multiply(velocity, momentum, out=scratch(param.shape, param.dtype,
+                                                            "update 2"))
+            u -= t
+            param += u
         else:
             param += velocity
 
     @staticmethod
     def _adagrad_update(rule, param, g, accumulator, *, lr, step):
         """Keras Adagrad: ``acc += g^2``; ``p -= lr * g / sqrt(acc + eps)``."""
-        accumulator += g * g
-        param -= lr * g / np.sqrt(accumulator + rule.epsilon)
+        t = np.multiply(g, g, out=scratch(param.shape, param.dtype, "update"))
+        accumulator += t
+        np.add(accumulator, rule.epsilon, out=t)
+        np.sqrt(t, out=t)
+        np.divide(np.multiply(g, lr, out=scratch(param.shape, param.dtype, "update 2")),
+                  t, out=t)
+        param -= t
 
     @staticmethod
     def _rmsprop_update(rule, param, g, velocity, momentum_buf, average_grad, *, lr, step):
@@ -403,17 +452,26 @@ class NumpyOps:
     @staticmethod
     def _adam_update(rule, param, g, m, v, v_hat, *, lr, step):
         """Keras Adam (AdamW is this with a weight decay): ``m += (g - m)(1 - b1)``,
-        ``v += (g^2 - v)(1 - b2)``, ``p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)``
-        (amsgrad divides by the running maximum of ``v``)."""
+        ``v += (g^2 - v)(1 - b2)``, ``p -= m / (sqrt(v) + eps) * alpha`` with
+        ``alpha = lr*sqrt(1-b2^t)/(1-b1^t)`` (amsgrad divides by the running maximum of
+        ``v``).  Twelve in-place passes, no temporaries; csrc/optimizers_tmpl.h does the
+        same operations in the same order in one pass."""
         beta_1, beta_2 = rule.beta_1, rule.beta_2
-        alpha = lr * np.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
-        m += (g - m) * (1.0 - beta_1)
-        v += (g * g - v) * (1.0 - beta_2)
+        alpha = lr * math.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
+        t = np.subtract(g, m, out=scratch(param.shape, param.dtype, "update"))
+        t *= 1.0 - beta_1
+        m += t
+        np.multiply(g, g, out=t)
+        t -= v
+        t *= 1.0 - beta_2
+        v += t
         if rule.amsgrad:
             np.maximum(v_hat, v, out=v_hat)
-            param -= alpha * m / (np.sqrt(v_hat) + rule.epsilon)
-        else:
-            param -= alpha * m / (np.sqrt(v) + rule.epsilon)
+        np.sqrt(v_hat if rule.amsgrad else v, out=t)
+        t += rule.epsilon
+        np.divide(m, t, out=t)
+        t *= alpha
+        param -= t
 
     # ------------------------------------------------------------------ dropout
     def dropout_mask(self, shape, rate, seed, stream, dtype, out=None):
