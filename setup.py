@@ -36,8 +36,9 @@ NATIVE_EXTENSIONS = [
     {
         "name": "fastnn._native._gemm",
         "pyx": "fastnn/_native/_gemm.pyx",
-        "c": ["csrc/gemm/gemm.c", "csrc/gemm/ukernel_ref.c", "csrc/activations.c"],
-        "avx2": ["csrc/gemm/ukernel_avx2.c"],
+        "c": ["csrc/gemm/gemm.c", "csrc/gemm/ukernel_ref.c", "csrc/activations.c",
+              "csrc/gemm/gemv.c"],
+        "avx2": ["csrc/gemm/ukernel_avx2.c", "csrc/gemm/gemv_avx2.c"],
     },
     {
         "name": "fastnn._native._elementwise",

@@ -42,6 +42,12 @@ cdef extern from "gemm/gemm.h" nogil:
     int fnn_gemm_select_table(const char *name)
     void fnn_gemm_table_from_caches(long l1d, long l2, long l3)
 
+cdef extern from "gemm/gemv.h" nogil:
+    fnn_status fnn_gemv(fnn_dtype dtype, Py_ssize_t n, Py_ssize_t k, const void *x,
+                        Py_ssize_t inc_x, const void *b, Py_ssize_t rs_b, void *y,
+                        Py_ssize_t inc_y, const void *bias, int act, double alpha,
+                        int nthreads)
+
 fnn_gemm_init()
 
 
@@ -153,7 +159,8 @@ cdef int _gemm_run(int typenum, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                    object c, bint accumulate, object bias, int act, double alpha,
                    int nthreads) noexcept:
     """fnn_gemm on checked arrays, without the GIL; a and b are read through the strides
-    given (in elements), so a caller passes a transpose by swapping them."""
+    given (in elements), so a caller passes a transpose by swapping them.  One row times
+    a row-major b (batch-1 inference) goes to fnn_gemv, which packs nothing."""
     cdef const void *pa = _data(a)
     cdef const void *pb = _data(b)
     cdef const void *pbias = _data(bias)
@@ -162,8 +169,12 @@ cdef int _gemm_run(int typenum, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef fnn_dtype dtype = _dtype_code(typenum)
     cdef int status
     with nogil:
-        status = fnn_gemm(dtype, m, n, k, pa, rs_a, cs_a, pb, rs_b, cs_b, pc, rs_c, cs_c,
-                          accumulate, pbias, act, alpha, nthreads)
+        if m == 1 and cs_b == 1 and not accumulate:
+            status = fnn_gemv(dtype, n, k, pa, cs_a, pb, rs_b, pc, cs_c, pbias, act, alpha,
+                              nthreads)
+        else:
+            status = fnn_gemm(dtype, m, n, k, pa, rs_a, cs_a, pb, rs_b, cs_b, pc, rs_c,
+                              cs_c, accumulate, pbias, act, alpha, nthreads)
     return status
 
 

@@ -10,13 +10,11 @@ strides are not whole elements, an ``out=`` that overlaps an input).
 docs/architecture.md ("Adding a native primitive") follows one kernel's whole path.
 """
 
-import threading
-
 import numpy as np
 
 from .. import threads as _thread_count
 from . import activations as _act
-from .numpy_ops import NumpyOps
+from .numpy_ops import NumpyOps, scratch
 
 try:
     from .._native import _threads  # noqa: F401
@@ -55,9 +53,6 @@ _SOFTMAX = _EW_CODES.get("softmax")
 # np.ndarray as one global: the hot paths test ``type(x) is _NDARRAY`` (a subclass goes
 # to NumPy) without an attribute lookup each time.
 _NDARRAY = np.ndarray
-
-# Per-thread scratch arrays (NativeOps._dz_buffer).
-_SCRATCH = threading.local()
 
 # Each activation's parameter when none is given (0.0 where it takes none).
 _DEFAULT_ALPHA = {name: _act.resolve_alpha(name, None) for name in _act.ACTIVATIONS}
@@ -185,10 +180,10 @@ class NativeOps(NumpyOps):
         # Ordered for the training step (out given, an epilogue activation, the entry
         # answering OK): it runs the fewest bytecodes, since at batch 1-32 this Python
         # costs as much as the product.
-        code = _GEMM_CODES.get(activation)
-        softmax = code is None and activation == "softmax"
-        if softmax:
-            code = _LINEAR
+        # Softmax is row-wise, never a GEMM epilogue (its code is in the shared table,
+        # which the entry refuses): the GEMM runs linear, then softmax in place.
+        softmax = activation == "softmax"
+        code = _LINEAR if softmax else _GEMM_CODES.get(activation)
         if code is not None:
             y = out
             if y is None and _is_matrix(x) and _is_matrix(w):
@@ -261,18 +256,8 @@ class NativeOps(NumpyOps):
 
     def _dz_buffer(self, shape, dtype):
         """A scratch array for dense_backward's dz, kept per thread and per shape so
-        that training steps reuse it instead of allocating."""
-        try:
-            cache = _SCRATCH.buffers
-        except AttributeError:  # first use on this thread
-            cache = _SCRATCH.buffers = {}
-        key = (shape, dtype.char)
-        buf = cache.get(key)
-        if buf is None:
-            if len(cache) >= 64:  # many shapes (e.g. a last partial batch): start over
-                cache.clear()
-            buf = cache[key] = np.empty(shape, dtype=dtype)
-        return buf
+        that training steps reuse it instead of allocating (``numpy_ops.scratch``)."""
+        return scratch(shape, dtype, "native dz")
 
     # ------------------------------------------------------------------ activations
     # csrc/activations.c through fastnn/_native/_elementwise.pyx.

@@ -4,6 +4,8 @@
 methods (``compile``, ``fit``, ``evaluate``, ``predict``, ...) come from ``Trainer``.
 """
 
+import math
+
 import numpy as np
 
 from .. import layers as _layers
@@ -31,6 +33,7 @@ class Model(Trainer):
         super().__init__()
         self.name = name or naming.unique(naming.snake_case(type(self).__name__))
         self._graph = None
+        self._plain_input_key = None
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
                 raise ValueError(
@@ -237,8 +240,39 @@ class Model(Trainer):
             name=config.get("name"),
         )
 
+    # ----------------------------------------------------------------- one batch
+    # Serving calls predict_on_batch or model(x) once per request, often on one row, where
+    # the Python around the kernels costs as much as they do.  An input that is already
+    # what validation would return skips it (the checks it needs take one array
+    # reduction); anything else takes Trainer's general path, with its conversions and
+    # messages.
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch, with inference behaviour (no Dropout)."""
+        if type(x) is np.ndarray and self._is_plain_input(x):
+            outs = self._graph.forward([x], False, {})
+            return outs if self._multi_output else outs[0]
+        return super().predict_on_batch(x)
+
+    def _is_plain_input(self, x):
+        """Whether ``x``, an ndarray, needs no conversion for this one-input model: C
+        order, the model's dtype, its feature shape, at least one sample, finite (a
+        non-finite sum, NaN or overflow, sends it to the general path to be refused or
+        checked there)."""
+        key = getattr(self, "_plain_input_key", None)
+        if key is None or key[0] is not self._graph:
+            if self._graph is None or self._multi_input:
+                return False
+            key = self._plain_input_key = (
+                self._graph, tuple(self._graph.inputs[0].shape[1:]), self._dtype())
+        return (x.shape[1:] == key[1] and x.ndim == len(key[1]) + 1 and x.shape[0] > 0
+                and x.dtype == key[2] and x.flags.c_contiguous
+                and math.isfinite(x.sum()))
+
     def __call__(self, inputs, training=False):
         """On symbolic tensors: apply this model's layers (nesting); on arrays: predict."""
+        if type(inputs) is np.ndarray:
+            return self.predict_on_batch(inputs)
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if all(isinstance(t, SymbolicTensor) for t in flat):
             return self._call_symbolic(flat)
