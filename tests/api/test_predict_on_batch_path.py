@@ -13,10 +13,9 @@ import fastnn
 from fastnn import layers
 
 
-def _model(dtype="float32"):
+def _model():
     fastnn.utils.set_random_seed(3)
-    inp = fastnn.Input(shape=(6,), dtype=dtype) if dtype != "float32" else fastnn.Input(
-        shape=(6,))
+    inp = fastnn.Input(shape=(6,))
     out = layers.Dense(3, activation="softmax")(layers.Dense(5, activation="relu")(inp))
     return fastnn.Model(inputs=inp, outputs=out)
 
@@ -68,7 +67,12 @@ def test_wrong_shapes_are_still_refused():
 
 
 def test_a_float64_model_takes_its_own_dtype_directly():
-    model = _model("float64")
+    before = fastnn.config.floatx()
+    fastnn.config.set_floatx("float64")
+    try:
+        model = _model()
+    finally:
+        fastnn.config.set_floatx(before)
     x = np.random.default_rng(1).standard_normal((3, 6))
     got = model.predict_on_batch(x)
     assert got.dtype == np.float64
