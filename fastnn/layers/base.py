@@ -22,6 +22,7 @@ Subclasses implement ``build``, ``compute_output_shape``, ``forward``, ``backwar
 import contextlib
 import itertools
 import math
+import re
 import threading
 
 import numpy as np
@@ -177,7 +178,7 @@ class Layer:
                 f"{sorted(kwargs)}"
             )
         check_str("name", name, allow_empty=True, allow_none=True)
-        self.name = name or naming.unique(naming.snake_case(type(self).__name__))
+        self.name = name or naming.unique(_default_name(type(self)))
         self.trainable = bool(trainable)
         self.dtype = _resolve_dtype(dtype)
         self._declared_input_shape = _declared_input_shape(
@@ -337,6 +338,13 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _default_name(cls):
+    """Keras's default layer name: ``Dense`` -> ``dense``, and a trailing ``2D`` stays
+    joined to its digit (``Conv2D`` -> ``conv2d``, ``MaxPooling2D`` -> ``max_pooling2d``)."""
+    return naming.snake_case(re.sub(r"(\d)([A-Z]+)$", lambda m: m[1] + m[2].lower(),
+                                    cls.__name__))
 
 
 def _resolve_dtype(dtype):

@@ -1,9 +1,10 @@
-"""Regularization layers: Dropout."""
+"""Regularization layers: Dropout and SpatialDropout2D."""
 
 import numpy as np
 
 from ..utils import random as _random
 from ..utils.validation import check_int, check_real, check_shape, refuse_argument
+from . import windowing as win
 from .base import Layer, buffer
 
 
@@ -101,4 +102,33 @@ class Dropout(Layer):
         }
 
 
-__all__ = ["Dropout"]
+class SpatialDropout2D(Dropout):
+    """Dropout of whole feature maps: each sample drops each channel everywhere or
+    nowhere (neighbouring pixels are correlated, so dropping single pixels regularizes
+    little).  Inputs are 4-D images; kept channels are scaled by ``1 / (1 - rate)``.
+
+    Args:
+        rate: fraction of the channels to drop, in [0, 1).
+        data_format: "channels_last", "channels_first", or None (channels_last).
+        seed: a non-negative integer; None draws one (see Dropout).
+    """
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, **kwargs)
+        self.data_format = win.normalize_data_format(data_format, type(self).__name__)
+
+    def build(self, input_shape):
+        win.check_rank(self, input_shape, 2)
+
+    def _mask_shape(self, x):
+        if self.data_format == "channels_first":
+            return (x.shape[0], x.shape[1], 1, 1)
+        return (x.shape[0], 1, 1, x.shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        del config["noise_shape"]
+        return {**config, "data_format": self.data_format}
+
+
+__all__ = ["Dropout", "SpatialDropout2D"]
