@@ -599,6 +599,142 @@ class NumpyOps:
         return out
 
 
+    # ------------------------------------------------------------------ convolution
+    # Channels last (NHWC) throughout; the layers convert channels_first and 1-D inputs.
+    # Geometry: strides (sh, sw), pads (top, bottom, left, right), dilation (dh, dw), and
+    # OH = (H + top + bottom - dh*(KH-1) - 1) // sh + 1 (OW likewise); the contract both
+    # backends keep is in docs/convolutions.md.  The convolution is im2col (a strided view of
+    # the padded input, copied once into a patch matrix) times the kernel as one matmul;
+    # its input gradient is col2im, which adds the patch gradients back one kernel
+    # position at a time (KH*KW shifted slices, never a loop over pixels or images).
+
+    @staticmethod
+    def _pad_nhwc(x, pads, value=0.0):
+        top, bottom, left, right = pads
+        if not (top or bottom or left or right):
+            return x
+        return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)),
+                      constant_values=value)
+
+    @staticmethod
+    def _windows(xp, window, strides, dilation=(1, 1)):
+        """The strided view ``(N, OH, OW, C, KH, KW)`` of every window of a padded NHWC
+        ``xp`` (no copy)."""
+        (kh, kw), (sh, sw), (dh, dw) = window, strides, dilation
+        span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+        view = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(1, 2))
+        return view[:, ::sh, ::sw, :, ::dh, ::dw]
+
+    def _patches(self, x, window, strides, pads, dilation):
+        """The im2col matrix ``(N*OH*OW, KH*KW*C)``, rows ordered like the kernel
+        ``(KH, KW, C)`` so that it multiplies ``w.reshape(-1, F)``; and ``(N, OH, OW)``."""
+        view = self._windows(self._pad_nhwc(x, pads), window, strides, dilation)
+        n, oh, ow, c, kh, kw = view.shape
+        cols = np.ascontiguousarray(view.transpose(0, 1, 2, 4, 5, 3))
+        return cols.reshape(n * oh * ow, kh * kw * c), (n, oh, ow)
+
+    @staticmethod
+    def _scatter_windows(parts, x_shape, window, strides, pads, dilation=(1, 1)):
+        """col2im: ``parts[i][j]`` (N, OH, OW, C), the gradient reaching kernel position
+        ``(i, j)`` of every window, added into the input cells it came from (overlapping
+        windows add up); returns the unpadded ``(N, H, W, C)`` sum."""
+        n, h, w, c = x_shape
+        top, bottom, left, right = pads
+        (kh, kw), (sh, sw), (dh, dw) = window, strides, dilation
+        dtype = parts[0][0].dtype
+        dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+        oh, ow = parts[0][0].shape[1:3]
+        for i in range(kh):
+            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+            for j in range(kw):
+                cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+                dxp[:, rows, cols, :] += parts[i][j]
+        return dxp[:, top:top + h, left:left + w, :]
+
+    def conv2d_forward(self, x, w, b, strides, pads, dilation=(1, 1), activation="linear",
+                       out=None, alpha=None):
+        """``y = act(conv(x, w) + b)``: x (N, H, W, C), w (KH, KW, C, F) (Keras's kernel
+        layout), b (F,) or None; y (N, OH, OW, F).  ``activation`` must not be in
+        NEEDS_INPUT (the layer runs 'linear' then ``activation_forward`` for those)."""
+        kh, kw, c, f = w.shape
+        cols, (n, oh, ow) = self._patches(x, (kh, kw), strides, pads, dilation)
+        y = _out(out, (n, oh, ow, f), x.dtype)
+        self.dense_forward(cols, w.reshape(kh * kw * c, f), b, activation,
+                           out=y.reshape(n * oh * ow, f), alpha=alpha)
+        return y
+
+    def conv2d_backward(self, x, w, y, dy, strides, pads, dilation=(1, 1),
+                        activation="linear", has_bias=True, need_dx=True, out_dx=None,
+                        out_dw=None, out_db=None, alpha=None):
+        """Gradients of ``conv2d_forward``, as ``dense_backward`` on the im2col matrix:
+        ``(dx, dw, db)`` with ``dx`` None unless ``need_dx`` and ``db`` None unless
+        ``has_bias``.  The activation derivative is taken from ``y``; ``dy`` is not
+        modified."""
+        kh, kw, c, f = w.shape
+        cols, (n, oh, ow) = self._patches(x, (kh, kw), strides, pads, dilation)
+        dw = _out(out_dw, w.shape, w.dtype)
+        dcols, _, db = self.dense_backward(
+            cols, w.reshape(kh * kw * c, f), y.reshape(-1, f), dy.reshape(-1, f),
+            activation, has_bias=has_bias, need_dx=need_dx,
+            out_dw=dw.reshape(kh * kw * c, f), out_db=out_db, alpha=alpha)
+        dx = None
+        if need_dx:
+            dcols = dcols.reshape(n, oh, ow, kh, kw, c)
+            parts = [[dcols[:, :, :, i, j, :] for j in range(kw)] for i in range(kh)]
+            grad = self._scatter_windows(parts, x.shape, (kh, kw), strides, pads, dilation)
+            dx = _out(out_dx, x.shape, x.dtype)
+            np.copyto(dx, grad)
+        return dx, dw, db
+
+    def _real_cells(self, x_shape, pool_size, strides, pads, dtype):
+        """1 where a window cell lies inside the input, 0 on padding: ``(OH, OW, ph*pw)``."""
+        inside = np.ones((1, x_shape[1], x_shape[2], 1), dtype=dtype)
+        view = self._windows(self._pad_nhwc(inside, pads), pool_size, strides)
+        return view[0, :, :, 0].reshape(view.shape[1], view.shape[2], -1)
+
+    def pool2d_forward(self, x, pool_size, strides, pads, mode, out=None, out_index=None):
+        """Max or average pooling (``mode`` "max" / "avg") of x (N, H, W, C).
+
+        Returns ``(y, index)``: for "max", ``index`` (int32, y's shape) is the row-major
+        position of the window's first maximum, padded cells never winning; for "avg"
+        the mean over the window's real cells (TF/Keras's rule) and ``index`` None.
+        """
+        ph, pw = pool_size
+        real = self._real_cells(x.shape, pool_size, strides, pads, x.dtype)
+        fill = -np.inf if mode == "max" else 0.0
+        view = self._windows(self._pad_nhwc(x, pads, fill), pool_size, strides)
+        n, oh, ow, c = view.shape[:4]
+        cells = view.reshape(n, oh, ow, c, ph * pw)
+        y = _out(out, (n, oh, ow, c), x.dtype)
+        if mode == "avg":
+            np.divide(cells.sum(axis=-1), real.sum(axis=-1)[None, :, :, None], out=y)
+            return y, None
+        idx = cells.argmax(axis=-1)
+        # A window whose real cells are all -inf must still name a real cell, not a pad.
+        first_real = real.argmax(axis=-1)[None, :, :, None]
+        idx = np.where(cells.max(axis=-1) == -np.inf, first_real, idx)
+        index = _out(out_index, y.shape, np.int32)
+        np.copyto(index, idx, casting="unsafe")
+        np.copyto(y, np.take_along_axis(cells, idx[..., None], axis=-1)[..., 0])
+        return y, index
+
+    def pool2d_backward(self, dy, index, x_shape, pool_size, strides, pads, mode,
+                        out=None):
+        """Gradient of ``pool2d_forward``: "max" sends each ``dy`` to its window's argmax
+        cell, "avg" spreads ``dy / count`` over the window's real cells."""
+        ph, pw = pool_size
+        if mode == "avg":
+            real = self._real_cells(x_shape, pool_size, strides, pads, dy.dtype)
+            share = dy / real.sum(axis=-1)[None, :, :, None]
+            parts = [[share * real[None, :, :, i * pw + j, None] for j in range(pw)]
+                     for i in range(ph)]
+        else:
+            parts = [[dy * (index == i * pw + j) for j in range(pw)] for i in range(ph)]
+        grad = self._scatter_windows(parts, x_shape, pool_size, strides, pads)
+        out = _out(out, x_shape, dy.dtype)
+        np.copyto(out, grad)
+        return out
+
 # ---------------------------------------------------------------------- counter RNG
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
