@@ -51,6 +51,13 @@ NATIVE_EXTENSIONS = [
         "avx2": [],
     },
     {
+        "name": "fastnn._native._conv",
+        "pyx": "fastnn/_native/_conv.pyx",
+        "c": ["csrc/conv/conv.c", "csrc/gemm/gemm.c", "csrc/gemm/ukernel_ref.c",
+              "csrc/activations.c"],
+        "avx2": ["csrc/gemm/ukernel_avx2.c"],
+    },
+    {
         "name": "fastnn._native._optimizers",
         "pyx": "fastnn/_native/_optimizers.pyx",
         "c": ["csrc/optimizers.c"],

@@ -38,6 +38,11 @@ try:
 except ImportError:  # built without it: the optimizer updates and clipnorm use NumPy
     _opt = None
 
+try:
+    from .._native import _conv
+except ImportError:  # built without it: convolution and pooling use NumPy
+    _conv = None
+
 # The statuses of csrc/fnn_status.h (the same numbers in every native module), and the
 # activation codes of _native/_activation_codes.pxi; empty maps when a module is missing,
 # so that every override falls through to NumpyOps.
@@ -48,6 +53,8 @@ _OK, _NO_MEMORY, _NOT_TAKEN = (
 _GEMM_CODES = _gemm.ACTIVATION_CODES if _gemm is not None else {}
 _EW_CODES = _ew.ACTIVATION_CODES if _ew is not None else {}
 _LINEAR = _GEMM_CODES.get("linear")
+_CONV_CODES = _conv.ACTIVATION_CODES if _conv is not None else {}
+_POOL_MODES = {"max": _conv.POOL_MAX, "avg": _conv.POOL_AVG} if _conv is not None else {}
 _SOFTMAX = _EW_CODES.get("softmax")
 
 # np.ndarray as one global: the hot paths test ``type(x) is _NDARRAY`` (a subclass goes
@@ -115,6 +122,23 @@ def _through_copies(call, out, *inputs):
     if status == _OK and target is not out:
         np.copyto(out, target)
     return status
+
+
+def _is_image(x):
+    return type(x) is _NDARRAY and x.ndim == 4
+
+
+def _window_output(x_shape, window, strides, pads, dilation, channels):
+    """The (N, OH, OW, channels) of a convolution or pooling with this geometry (the
+    primitives' formula), or None when it is empty or the geometry malformed: the
+    entry would refuse it, and NumPy reports it."""
+    try:
+        n, h, w = x_shape[0], x_shape[1], x_shape[2]
+        oh = (h + pads[0] + pads[1] - dilation[0] * (window[0] - 1) - 1) // strides[0] + 1
+        ow = (w + pads[2] + pads[3] - dilation[1] * (window[1] - 1) - 1) // strides[1] + 1
+    except (TypeError, IndexError, ZeroDivisionError):
+        return None
+    return (n, oh, ow, channels) if oh >= 1 and ow >= 1 else None
 
 
 def _gemm_through_copies(a, b, c, bias, act, alpha, nt):
@@ -351,3 +375,78 @@ class NativeOps(NumpyOps):
             )):
                 return mask
         return super().dropout_mask(shape, rate, seed, stream, dtype, out=out)
+
+    # ------------------------------------------------------------------ convolution
+    # csrc/conv through fastnn/_native/_conv.pyx: im2col tiles into the GEMM, pooling on
+    # NHWC.  Every array C-contiguous; anything else goes to NumpyOps.
+
+    def conv2d_forward(self, x, w, b, strides, pads, dilation=(1, 1), activation="linear",
+                       out=None, alpha=None):
+        """``y = act(conv(x, w) + b)`` with bias and activation in the GEMM's epilogue
+        (softmax over the channels runs after it)."""
+        code = _CONV_CODES.get(activation)
+        if code is not None and _is_image(x) and _is_image(w):
+            softmax = activation == "softmax"
+            shape = _window_output(x.shape, w.shape, strides, pads, dilation, w.shape[3])
+            y = np.empty(shape, x.dtype) if out is None and shape else out
+            if _done(_conv.conv2d_forward(
+                    x, w, b, y, *strides, *pads, *dilation, _LINEAR if softmax else code,
+                    _alpha(activation, alpha), _thread_count.get_num_threads())):
+                if softmax:
+                    self.softmax(y.reshape(-1, y.shape[3]), out=y.reshape(-1, y.shape[3]))
+                return y
+        return super().conv2d_forward(x, w, b, strides, pads, dilation, activation,
+                                      out=out, alpha=alpha)
+
+    def conv2d_backward(self, x, w, y, dy, strides, pads, dilation=(1, 1),
+                        activation="linear", has_bias=True, need_dx=True, out_dx=None,
+                        out_dw=None, out_db=None, alpha=None):
+        """``(dx, dw, db)`` of ``conv2d_forward`` in one native call: dz = dy * act'(y),
+        dw over patch tiles, db, and dx by col2im (None where not asked for)."""
+        code = _CONV_CODES.get(activation)
+        if code is not None and _is_image(x) and _is_image(w) and _is_image(dy):
+            if activation == "softmax":  # dz first, by the row-wise kernel
+                f = dy.shape[3]
+                dy = self.activation_backward(dy.reshape(-1, f), y.reshape(-1, f),
+                                              "softmax").reshape(dy.shape)
+                code = _LINEAR
+            dw = np.empty(w.shape, w.dtype) if out_dw is None else out_dw
+            db = None if not has_bias else np.empty(w.shape[3], w.dtype) if out_db is None \
+                else out_db
+            dx = None if not need_dx else np.empty(x.shape, x.dtype) if out_dx is None \
+                else out_dx
+            if _done(_conv.conv2d_backward(
+                    x, w, y, dy, *strides, *pads, *dilation, code, _alpha(activation, alpha),
+                    dx, dw, db, _thread_count.get_num_threads())):
+                return dx, dw, db
+            if code == _LINEAR:
+                activation = "linear"  # dy is dz now (softmax was taken above)
+        return super().conv2d_backward(x, w, y, dy, strides, pads, dilation, activation,
+                                       has_bias, need_dx, out_dx, out_dw, out_db, alpha)
+
+    def pool2d_forward(self, x, pool_size, strides, pads, mode, out=None, out_index=None):
+        """Max (with int32 argmax indices) or average pooling of NHWC images."""
+        code = _POOL_MODES.get(mode)
+        if code is not None and _is_image(x):
+            shape = _window_output(x.shape, pool_size, strides, pads, (1, 1), x.shape[3])
+            y = np.empty(shape, x.dtype) if out is None and shape else out
+            index = None
+            if mode == "max":
+                index = np.empty(shape, np.int32) if out_index is None and shape else out_index
+            if _done(_conv.pool2d_forward(x, y, index, *pool_size, *strides, *pads, code,
+                                          _thread_count.get_num_threads())):
+                return y, index
+        return super().pool2d_forward(x, pool_size, strides, pads, mode, out=out,
+                                      out_index=out_index)
+
+    def pool2d_backward(self, dy, index, x_shape, pool_size, strides, pads, mode,
+                        out=None):
+        """The input gradient of ``pool2d_forward`` (overlapping windows add up)."""
+        code = _POOL_MODES.get(mode)
+        if code is not None and type(dy) is _NDARRAY:
+            dx = np.empty(x_shape, dy.dtype) if out is None else out
+            if _done(_conv.pool2d_backward(dy, index, dx, *pool_size, *strides, *pads, code,
+                                           _thread_count.get_num_threads())):
+                return dx
+        return super().pool2d_backward(dy, index, x_shape, pool_size, strides, pads, mode,
+                                       out=out)

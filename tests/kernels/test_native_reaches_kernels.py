@@ -19,6 +19,7 @@ from fastnn.backend.numpy_ops import NumpyOps
 _gemm = pytest.importorskip("fastnn._native._gemm")
 _ew = pytest.importorskip("fastnn._native._elementwise")
 _opt = pytest.importorskip("fastnn._native._optimizers")
+_conv = pytest.importorskip("fastnn._native._conv")
 from fastnn.backend.native_ops import NativeOps  # noqa: E402
 from fastnn.optimizers.rules import AdamRule  # noqa: E402
 
@@ -64,6 +65,18 @@ CALLS = {
         (r(3, 4), (r(3, 4) > 0).astype(dtype), np.full(3, 1 / 3, dtype)), {}),
     "dropout_mask": lambda r, rng, dtype: (((3, 4), 0.5, 1, 2, dtype), {}),
     "sum_squares": lambda r, rng, dtype: ((r(10),), {}),
+    # x (2, 6, 5, 3), a 3x2 kernel with pads (1, 1, 0, 1): y (2, 6, 5, 4)
+    "conv2d_forward": lambda r, rng, dtype: (
+        (r(2, 6, 5, 3), r(3, 2, 3, 4), r(4), (1, 1), (1, 1, 0, 1)), {"activation": "relu"}),
+    "conv2d_backward": lambda r, rng, dtype: (
+        (r(2, 6, 5, 3), r(3, 2, 3, 4), np.abs(r(2, 6, 5, 4)), r(2, 6, 5, 4), (1, 1),
+         (1, 1, 0, 1)), {"activation": "relu"}),
+    "pool2d_forward": lambda r, rng, dtype: (
+        (r(2, 6, 5, 3), (2, 2), (2, 2), (0, 0, 0, 1), "max"), {}),
+    # index 0 names each window's top-left cell, a real one with no top/left padding
+    "pool2d_backward": lambda r, rng, dtype: (
+        (r(2, 3, 3, 3), np.zeros((2, 3, 3, 3), np.int32), (2, 6, 5, 3), (2, 2), (2, 2),
+         (0, 0, 0, 1), "max"), {}),
     "multi_update": lambda r, rng, dtype: (
         (AdamRule(beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False),
          [r(10), r(2, 3)], [r(10), r(2, 3)],
@@ -87,7 +100,7 @@ def numpy_forbidden(monkeypatch):
 
         monkeypatch.setattr(NumpyOps, name, refuse)
     calls = []
-    for module in (_gemm, _ew, _opt):
+    for module in (_gemm, _ew, _opt, _conv):
         for name in dir(module):
             entry = getattr(module, name)
             if name.startswith("_") or not callable(entry) or isinstance(entry, type):

@@ -1,0 +1,150 @@
+/* Convolution and pooling on channels-last images: the kernels behind NativeOps'
+ * conv2d_forward / conv2d_backward / pool2d_forward / pool2d_backward.
+ *
+ * Design
+ * - Forward is im2col tile by tile into the GEMM (csrc/gemm).  The output pixels,
+ *   numbered flat over (N, OH, OW), are cut into tiles of T rows; a thread copies the
+ *   patches of one tile into its own T x (KH*KW*C) buffer and multiplies it by the
+ *   kernel, which in Keras's (KH, KW, C, F) layout already is the (KH*KW*C) x F matrix,
+ *   with bias + activation in the GEMM's epilogue (as Dense does).  The working memory is
+ *   one tile per thread (T*K values, ~64 KiB: fnn_conv_tile_rows), never a whole-batch
+ *   im2col.  The tiles are the parallel split; each GEMM runs on one thread.  A 1x1
+ *   convolution with stride 1 and no padding skips the copy: x is the patch matrix, and
+ *   one GEMM threads itself.
+ * - Backward splits the batch into a fixed number of chunks of whole images
+ *   (fnn_conv_chunks: min(N, 16), from N only, never from the thread count).  A chunk
+ *   walks its tiles in order: dz = dy * act'(y) on the tile (activations' serial
+ *   kernel), db += column sums of dz, dw += patches^T dz (a GEMM with k = tile rows,
+ *   patches read transposed through strides), and dx: dcols = dz w^T, scattered back
+ *   with col2im.  Chunk 0 writes dw and db directly, the others into partials that are
+ *   then added in chunk order, so dw and db have one summation order whatever the
+ *   thread count; dx needs no reduction, since a chunk owns whole images.  Extra memory:
+ *   two tiles per thread (patches and dcols) plus a dz tile, and (chunks - 1) partial
+ *   kernels (16 x K x F at most: 2.3 MiB for a 3x3, 64 -> 64 layer).
+ * - Every output element of the forward is one GEMM chain over k, cut into KC blocks
+ *   from k alone (gemm_tmpl.h), so forward results depend neither on the thread count
+ *   nor on T; backward results depend on T and the chunks, which come from the shapes.
+ * - Pooling (pool_tmpl.h): threads split output rows (forward) or whole images
+ *   (backward, where windows overlap); the inner loops run over the C contiguous
+ *   channels.  Max keeps an int32 argmax per output (the first maximum; padded cells are
+ *   never read); average divides by the count of real cells, as TF/Keras.
+ *
+ * What was tried and measured (callgrind instruction counts, 1 thread, float32, the
+ * machine being shared and loaded; tools/ has no timer that load does not skew):
+ * see "Measurements" in docs/architecture.md's "Convolution kernels" section, which
+ * quotes the same numbers and how to reproduce them.
+ *
+ * The GEMM is linked into this extension as its own copy (setup.py), so _gemm's test
+ * hooks (select_table, select_kernel) do not reach it; it picks its kernel and table at
+ * import the same way (fnn_gemm_init, called by _conv.pyx).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "../activations.h"
+#include "../gemm/gemm.h"
+#include "conv.h"
+
+/* Bytes of one thread's patch tile: comfortably inside L2 next to the kernel matrix the
+ * GEMM streams, large enough that a tile is many micro-kernel rows. */
+#define FNN_CONV_TILE_BYTES ((size_t)65536)
+/* The most backward chunks: enough to balance 16 threads, few enough that the partial
+ * kernels stay small. */
+#define FNN_CONV_MAX_CHUNKS 16
+/* Below this many flops (or pool cell reads) a call stays on one thread: a parallel
+ * region costs a few microseconds. */
+#define FNN_CONV_SERIAL_WORK 4.0e5
+
+/* Rows of a patch tile for patches of k values: ~FNN_CONV_TILE_BYTES, a multiple of 8,
+ * between 16 and 512. */
+static ptrdiff_t fnn_conv_tile_rows(ptrdiff_t k, size_t elem)
+{
+    ptrdiff_t t = (ptrdiff_t)(FNN_CONV_TILE_BYTES / (elem * (size_t)(k > 0 ? k : 1)));
+    t = t / 8 * 8;
+    return t < 16 ? 16 : t > 512 ? 512 : t;
+}
+
+/* Backward chunks for a batch of n images (n >= 1 when there are pixels). */
+static ptrdiff_t fnn_conv_chunks(ptrdiff_t n)
+{
+    return n < FNN_CONV_MAX_CHUNKS ? (n > 0 ? n : 1) : FNN_CONV_MAX_CHUNKS;
+}
+
+/* Threads for `work` flops split into `parts` independent pieces. */
+static int fnn_conv_threads(double work, ptrdiff_t parts, int nthreads)
+{
+    if (nthreads <= 1 || work < FNN_CONV_SERIAL_WORK || parts <= 1)
+        return 1;
+    return parts < (ptrdiff_t)nthreads ? (int)parts : nthreads;
+}
+
+static int fnn_conv_thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* A 1x1 kernel with stride 1 and no padding: the patch of a pixel is its C values. */
+static int fnn_conv_is_pointwise(const fnn_conv_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pad_top == 0
+           && g->pad_left == 0 && g->oh == g->h && g->ow == g->w;
+}
+
+/* The real cells of one pooling window: the window starts at input cell (ih0, iw0) and
+ * its rows i_lo..i_hi-1, columns j_lo..j_hi-1 lie inside the image. */
+typedef struct {
+    ptrdiff_t ih0, iw0, i_lo, i_hi, j_lo, j_hi;
+} fnn_window;
+
+static inline void fnn_pool_window(const fnn_conv_geom *g, ptrdiff_t oh, ptrdiff_t ow,
+                                   fnn_window *win)
+{
+    win->ih0 = oh * g->sh - g->pad_top;
+    win->iw0 = ow * g->sw - g->pad_left;
+    win->i_lo = win->ih0 < 0 ? -win->ih0 : 0;
+    win->i_hi = g->h - win->ih0 < g->kh ? g->h - win->ih0 : g->kh;
+    win->j_lo = win->iw0 < 0 ? -win->iw0 : 0;
+    win->j_hi = g->w - win->iw0 < g->kw ? g->w - win->iw0 : g->kw;
+}
+
+#define FNN_TEMPLATE "conv/conv_tmpl.h"
+#include "../fnn_instantiate.h"
+
+#define FNN_TEMPLATE "conv/pool_tmpl.h"
+#include "../fnn_instantiate.h"
+
+/* The dtype-generic entries (fnn_dispatch.h). */
+fnn_status fnn_conv2d_forward(fnn_dtype dtype, const fnn_conv_geom *g, const void *x,
+                              const void *w, const void *b, void *y, int act, double alpha,
+                              int nthreads)
+{
+    FNN_DISPATCH(dtype, fnn_conv2d_forward, (g, x, w, b, y, act, alpha, nthreads));
+}
+
+fnn_status fnn_conv2d_backward(fnn_dtype dtype, const fnn_conv_geom *g, const void *x,
+                               const void *w, const void *y, const void *dy, int act,
+                               double alpha, void *dx, void *dw, void *db, int nthreads)
+{
+    FNN_DISPATCH(dtype, fnn_conv2d_backward,
+                 (g, x, w, y, dy, act, alpha, dx, dw, db, nthreads));
+}
+
+fnn_status fnn_pool2d_forward(fnn_dtype dtype, const fnn_conv_geom *g, int mode,
+                              const void *x, void *y, int *index, int nthreads)
+{
+    FNN_DISPATCH_VOID(dtype, fnn_pool2d_forward, (g, mode, x, y, index, nthreads));
+}
+
+fnn_status fnn_pool2d_backward(fnn_dtype dtype, const fnn_conv_geom *g, int mode,
+                               const void *dy, const int *index, void *dx, int nthreads)
+{
+    FNN_DISPATCH(dtype, fnn_pool2d_backward, (g, mode, dy, index, dx, nthreads));
+}

@@ -1,0 +1,237 @@
+/* Convolution kernels, written once for both dtypes: conv.c includes this file through
+ * fnn_instantiate.h with FNN_T (float / double) and FNN_F(name) (name_f32 / name_f64).
+ * The design and its measurements are the block at the top of conv.c.
+ *
+ * Pixels are numbered flat over (N, OH, OW), so that a tile of output pixels may run
+ * across images: small images (a 10x10 LeNet map) still fill a tile.
+ */
+
+/* The patches of output pixels [p0, p1): one row of k = KH*KW*C values per pixel, in
+ * the kernel's (KH, KW, C) order, zeros for padded cells.  OUT cols (p1-p0) x k. */
+static void FNN_F(fnn_im2col)(const fnn_conv_geom *g, const FNN_T *x, ptrdiff_t p0,
+                              ptrdiff_t p1, FNN_T *restrict cols)
+{
+    const ptrdiff_t c = g->c, kwc = g->kw * c, k = g->kh * kwc, ohw = g->oh * g->ow;
+    ptrdiff_t p, i, j, q;
+    for (p = p0; p < p1; ++p, cols += k) {
+        const ptrdiff_t n = p / ohw, r = p - n * ohw, oh = r / g->ow, ow = r - oh * g->ow;
+        const ptrdiff_t ih0 = oh * g->sh - g->pad_top, iw0 = ow * g->sw - g->pad_left;
+        const FNN_T *xn = x + n * g->h * g->w * c;
+        for (i = 0; i < g->kh; ++i) {
+            const ptrdiff_t ih = ih0 + i * g->dh;
+            FNN_T *dst = cols + i * kwc;
+            const FNN_T *xrow;
+            if (ih < 0 || ih >= g->h) {
+                for (q = 0; q < kwc; ++q)
+                    dst[q] = 0;
+                continue;
+            }
+            xrow = xn + ih * g->w * c;
+            if (g->dw == 1 && iw0 >= 0 && iw0 + g->kw <= g->w) {
+                /* the whole kernel row is one contiguous run of KW*C inputs */
+                const FNN_T *src = xrow + iw0 * c;
+                for (q = 0; q < kwc; ++q)
+                    dst[q] = src[q];
+                continue;
+            }
+            for (j = 0; j < g->kw; ++j, dst += c) {
+                const ptrdiff_t iw = iw0 + j * g->dw;
+                if (iw < 0 || iw >= g->w) {
+                    for (q = 0; q < c; ++q)
+                        dst[q] = 0;
+                } else {
+                    const FNN_T *src = xrow + iw * c;
+                    for (q = 0; q < c; ++q)
+                        dst[q] = src[q];
+                }
+            }
+        }
+    }
+}
+
+/* The transpose of fnn_im2col: adds each row of cols (pixels [p0, p1)) back onto the
+ * input cells it was read from, padded cells dropped.  IN cols; IN/OUT dx. */
+static void FNN_F(fnn_col2im_add)(const fnn_conv_geom *g, const FNN_T *cols, ptrdiff_t p0,
+                                  ptrdiff_t p1, FNN_T *dx)
+{
+    const ptrdiff_t c = g->c, kwc = g->kw * c, k = g->kh * kwc, ohw = g->oh * g->ow;
+    ptrdiff_t p, i, j, q;
+    for (p = p0; p < p1; ++p, cols += k) {
+        const ptrdiff_t n = p / ohw, r = p - n * ohw, oh = r / g->ow, ow = r - oh * g->ow;
+        const ptrdiff_t ih0 = oh * g->sh - g->pad_top, iw0 = ow * g->sw - g->pad_left;
+        FNN_T *dxn = dx + n * g->h * g->w * c;
+        for (i = 0; i < g->kh; ++i) {
+            const ptrdiff_t ih = ih0 + i * g->dh;
+            const FNN_T *src = cols + i * kwc;
+            FNN_T *dxrow;
+            if (ih < 0 || ih >= g->h)
+                continue;
+            dxrow = dxn + ih * g->w * c;
+            if (g->dw == 1 && iw0 >= 0 && iw0 + g->kw <= g->w) {
+                FNN_T *dst = dxrow + iw0 * c;
+                for (q = 0; q < kwc; ++q)
+                    dst[q] += src[q];
+                continue;
+            }
+            for (j = 0; j < g->kw; ++j, src += c) {
+                const ptrdiff_t iw = iw0 + j * g->dw;
+                if (iw >= 0 && iw < g->w) {
+                    FNN_T *dst = dxrow + iw * c;
+                    for (q = 0; q < c; ++q)
+                        dst[q] += src[q];
+                }
+            }
+        }
+    }
+}
+
+fnn_status FNN_F(fnn_conv2d_forward)(const fnn_conv_geom *g, const FNN_T *x,
+                                     const FNN_T *w, const FNN_T *b, FNN_T *y, int act,
+                                     FNN_T alpha, int nthreads)
+{
+    const ptrdiff_t f = g->f, k = g->kh * g->kw * g->c, npix = g->n * g->oh * g->ow;
+    ptrdiff_t tile, ntiles, t;
+    FNN_T *scratch;
+    int nt, failed = 0;
+    if (npix <= 0 || f <= 0)
+        return FNN_OK;
+    if (fnn_conv_is_pointwise(g)) /* x itself is the patch matrix: one threaded GEMM */
+        return FNN_F(fnn_gemm)(npix, f, k, x, k, 1, w, f, 1, y, f, 1, 0, b, act, alpha,
+                               nthreads);
+    tile = fnn_conv_tile_rows(k, sizeof(FNN_T));
+    ntiles = (npix + tile - 1) / tile;
+    nt = fnn_conv_threads(2.0 * (double)npix * (double)k * (double)f, ntiles, nthreads);
+    scratch = (FNN_T *)malloc((size_t)nt * (size_t)tile * (size_t)k * sizeof(FNN_T));
+    if (!scratch)
+        return FNN_NO_MEMORY;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : failed) if (nt > 1)
+#endif
+    for (t = 0; t < ntiles; ++t) {
+        FNN_T *cols = scratch + (ptrdiff_t)fnn_conv_thread_num() * tile * k;
+        const ptrdiff_t p0 = t * tile, p1 = p0 + tile < npix ? p0 + tile : npix;
+        FNN_F(fnn_im2col)(g, x, p0, p1, cols);
+        /* y[p0:p1] = act(cols @ w + b): bias and activation in the GEMM's epilogue, on
+         * the tile while it is in cache; one thread per GEMM, the tiles are the split. */
+        failed |= FNN_F(fnn_gemm)(p1 - p0, f, k, cols, k, 1, w, f, 1, y + p0 * f, f, 1, 0,
+                                  b, act, alpha, 1) != FNN_OK;
+    }
+    free(scratch);
+    return failed ? FNN_NO_MEMORY : FNN_OK;
+}
+
+/* The backward of one chunk (images [img0, img1)): its partial dw (k x f) and db (f, or
+ * NULL), and the whole of dx for its images (dx NULL: not needed).  The chunk's
+ * tiles run in order, so each partial sum has one fixed order.  Scratch: cols and dcols
+ * (tile x k; dcols only with dx), dz (tile x f, only for an activation). */
+static fnn_status FNN_F(fnn_conv2d_backward_chunk)(
+    const fnn_conv_geom *g, const FNN_T *x, const FNN_T *w, const FNN_T *y,
+    const FNN_T *dy, int act, FNN_T alpha, ptrdiff_t img0, ptrdiff_t img1, ptrdiff_t tile,
+    FNN_T *dx, FNN_T *dw_part, FNN_T *db_part, FNN_T *cols, FNN_T *dcols, FNN_T *dzbuf)
+{
+    const ptrdiff_t f = g->f, k = g->kh * g->kw * g->c, ohw = g->oh * g->ow;
+    const ptrdiff_t end = img1 * ohw;
+    ptrdiff_t p0, r, j;
+    int first = 1;
+    if (dx) {
+        const ptrdiff_t image = g->h * g->w * g->c;
+        for (r = img0 * image; r < img1 * image; ++r)
+            dx[r] = 0;
+    }
+    if (db_part)
+        for (j = 0; j < f; ++j)
+            db_part[j] = 0;
+    for (p0 = img0 * ohw; p0 < end; p0 += tile, first = 0) {
+        const ptrdiff_t rows = end - p0 < tile ? end - p0 : tile;
+        const FNN_T *dz = dy + p0 * f;
+        if (act != FNN_ACT_LINEAR) { /* dz = dy * act'(y), tile by tile */
+            FNN_F(fnn_act_backward)(act, alpha, dz, y + p0 * f, NULL, dzbuf, rows * f, 1);
+            dz = dzbuf;
+        }
+        if (db_part)
+            for (r = 0; r < rows; ++r)
+                for (j = 0; j < f; ++j)
+                    db_part[j] += dz[r * f + j];
+        FNN_F(fnn_im2col)(g, x, p0, p0 + rows, cols);
+        /* dw (+)= cols^T @ dz: (k x rows) @ (rows x f), cols read through swapped strides */
+        if (FNN_F(fnn_gemm)(k, f, rows, cols, 1, k, dz, f, 1, dw_part, f, 1, !first, NULL,
+                            FNN_ACT_LINEAR, 0, 1) != FNN_OK)
+            return FNN_NO_MEMORY;
+        if (dx) { /* dcols = dz @ w^T: (rows x f) @ (f x k), then col2im */
+            if (FNN_F(fnn_gemm)(rows, k, f, dz, f, 1, w, 1, f, dcols, k, 1, 0, NULL,
+                                FNN_ACT_LINEAR, 0, 1) != FNN_OK)
+                return FNN_NO_MEMORY;
+            FNN_F(fnn_col2im_add)(g, dcols, p0, p0 + rows, dx);
+        }
+    }
+    return FNN_OK;
+}
+
+fnn_status FNN_F(fnn_conv2d_backward)(const fnn_conv_geom *g, const FNN_T *x,
+                                      const FNN_T *w, const FNN_T *y, const FNN_T *dy,
+                                      int act, FNN_T alpha, FNN_T *dx, FNN_T *dw,
+                                      FNN_T *db, int nthreads)
+{
+    const ptrdiff_t f = g->f, k = g->kh * g->kw * g->c;
+    const ptrdiff_t npix = g->n * g->oh * g->ow, kf = k * f;
+    const ptrdiff_t nchunks = fnn_conv_chunks(g->n);
+    const ptrdiff_t tile = fnn_conv_tile_rows(k, sizeof(FNN_T));
+    /* per thread: cols, dcols (with dx), dz (with an activation); per chunk but the
+     * first (which writes into dw and db themselves): its partial dw and db */
+    const ptrdiff_t per_thread = tile * k * (dx ? 2 : 1) + (act != FNN_ACT_LINEAR ? tile * f : 0);
+    const ptrdiff_t per_chunk = kf + (db ? f : 0);
+    ptrdiff_t c, i;
+    FNN_T *scratch, *parts;
+    int nt, failed = 0;
+    if (kf <= 0)
+        return FNN_OK;
+    if (npix <= 0) { /* no pixels: zero gradients */
+        for (i = 0; i < kf; ++i)
+            dw[i] = 0;
+        for (i = 0; db && i < f; ++i)
+            db[i] = 0;
+        for (i = 0; dx && i < g->n * g->h * g->w * g->c; ++i)
+            dx[i] = 0;
+        return FNN_OK;
+    }
+    nt = fnn_conv_threads(2.0 * (double)npix * (double)kf * (dx ? 2.0 : 1.0), nchunks,
+                          nthreads);
+    scratch = (FNN_T *)malloc(((size_t)nt * (size_t)per_thread
+                               + (size_t)(nchunks - 1) * (size_t)per_chunk + 1)
+                              * sizeof(FNN_T));
+    if (!scratch)
+        return FNN_NO_MEMORY;
+    parts = scratch + (ptrdiff_t)nt * per_thread;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1) reduction(| : failed)
+#endif
+    {
+        FNN_T *cols = scratch + (ptrdiff_t)fnn_conv_thread_num() * per_thread;
+        FNN_T *dcols = dx ? cols + tile * k : NULL;
+        FNN_T *dzbuf = cols + tile * k * (dx ? 2 : 1);
+        ptrdiff_t ci, e, cj;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (ci = 0; ci < nchunks; ++ci) {
+            FNN_T *dw_part = ci == 0 ? dw : parts + (ci - 1) * per_chunk;
+            FNN_T *db_part = !db ? NULL : ci == 0 ? db : parts + (ci - 1) * per_chunk + kf;
+            failed |= FNN_F(fnn_conv2d_backward_chunk)(
+                g, x, w, y, dy, act, alpha, g->n * ci / nchunks, g->n * (ci + 1) / nchunks,
+                tile, dx, dw_part, db_part, cols, dcols, dzbuf) != FNN_OK;
+        }
+        /* dw = part 0 + part 1 + ... in chunk order, element by element (implicit barrier
+         * above: every part is complete) */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (e = 0; e < kf; ++e)
+            for (cj = 1; cj < nchunks; ++cj)
+                dw[e] += parts[(cj - 1) * per_chunk + e];
+    }
+    for (c = 1; db && c < nchunks; ++c)
+        for (i = 0; i < f; ++i)
+            db[i] += parts[(c - 1) * per_chunk + kf + i];
+    free(scratch);
+    return failed ? FNN_NO_MEMORY : FNN_OK;
+}

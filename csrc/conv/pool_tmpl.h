@@ -1,0 +1,135 @@
+/* Pooling kernels, written once for both dtypes (instantiated by conv.c like
+ * conv_tmpl.h).  Channels are the innermost axis, so every window cell is a contiguous
+ * run of C values and the inner loops run over channels (vectorised).
+ *
+ * A window's real cells are rows [i_lo, i_hi) x columns [j_lo, j_hi) of the pool;
+ * fnn_pool_window clips them (padded cells are never read).  The entry guarantees every
+ * window holds one (pads smaller than the pool size).
+ */
+
+void FNN_F(fnn_pool2d_forward)(const fnn_conv_geom *g, int mode, const FNN_T *x, FNN_T *y,
+                               int *index, int nthreads)
+{
+    const ptrdiff_t c = g->c, rows = g->n * g->oh;
+    const int nt = fnn_conv_threads((double)rows * (double)(g->ow * c * g->kh * g->kw),
+                                    rows, nthreads);
+    ptrdiff_t r;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (r = 0; r < rows; ++r) { /* one output row (n, oh) */
+        const ptrdiff_t n = r / g->oh, oh = r - n * g->oh;
+        const FNN_T *xn = x + n * g->h * g->w * c;
+        fnn_window win;
+        ptrdiff_t ow, i, j, q;
+        for (ow = 0; ow < g->ow; ++ow) {
+            FNN_T *yo = y + (r * g->ow + ow) * c;
+            fnn_pool_window(g, oh, ow, &win);
+            if (mode == FNN_POOL_MAX) {
+                int *io = index + (r * g->ow + ow) * c;
+                const int cell0 = (int)(win.i_lo * g->kw + win.j_lo);
+                const FNN_T *s0 = xn + ((win.ih0 + win.i_lo) * g->w + win.iw0 + win.j_lo) * c;
+                for (q = 0; q < c; ++q) {
+                    yo[q] = s0[q];
+                    io[q] = cell0;
+                }
+                for (i = win.i_lo; i < win.i_hi; ++i)
+                    for (j = i == win.i_lo ? win.j_lo + 1 : win.j_lo; j < win.j_hi; ++j) {
+                        const FNN_T *s = xn + ((win.ih0 + i) * g->w + win.iw0 + j) * c;
+                        const int cell = (int)(i * g->kw + j);
+                        /* strictly greater: the first maximum wins ties; a NaN wins over
+                         * a number (np.argmax's choice), the first NaN over later ones */
+                        for (q = 0; q < c; ++q)
+                            if (s[q] > yo[q] || (s[q] != s[q] && yo[q] == yo[q])) {
+                                yo[q] = s[q];
+                                io[q] = cell;
+                            }
+                    }
+            } else {
+                const FNN_T count = (FNN_T)((win.i_hi - win.i_lo) * (win.j_hi - win.j_lo));
+                for (q = 0; q < c; ++q)
+                    yo[q] = 0;
+                for (i = win.i_lo; i < win.i_hi; ++i)
+                    for (j = win.j_lo; j < win.j_hi; ++j) {
+                        const FNN_T *s = xn + ((win.ih0 + i) * g->w + win.iw0 + j) * c;
+                        for (q = 0; q < c; ++q)
+                            yo[q] += s[q];
+                    }
+                for (q = 0; q < c; ++q)
+                    yo[q] /= count;
+            }
+        }
+    }
+}
+
+/* Whether every max index names a real cell of its window (0 when one does not). */
+static int FNN_F(fnn_pool_index_valid)(const fnn_conv_geom *g, const int *index, int nt)
+{
+    const ptrdiff_t c = g->c, rows = g->n * g->oh;
+    ptrdiff_t r;
+    int bad = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1) reduction(| : bad)
+#endif
+    for (r = 0; r < rows; ++r) {
+        const ptrdiff_t oh = r % g->oh;
+        fnn_window win;
+        ptrdiff_t ow, q;
+        for (ow = 0; ow < g->ow; ++ow) {
+            const int *io = index + (r * g->ow + ow) * c;
+            fnn_pool_window(g, oh, ow, &win);
+            for (q = 0; q < c; ++q) {
+                const ptrdiff_t cell = io[q], i = cell / g->kw, j = cell - i * g->kw;
+                bad |= cell < 0 || i < win.i_lo || i >= win.i_hi || j < win.j_lo
+                       || j >= win.j_hi;
+            }
+        }
+    }
+    return !bad;
+}
+
+fnn_status FNN_F(fnn_pool2d_backward)(const fnn_conv_geom *g, int mode, const FNN_T *dy,
+                                      const int *index, FNN_T *dx, int nthreads)
+{
+    const ptrdiff_t c = g->c, image = g->h * g->w * c;
+    /* threads split the images: windows of one image overlap, so each image's sums
+     * stay on one thread, in one order */
+    const int nt = fnn_conv_threads(
+        (double)g->n * (double)(g->oh * g->ow * c * g->kh * g->kw), g->n, nthreads);
+    ptrdiff_t n;
+    if (mode == FNN_POOL_MAX && !FNN_F(fnn_pool_index_valid)(g, index, nt))
+        return FNN_NOT_TAKEN;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (n = 0; n < g->n; ++n) {
+        FNN_T *dxn = dx + n * image;
+        fnn_window win;
+        ptrdiff_t oh, ow, i, j, q;
+        for (q = 0; q < image; ++q)
+            dxn[q] = 0;
+        for (oh = 0; oh < g->oh; ++oh)
+            for (ow = 0; ow < g->ow; ++ow) {
+                const ptrdiff_t o = ((n * g->oh + oh) * g->ow + ow) * c;
+                const FNN_T *d = dy + o;
+                fnn_pool_window(g, oh, ow, &win);
+                if (mode == FNN_POOL_MAX) {
+                    const int *io = index + o;
+                    for (q = 0; q < c; ++q) {
+                        const ptrdiff_t i1 = io[q] / g->kw, j1 = io[q] - i1 * g->kw;
+                        dxn[((win.ih0 + i1) * g->w + win.iw0 + j1) * c + q] += d[q];
+                    }
+                } else {
+                    const FNN_T count =
+                        (FNN_T)((win.i_hi - win.i_lo) * (win.j_hi - win.j_lo));
+                    for (i = win.i_lo; i < win.i_hi; ++i)
+                        for (j = win.j_lo; j < win.j_hi; ++j) {
+                            FNN_T *s = dxn + ((win.ih0 + i) * g->w + win.iw0 + j) * c;
+                            for (q = 0; q < c; ++q)
+                                s[q] += d[q] / count;
+                        }
+                }
+            }
+    }
+    return FNN_OK;
+}
