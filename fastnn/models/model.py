@@ -301,10 +301,12 @@ def _layer_from_spec(spec, custom_objects=None):
     if isinstance(class_name, str):
         cls = (custom_objects or {}).get(class_name) or _layers.REGISTRY.get(class_name)
     if cls is None:
+        hint = naming.did_you_mean(class_name,
+                                   list(_layers.REGISTRY) + list(custom_objects or {}))
         raise ValueError(
             f"Unknown layer class {class_name!r} in model config: expected one of "
             f"{', '.join(sorted(_layers.REGISTRY))}, or a custom layer given in "
-            f"custom_objects or registered with @fastnn.layers.register"
+            f"custom_objects or registered with @fastnn.layers.register.{hint}"
         )
     config = spec.get("config")
     if not isinstance(config, dict):

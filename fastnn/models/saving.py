@@ -59,6 +59,7 @@ from .. import layers as _layers
 from .. import models as _models
 from ..layers.base import weight_byte_limit
 from ..utils.files import atomic_write, user_path
+from ..utils.naming import did_you_mean
 from ..utils.validation import ArgumentTypeError, check_bool, refuse_argument
 
 FORMAT_NAME = "fastnn.model"
@@ -576,13 +577,23 @@ _KINDS = {"layer class": ("fastnn.layers.register", False),
           "metric function": ("fastnn.metrics.register", True)}
 
 
+def _known_names(kind):
+    """The names fastnn knows for ``kind`` (one of ``_KINDS``), for the hint."""
+    if kind == "layer class":
+        return sorted(_layers.REGISTRY)
+    if kind == "loss":
+        return losses.names()
+    return metrics.names(functions=kind == "metric function")
+
+
 def _unknown(filepath, kind, name):
     register, compiled = _KINDS[kind]
     name = name[:80] if isinstance(name, str) else name
     skip = (", or load with compile=False to skip the compile settings (the "
             "architecture and weights load without it)") if compiled else ""
     return _UnknownObject(
-        f"Unknown {kind} {name!r} in {filepath}. If it is a custom {kind.split()[0]}, "
+        f"Unknown {kind} {name!r} in {filepath}.{did_you_mean(name, _known_names(kind))} "
+        f"If it is a custom {kind.split()[0]}, "
         f"pass it to load_model(..., custom_objects={{{name!r}: ...}}) or decorate its "
         f"definition with @{register} before loading{skip}. (fastnn never imports code "
         f"named in a file.)")
