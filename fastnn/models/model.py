@@ -237,6 +237,15 @@ class Model(Trainer):
             name=config.get("name"),
         )
 
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string (no weights, no compile settings), which
+        ``fastnn.models.model_from_json`` rebuilds.
+
+        Args:
+            **kwargs: passed to ``json.dumps`` (``indent=2``, say).
+        """
+        return saving.model_to_json(self, **kwargs)
+
     def __call__(self, inputs, training=False):
         """On symbolic tensors: apply this model's layers (nesting); on arrays: predict."""
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
