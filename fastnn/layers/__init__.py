@@ -4,7 +4,7 @@ from .base import Layer
 from .activation import Activation, LeakyReLU, Maxout, PReLU
 from .core import Dense, Input, InputLayer
 from .embedding import Embedding
-from .merging import Add, Concatenate
+from .merging import Add, Concatenate, Merge
 from .normalization import BatchNormalization
 from .regularization import Dropout
 from .reshaping import Flatten, Reshape
@@ -14,7 +14,7 @@ REGISTRY = {
     cls.__name__: cls
     for cls in (
         InputLayer, Dense, Activation, LeakyReLU, PReLU, Maxout, Dropout, Flatten,
-        Reshape, Concatenate, Add, BatchNormalization, Embedding,
+        Reshape, Concatenate, Add, BatchNormalization, Embedding, Merge,
     )
 }
 
