@@ -47,3 +47,21 @@ def did_you_mean(name, choices):
     if not close or by_lower[close[0]] == name:
         return ""
     return f" Did you mean {by_lower[close[0]]!r}?"
+
+
+class NotInFastnnError(ImportError):
+    """A Keras name fastnn does not have yet.  An ImportError, not an AttributeError:
+    ``from fastnn.layers import LSTM`` turns an AttributeError from the module's
+    ``__getattr__`` into a bare "cannot import name", losing the advice."""
+
+
+def missing_name_error(module, name, not_yet, choices):
+    """The error a module's ``__getattr__`` raises for ``name``: for a Keras name
+    fastnn does not have yet (a key of ``not_yet``), a ``NotInFastnnError`` saying so
+    and what to use instead; otherwise Python's AttributeError with a "Did you mean"
+    among ``choices``."""
+    if name in not_yet:
+        return NotInFastnnError(f"{module}.{name} does not exist: fastnn follows Keras's "
+                              f"names, but {not_yet[name]}.")
+    return AttributeError(f"module {module!r} has no attribute {name!r}."
+                          f"{did_you_mean(name, choices)}")
