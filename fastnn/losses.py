@@ -18,7 +18,6 @@ and ``__call__`` reduces with the same weights, so the reported loss and the gra
 always agree.
 """
 
-import difflib
 
 import numpy as np
 
@@ -663,6 +662,12 @@ def lookup(name):
     return _REGISTRY.get(name) or _ALIASES.get(name.lower())
 
 
+def names():
+    """Every name ``lookup`` knows (aliases, class names, registered losses), sorted:
+    the choices a "Did you mean" hint is drawn from."""
+    return sorted(set(_ALIASES) | set(_REGISTRY))
+
+
 _BUILTIN_NAMES = frozenset(_REGISTRY) | frozenset(_ALIASES)
 
 
@@ -670,8 +675,7 @@ def _check_known(name):
     if name.lower() in _ALIASES or name in _REGISTRY:
         return
     choices = sorted(_ALIASES)
-    close = difflib.get_close_matches(name.lower(), choices + sorted(_REGISTRY), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = naming.did_you_mean(name, choices + sorted(_REGISTRY))
     raise ValueError(
         f"Unknown loss: expected one of {', '.join(choices)} (or a class name such as "
         f"'CategoricalCrossentropy').{hint} Received: loss={name!r}"

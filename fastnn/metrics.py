@@ -10,7 +10,6 @@ categorical accuracy by the same shape rule as Keras 3, and names every metric b
 string the user wrote, as Keras 3 does for its history keys ('mse' is reported as "mse").
 """
 
-import difflib
 
 import numpy as np
 
@@ -636,8 +635,7 @@ def get(identifier):
     if isinstance(identifier, str):
         if identifier.lower() not in _ALIASES and identifier not in _REGISTRY:
             choices = sorted(_ALIASES)
-            close = difflib.get_close_matches(identifier.lower(), choices, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = naming.did_you_mean(identifier, choices + sorted(_REGISTRY))
             raise ValueError(
                 f"Unknown metric: expected one of {', '.join(choices)} (or 'acc', or a "
                 f"class name such as 'BinaryAccuracy').{hint} Received: metric={identifier!r}"
@@ -704,6 +702,15 @@ def lookup(name):
     if not isinstance(name, str):
         return None
     return _REGISTRY.get(name) or _ALIASES.get(name.lower())
+
+
+def names(functions=False):
+    """Every name ``lookup`` knows (aliases, class names, registered metrics), or with
+    ``functions=True`` every name ``lookup_function`` knows, sorted: the choices a
+    "Did you mean" hint is drawn from."""
+    if functions:
+        return sorted(set(_BUILTIN_FUNCTIONS) | set(_REGISTERED_FUNCTIONS))
+    return sorted(set(_ALIASES) | set(_REGISTRY) | {"acc"})
 
 
 def lookup_function(name):

@@ -6,6 +6,8 @@ Names follow Keras 3.  Most derivatives are computed from the activation's *outp
 pre-activation for them (see ``NEEDS_INPUT``).
 """
 
+from ..utils.naming import did_you_mean
+
 ACTIVATIONS = (
     "linear",
     "relu",
@@ -51,8 +53,9 @@ def canonical(name):
         )
     key = ALIASES.get(name.lower(), name.lower())
     if key not in ACTIVATIONS:
+        hint = did_you_mean(name, list(ACTIVATIONS) + [a for a in ALIASES if a])
         raise ValueError(
-            f"Unknown activation: expected one of {', '.join(ACTIVATIONS)}. "
+            f"Unknown activation: expected one of {', '.join(ACTIVATIONS)}.{hint} "
             f"Received: activation={name!r}"
         )
     return key

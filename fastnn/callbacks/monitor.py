@@ -4,6 +4,7 @@ one logged metric and deciding whether a value is an improvement."""
 import math
 import warnings
 
+from ..utils.naming import did_you_mean
 from ..utils.validation import check_choice, check_real, check_str
 from .callback import Callback
 
@@ -71,7 +72,7 @@ class MonitorCallback(Callback):
                 warnings.warn(
                     f"{type(self).__name__} is conditioned on metric `{self.monitor}`, "
                     f"which is not available. Available metrics are: "
-                    f"{', '.join(logs) or '(none)'}.",
+                    f"{', '.join(logs) or '(none)'}.{did_you_mean(self.monitor, logs)}",
                     stacklevel=3,
                 )
             return None

@@ -269,6 +269,15 @@ class Model(Trainer):
                 and x.dtype == key[2] and x.flags.c_contiguous
                 and math.isfinite(x.sum()))
 
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string (no weights, no compile settings), which
+        ``fastnn.models.model_from_json`` rebuilds.
+
+        Args:
+            **kwargs: passed to ``json.dumps`` (``indent=2``, say).
+        """
+        return saving.model_to_json(self, **kwargs)
+
     def __call__(self, inputs, training=False):
         """On symbolic tensors: apply this model's layers (nesting); on arrays: predict."""
         if type(inputs) is np.ndarray:
@@ -335,10 +344,12 @@ def _layer_from_spec(spec, custom_objects=None):
     if isinstance(class_name, str):
         cls = (custom_objects or {}).get(class_name) or _layers.REGISTRY.get(class_name)
     if cls is None:
+        hint = naming.did_you_mean(class_name,
+                                   list(_layers.REGISTRY) + list(custom_objects or {}))
         raise ValueError(
             f"Unknown layer class {class_name!r} in model config: expected one of "
             f"{', '.join(sorted(_layers.REGISTRY))}, or a custom layer given in "
-            f"custom_objects or registered with @fastnn.layers.register"
+            f"custom_objects or registered with @fastnn.layers.register.{hint}"
         )
     config = spec.get("config")
     if not isinstance(config, dict):

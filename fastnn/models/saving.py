@@ -40,6 +40,7 @@ inspected.  Models pickle and deep-copy through the same format, written in memo
 """
 
 import ast
+import contextlib
 import io
 import json
 import math
@@ -59,9 +60,11 @@ from .. import layers as _layers
 from .. import models as _models
 from ..layers.base import weight_byte_limit
 from ..utils.files import atomic_write, user_path
+from ..utils.naming import did_you_mean
 from ..utils.validation import ArgumentTypeError, check_bool, refuse_argument
 
 FORMAT_NAME = "fastnn.model"
+JSON_FORMAT_NAME = "fastnn.architecture"  # what model.to_json() writes
 FORMAT_VERSION = 1
 _MEMBERS = {"metadata.json", "config.json", "weights.npz", "optimizer.npz"}
 _MAX_JSON_BYTES = 8 * 1024 * 1024  # a 4096-layer config is about 3 MB
@@ -134,7 +137,7 @@ def _compile_config(model):
 def _write_model(model, f, training_state=None):
     """Write ``model`` as a model file into the binary file object ``f``."""
     config = {
-        "class_name": "Sequential" if isinstance(model, _models.Sequential) else "Model",
+        "class_name": _class_name(model),
         "config": model.get_config(),
         "compile_config": _compile_config(model),
         # per-layer random streams (Dropout), so resumed training draws the same masks
@@ -158,24 +161,127 @@ def _write_model(model, f, training_state=None):
             zf.writestr("optimizer.npz", _npz_bytes(optimizer_state), zipfile.ZIP_STORED)
 
 
+# Extensions of formats fastnn does not write: a name promising one of them is refused
+# rather than given fastnn's zip under a name that tells every other tool otherwise.
+_FOREIGN_EXTENSIONS = {
+    ".keras": "Keras 3's .keras format",
+    ".h5": "HDF5 (Keras 2's format)",
+    ".hdf5": "HDF5 (Keras 2's format)",
+    ".onnx": "ONNX (for ONNX, call model.export(filepath, format='onnx'))",
+}
+MODEL_EXTENSION = ".fastnn"
+WEIGHTS_EXTENSION = ".npz"
+
+
+def check_extension(filepath, weights_only, owner):
+    """Refuse a ``filepath`` whose extension names a format fastnn does not write
+    (``.keras``, ``.h5``, ``.hdf5``, ``.onnx``; ``.weights.h5`` too), saying what
+    fastnn writes instead.  Any other name is accepted.
+
+    Args:
+        filepath: the path, as a ``str``.
+        weights_only: the file is for ``save_weights`` (a ``.npz``), not ``save``.
+        owner: the method, for the message ("save", "save_weights", ...).
+    """
+    ext = os.path.splitext(filepath)[1].lower()
+    what = _FOREIGN_EXTENSIONS.get(ext)
+    if what is None:
+        return
+    if weights_only:
+        advice = (f"fastnn writes weights as a NumPy archive: use a "
+                  f"'{WEIGHTS_EXTENSION}' name, e.g. model.save_weights('model"
+                  f"{WEIGHTS_EXTENSION}')")
+    else:
+        advice = (f"fastnn writes its own format (a zip of JSON and NumPy arrays that "
+                  f"load_model reads): use a '{MODEL_EXTENSION}' name, e.g. "
+                  f"model.save('model{MODEL_EXTENSION}')")
+    raise ValueError(f"{owner}: cannot write {filepath!r}: its extension {ext!r} names "
+                     f"{what}, which fastnn does not write. {advice}.")
+
+
 def save_model(model, filepath, overwrite=True, training_state=None):
     """Write ``model`` to ``filepath`` (see the module docstring for the format).
 
     ``training_state`` (a JSON-ready dict) is stored in the metadata;
     ``Model.save_training_state`` keeps the epoch and the random generators' states
     there.  Weights that are NaN or inf are written as they are (loading warns).
+    A name ending in another library's extension (``.keras``, ``.h5``, ...) is refused
+    (``check_extension``).
     """
     filepath = user_path(filepath, owner="save")
+    check_extension(filepath, weights_only=False, owner="save")
     model._require_built("save")
     atomic_write(filepath, lambda f: _write_model(model, f, training_state), overwrite)
 
 
 def save_weights(model, filepath, overwrite=True):
-    """Write only the weights, as a plain ``.npz`` (atomically)."""
+    """Write only the weights, as a plain ``.npz`` (atomically); a name ending in
+    another library's extension (``.weights.h5``, ...) is refused."""
     filepath = user_path(filepath, owner="save_weights")
+    check_extension(filepath, weights_only=True, owner="save_weights")
     model._require_built("save_weights")
     arrays = {f"w{i:03d}": w.value for i, w in enumerate(model.weights)}
     atomic_write(filepath, lambda f: f.write(_npz_bytes(arrays)), overwrite)
+
+
+def model_to_json(model, **kwargs):
+    """The architecture of ``model`` as a JSON string (``Model.to_json``): no weights,
+    no compile settings, classes named only through fastnn's registries.
+
+    Args:
+        model: the model.
+        **kwargs: passed to ``json.dumps`` (``indent=2``, say).
+    """
+    spec = {"format": JSON_FORMAT_NAME, "format_version": FORMAT_VERSION,
+            "fastnn_version": __version__, "class_name": _class_name(model),
+            "config": model.get_config()}
+    return json.dumps(spec, **kwargs)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A new model with the architecture ``json_string`` describes (from
+    ``model.to_json()``), freshly initialised: its weights are not in the JSON (load
+    them with ``model.load_weights``).
+
+    The JSON is read as ``load_model`` reads a file's architecture: classes are found
+    only in ``custom_objects``, among the registered layers and among fastnn's own;
+    nothing named in it is imported.
+
+    Args:
+        json_string: the JSON text (``str`` or ``bytes``).
+        custom_objects: ``{class name: Layer subclass}`` for custom layers.
+
+    Raises:
+        ValueError: the text is not JSON from ``to_json`` (Keras's JSON is named as
+            such), names an unknown layer class, or is malformed.
+    """
+    what = "the JSON given to model_from_json"
+    if isinstance(json_string, (bytes, bytearray)):
+        json_string = bytes(json_string).decode("utf-8", errors="replace")
+    if not isinstance(json_string, str):
+        refuse_argument("json_string", json_string, "a JSON string from model.to_json()",
+                        wrong_type=True, owner="model_from_json")
+    if len(json_string) > _MAX_JSON_BYTES:
+        raise _invalid(what, f"it is {len(json_string):,} characters long (at most "
+                             f"{_MAX_JSON_BYTES:,} are read)")
+    try:
+        spec = json.loads(json_string)
+    except (ValueError, RecursionError) as exc:
+        raise _invalid(what, f"it is not valid JSON ({str(exc)[:200]})") from None
+    if isinstance(spec, dict) and "keras_version" in spec:
+        raise ValueError(f"{what} was written by Keras {str(spec['keras_version'])[:40]}, "
+                         f"not fastnn: fastnn reads only its own model.to_json(). Build "
+                         f"the model in fastnn instead.")
+    if isinstance(spec, dict) and spec.get("format") not in (None, JSON_FORMAT_NAME):
+        raise _invalid(what, f"its format is {str(spec.get('format'))[:80]!r}, not "
+                             f"{JSON_FORMAT_NAME!r}")
+    custom_objects = _check_custom_objects(custom_objects)
+    return _build_architecture(spec, None, what, custom_objects, require_built=False,
+                               reader="model_from_json")
+
+
+def _class_name(model):
+    return "Sequential" if isinstance(model, _models.Sequential) else "Model"
 
 
 def model_to_bytes(model):
@@ -576,14 +682,24 @@ _KINDS = {"layer class": ("fastnn.layers.register", False),
           "metric function": ("fastnn.metrics.register", True)}
 
 
-def _unknown(filepath, kind, name):
+def _known_names(kind):
+    """The names fastnn knows for ``kind`` (one of ``_KINDS``), for the hint."""
+    if kind == "layer class":
+        return sorted(_layers.REGISTRY)
+    if kind == "loss":
+        return losses.names()
+    return metrics.names(functions=kind == "metric function")
+
+
+def _unknown(filepath, kind, name, reader="load_model"):
     register, compiled = _KINDS[kind]
     name = name[:80] if isinstance(name, str) else name
     skip = (", or load with compile=False to skip the compile settings (the "
             "architecture and weights load without it)") if compiled else ""
     return _UnknownObject(
-        f"Unknown {kind} {name!r} in {filepath}. If it is a custom {kind.split()[0]}, "
-        f"pass it to load_model(..., custom_objects={{{name!r}: ...}}) or decorate its "
+        f"Unknown {kind} {name!r} in {filepath}.{did_you_mean(name, _known_names(kind))} "
+        f"If it is a custom {kind.split()[0]}, "
+        f"pass it to {reader}(..., custom_objects={{{name!r}: ...}}) or decorate its "
         f"definition with @{register} before loading{skip}. (fastnn never imports code "
         f"named in a file.)")
 
@@ -622,7 +738,7 @@ def _custom_class(custom_objects, name, base, kind):
     return obj
 
 
-def _layer_classes(config, custom_objects, filepath):
+def _layer_classes(config, custom_objects, filepath, reader="load_model"):
     """The custom layer classes the architecture names, from ``custom_objects``; an
     unknown name raises the custom-object error before anything is built."""
     found = {}
@@ -635,7 +751,7 @@ def _layer_classes(config, custom_objects, filepath):
         if cls is not None:
             found[name] = cls
         elif name not in _layers.REGISTRY:
-            raise _unknown(filepath, "layer class", name)
+            raise _unknown(filepath, "layer class", name, reader)
     return found
 
 
@@ -703,9 +819,13 @@ def _deserialize_metric(spec, custom_objects, filepath):
 
 
 # --------------------------------------------------------------------- building
-def _build_architecture(spec, weights_bytes, filepath, custom_objects):
+def _build_architecture(spec, weights_bytes, filepath, custom_objects, require_built=True,
+                        reader="load_model"):
     """The model of ``spec`` (config.json), built under a byte limit: ``weights_bytes``
-    (the weights member's declared size) bounds the weights the config may create."""
+    (the weights member's declared size) bounds the weights the config may create
+    (None: no bound, for an architecture without weights, as ``model_from_json``
+    reads).  ``require_built``: refuse a Sequential without an input shape (a file's
+    weights need one)."""
     if not isinstance(spec, dict) or spec.get("class_name") not in ("Sequential", "Model"):
         raise _invalid(filepath, "config.json names no Sequential or Model")
     config = spec.get("config")
@@ -714,17 +834,19 @@ def _build_architecture(spec, weights_bytes, filepath, custom_objects):
     if _count_layers(config) > _MAX_LAYERS:
         raise _invalid(filepath, f"the architecture lists {_count_layers(config):,} layers "
                                  f"(at most {_MAX_LAYERS} are read)")
-    custom_layers = _layer_classes(config, custom_objects, filepath)
+    custom_layers = _layer_classes(config, custom_objects, filepath, reader)
     cls = _models.Sequential if spec["class_name"] == "Sequential" else _models.Model
+    limit = (contextlib.nullcontext() if weights_bytes is None else
+             weight_byte_limit(weights_bytes, f"{filepath} is not a valid fastnn model file"))
     try:
-        with weight_byte_limit(weights_bytes, f"{filepath} is not a valid fastnn model file"):
+        with limit:
             model = cls.from_config(config, custom_objects=custom_layers)
     except _LOAD_ERRORS as exc:
         if str(exc).startswith(f"{filepath} is not a valid"):
             raise ValueError(str(exc)) from None
         raise _invalid(filepath, f"bad architecture config ({type(exc).__name__}: "
                                  f"{str(exc)[:300]})") from None
-    if not model.built:
+    if require_built and not model.built:
         raise _invalid(filepath, "the architecture has no input shape")
     return model
 

@@ -53,7 +53,10 @@ class Sequential(Model):
         self._stack.append(layer)
         if self._input_tensor is None and len(self._stack) == 1:
             declared = layer._declared_input_shape
-            if declared is not None:
+            if isinstance(declared, list):  # Keras 1's Merge of models: one input each
+                self._input_tensor = [InputLayer(shape=s, dtype=layer.dtype).output
+                                      for s in declared]
+            elif declared is not None:
                 self._input_tensor = InputLayer(shape=declared, dtype=layer.dtype).output
         if self._input_tensor is not None and not getattr(self, "_defer_rebuild", False):
             self._rebuild()
@@ -126,7 +129,9 @@ class Sequential(Model):
     def get_config(self):
         """``{"name", "layers": [...]}`` with an InputLayer first when the shape is known."""
         specs = []
-        if self._input_tensor is not None:
+        # Several inputs come only from a first layer that declares them (Merge), and
+        # rebuilding that layer declares them again.
+        if self._input_tensor is not None and not isinstance(self._input_tensor, list):
             inp = self._input_tensor.node.layer
             specs.append({"class_name": "InputLayer", "config": inp.get_config()})
         for layer in self._stack:

@@ -1,8 +1,11 @@
 """One ``get``/``serialize``/``deserialize`` scheme for every registry of named objects.
 
 Configs name classes through fixed registries (never module paths), so loading a saved
-model can construct only classes that fastnn itself registered.
+model can construct only classes that fastnn itself registered.  An unknown name is
+refused with the registry's choices and the closest one (``naming.did_you_mean``).
 """
+
+from .naming import did_you_mean
 
 
 def serialize(obj):
@@ -21,6 +24,7 @@ def deserialize(spec, registry, kind):
     if cls is None:
         raise ValueError(
             f"Unknown {kind} {name!r}: expected one of {', '.join(sorted(registry))}."
+            f"{did_you_mean(name, registry)}"
         )
     config = spec.get("config") or {}
     if not isinstance(config, dict):
@@ -39,7 +43,8 @@ def get(identifier, registry, aliases, kind, instance_type):
         cls = aliases.get(identifier.lower()) or registry.get(identifier)
         if cls is None:
             raise ValueError(
-                f"Unknown {kind}: expected one of {', '.join(sorted(aliases))}. "
+                f"Unknown {kind}: expected one of {', '.join(sorted(aliases))}."
+                f"{did_you_mean(identifier, list(aliases) + list(registry))} "
                 f"Received: {kind}={identifier!r}"
             )
         return cls()

@@ -171,6 +171,8 @@ BAD_ARGUMENTS = [
     _row(layers.Reshape, "target_shape", (2, -1, -1), False),
     _row(layers.Reshape, "target_shape", 5, True),
     _row(layers.Concatenate, "axis", 1.0, True),
+    _row(layers.Merge, "concat_axis", 1.0, True),
+    _row(layers.Merge, "dot_axes", 2, False),
     _row(layers.BatchNormalization, "axis", "1", True),
     _row(layers.BatchNormalization, "momentum", 1.5, False),
     _row(layers.BatchNormalization, "momentum", True, True),
