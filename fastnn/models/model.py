@@ -237,6 +237,30 @@ class Model(Trainer):
             name=config.get("name"),
         )
 
+    # ----------------------------------------------------------------- export
+    def export(self, filepath, format="onnx", verbose=True, input_signature=None, **kwargs):
+        """Write the model for inference in another runtime (Keras 3's ``export``).
+
+        ``format="onnx"`` is the only one fastnn writes (Keras' default,
+        "tf_saved_model", needs TensorFlow); it needs ``pip install 'fastnn[onnx]'``.
+        See docs/onnx.md.
+
+        Args:
+            filepath: the file to write (atomically; parent folders are created).
+            format: "onnx".
+            verbose: whether to print where the file was written.
+            input_signature: must be None: the inputs keep the model's shapes and dtype,
+                with a dynamic batch axis.
+            **kwargs: ``opset_version`` (15 or higher; default 17).
+
+        Returns:
+            The path written.
+        """
+        from ..export import export_model
+
+        return export_model(self, filepath, format=format, verbose=verbose,
+                            input_signature=input_signature, **kwargs)
+
     def __call__(self, inputs, training=False):
         """On symbolic tensors: apply this model's layers (nesting); on arrays: predict."""
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
