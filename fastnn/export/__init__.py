@@ -6,6 +6,8 @@ new layer gets an exporter without touching the rest.
 """
 
 from ..utils.validation import refuse_argument
+from . import onnx_layers  # noqa: F401  (registers the layer exporters)
+from .onnx import export_onnx
 
 #: The formats ``Model.export`` writes.
 FORMATS = ("onnx",)
@@ -37,8 +39,6 @@ def export_model(model, filepath, format="onnx", verbose=True, input_signature=N
         refuse_argument("input_signature", input_signature,
                         "None (the exported inputs take the model's own shapes and dtype, "
                         "with a dynamic batch axis)", owner="Model.export")
-    from .onnx import export_onnx
-
     unknown = sorted(set(kwargs) - {"opset_version"})
     if unknown:
         raise TypeError(f"Model.export(format='onnx') got unexpected keyword arguments "

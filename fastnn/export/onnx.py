@@ -14,13 +14,15 @@ model's input layers, outputs after its output layers.
 
 The ``onnx`` package is an optional extra (``pip install 'fastnn[onnx]'``), imported
 only when a model is exported.  The layer exporters live in
-``fastnn.export.onnx_layers``; docs/onnx.md says how to add one.
+``fastnn.export.onnx_layers`` (imported with the ``fastnn.export`` package, which
+registers them); docs/onnx.md says how to add one.
 """
 
 import os
 
 import numpy as np
 
+from .. import __version__ as _fastnn_version
 from ..layers.core import InputLayer
 from ..utils.extras import require_extra
 from ..utils.files import atomic_write, make_parent_dirs, user_path
@@ -54,12 +56,7 @@ def register_exporter(layer_class):
 
 def exportable_layers():
     """The layer classes that have an ONNX exporter."""
-    _load_layer_exporters()
     return tuple(_EXPORTERS)
-
-
-def _load_layer_exporters():
-    from . import onnx_layers  # noqa: F401  (registers the exporters on import)
 
 
 class OnnxTensor:
@@ -175,7 +172,6 @@ def model_to_onnx(model, opset_version=None):
     opset = DEFAULT_OPSET if opset_version is None else check_int(
         "opset_version", opset_version, low=MIN_OPSET, high=newest, owner="Model.export")
     model._require_built("Exporting a model")
-    _load_layer_exporters()
     graph = model._graph
     _refuse_unexportable(model, graph)
 
@@ -205,7 +201,7 @@ def model_to_onnx(model, opset_version=None):
                                         graph_outputs, builder.initializers)
     proto = onnx.helper.make_model(
         onnx_graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
-        producer_name="fastnn", producer_version=_fastnn_version(),
+        producer_name="fastnn", producer_version=_fastnn_version,
         # IR 8 is what onnxruntime >= 1.14 reads, and enough for every opset from 15 on.
         ir_version=8,
     )
@@ -225,12 +221,6 @@ def _refuse_unexportable(model, graph):
             f"{names}. Layers that export: {known}. A custom layer needs an exporter "
             "registered with fastnn.export.onnx.register_exporter (see docs/onnx.md)."
         )
-
-
-def _fastnn_version():
-    from .. import __version__
-
-    return __version__
 
 
 def export_onnx(model, filepath, verbose=True, opset_version=None):

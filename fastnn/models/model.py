@@ -7,6 +7,7 @@ methods (``compile``, ``fit``, ``evaluate``, ``predict``, ...) come from ``Train
 import numpy as np
 
 from .. import layers as _layers
+from ..export import export_model
 from ..layers.base import SymbolicTensor
 from ..layers.core import InputLayer
 from ..utils import naming
@@ -256,8 +257,6 @@ class Model(Trainer):
         Returns:
             The path written.
         """
-        from ..export import export_model
-
         return export_model(self, filepath, format=format, verbose=verbose,
                             input_signature=input_signature, **kwargs)
 

@@ -23,10 +23,14 @@ def require_extra(module_name, extra, feature):
     Raises:
         ImportError: the module is not installed (or fails to import).
     """
+    package = module_name.split(".")[0]
     try:
+        # The package first: a submodule imported earlier stays in sys.modules even
+        # when its package is gone (or blocked, as tests do).
+        importlib.import_module(package)
         return importlib.import_module(module_name)
     except ImportError as exc:
         raise ImportError(
-            f"{feature} needs the optional package {module_name.split('.')[0]!r}, which "
-            f"is not installed: pip install 'fastnn[{extra}]' ({exc})"
+            f"{feature} needs the optional package {package!r}, which is not "
+            f"installed: pip install 'fastnn[{extra}]' ({exc})"
         ) from exc
