@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 
+from .utils.plotting import plot_history
 from .utils.validation import check_int
 
 
@@ -41,10 +42,16 @@ class _EpochTimer:
         self.callback = _Timer(self)
 
 
-def run_demo(backends, epochs, batch_size, verbose, seed, print_fn=print):
+def run_demo(backends, epochs, batch_size, verbose, seed, print_fn=print, plot_path=None):
     """Train seed 001's MLP (sigmoid 500-500, softmax 10, Adam) on the digits data.
 
-    Returns a dict backend -> {"accuracy", "loss", "epoch_seconds", "samples_per_second"}.
+    Args:
+        plot_path: where to save the training curves of the first backend
+            (``fastnn.utils.plot_history``), or None.  Without matplotlib a note is
+            printed instead.
+
+    Returns a dict backend -> {"accuracy", "loss", "epoch_seconds", "samples_per_second",
+    "history"} (history: the per-epoch logs of fit).
     """
     import numpy as np
 
@@ -69,8 +76,8 @@ def run_demo(backends, epochs, batch_size, verbose, seed, print_fn=print):
         model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
         print_fn(f"\n== backend: {name} ({fastnn.get_num_threads()} threads)")
         timer = _EpochTimer()
-        model.fit(x_train, y_train_1h, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                  callbacks=[timer.callback])
+        history = model.fit(x_train, y_train_1h, batch_size=batch_size, epochs=epochs,
+                            verbose=verbose, callbacks=[timer.callback])
         loss, acc = model.evaluate(x_test, y_test_1h, verbose=0)
         per_epoch = float(np.median(timer.times)) if timer.times else float("nan")
         results[name] = {
@@ -78,6 +85,7 @@ def run_demo(backends, epochs, batch_size, verbose, seed, print_fn=print):
             "loss": float(loss),
             "epoch_seconds": per_epoch,
             "samples_per_second": len(x_train) / per_epoch if per_epoch else float("nan"),
+            "history": history.history,
         }
         print_fn(f"test accuracy {acc:.4f}, test loss {loss:.4f}, {per_epoch * 1e3:.1f} ms per "
                  f"epoch ({results[name]['samples_per_second']:,.0f} samples/s)")
@@ -86,7 +94,21 @@ def run_demo(backends, epochs, batch_size, verbose, seed, print_fn=print):
         print_fn("")
         for name, r in results.items():
             print_fn(f"{name:>7}: {base / r['epoch_seconds']:.2f}x the NumPy backend's speed")
+    if plot_path is not None and results:
+        _save_demo_plot(results, plot_path, print_fn)
     return results
+
+
+def _save_demo_plot(results, path, print_fn):
+    """The first backend's training curves as a picture (the runs are alike)."""
+    name = next(iter(results))
+    try:
+        plot_history(results[name]["history"], path,
+                     title=f"fastnn demo: digits MLP, backend {name}")
+    except ImportError as exc:
+        print_fn(f"note: no picture of the training curves ({exc})")
+        return
+    print_fn(f"wrote {path} (training curves, backend {name})")
 
 
 def _cmd_demo(args):
@@ -96,7 +118,8 @@ def _cmd_demo(args):
         backends = (["native"] if backend.native_available() else []) + ["numpy"]
     else:
         backends = [args.backend]
-    run_demo(backends, args.epochs, args.batch_size, args.verbose, args.seed)
+    run_demo(backends, args.epochs, args.batch_size, args.verbose, args.seed,
+             plot_path=None if args.no_plot else args.plot)
     return 0
 
 
@@ -205,6 +228,10 @@ def build_parser():
     demo.add_argument("--batch-size", type=int, default=100)
     demo.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--plot", default="fastnn-demo.png", metavar="FILE",
+                      help="picture of the training loss and accuracy per epoch, with "
+                           "matplotlib (default: ./fastnn-demo.png)")
+    demo.add_argument("--no-plot", action="store_true", help="do not save the picture")
     demo.set_defaults(func=_cmd_demo)
     info = sub.add_parser("info", help="print build and runtime configuration")
     info.set_defaults(func=_cmd_info)

@@ -21,11 +21,9 @@ def plot_chart(doc, path):
     Returns:
         ``(path, "")`` when written, ``(None, reason)`` when matplotlib is missing.
     """
-    matplotlib = optional.load("matplotlib")
-    if matplotlib is None:
+    figure = optional.load("matplotlib.figure")
+    if figure is None:
         return None, "matplotlib is not installed (pip install 'fastnn[plot]'): chart skipped"
-    matplotlib.use("Agg")  # no display needed, and never a window from a CLI
-    import matplotlib.pyplot as plt
 
     names = contenders_that_ran(doc)
     panels = [(k, t) for k, t in (("training", "Training samples/s"),
@@ -37,7 +35,10 @@ def plot_chart(doc, path):
         return None, "nothing was measured: chart skipped"
     cols = 2 if len(panels) > 1 else 1
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(7.5 * cols, 5.5 * rows), squeeze=False)
+    # A standalone Figure draws with the Agg canvas: no window, and no change to the
+    # pyplot backend of a process (a notebook) that calls run_bench.
+    fig = figure.Figure(figsize=(7.5 * cols, 5.5 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (kind, title) in zip(axes.flat, panels):
         if kind == "scaling":
             _plot_scaling(ax, doc)
@@ -57,7 +58,6 @@ def plot_chart(doc, path):
                  f"kernel {m['simd_kernel']}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path, ""
 
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from .. import layers as _layers
+from ..export import export_model
 from ..layers.base import SymbolicTensor
 from ..layers.core import InputLayer
 from ..utils import naming
@@ -277,6 +278,28 @@ class Model(Trainer):
             **kwargs: passed to ``json.dumps`` (``indent=2``, say).
         """
         return saving.model_to_json(self, **kwargs)
+
+    # ----------------------------------------------------------------- export
+    def export(self, filepath, format="onnx", verbose=True, input_signature=None, **kwargs):
+        """Write the model for inference in another runtime (Keras 3's ``export``).
+
+        ``format="onnx"`` is the only one fastnn writes (Keras' default,
+        "tf_saved_model", needs TensorFlow); it needs ``pip install 'fastnn[onnx]'``.
+        See docs/onnx.md.
+
+        Args:
+            filepath: the file to write (atomically; parent folders are created).
+            format: "onnx".
+            verbose: whether to print where the file was written.
+            input_signature: must be None: the inputs keep the model's shapes and dtype,
+                with a dynamic batch axis.
+            **kwargs: ``opset_version`` (15 or higher; default 17).
+
+        Returns:
+            The path written.
+        """
+        return export_model(self, filepath, format=format, verbose=verbose,
+                            input_signature=input_signature, **kwargs)
 
     def __call__(self, inputs, training=False):
         """On symbolic tensors: apply this model's layers (nesting); on arrays: predict."""

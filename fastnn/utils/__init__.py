@@ -1,8 +1,10 @@
-"""Small helpers shared across fastnn (naming, validation, progress display, randomness)."""
+"""Small helpers shared across fastnn (naming, validation, progress display, randomness,
+training curves)."""
 
+from .plotting import plot_history
 from .random import set_random_seed
 
-__all__ = ["set_random_seed"]
+__all__ = ["plot_history", "set_random_seed"]
 
 
 # Keras utilities users reach for first that fastnn does not have yet (see

@@ -1,5 +1,9 @@
 """The command line: ``fastnn demo`` and ``fastnn info`` (also ``python -m fastnn``)."""
 
+import importlib.util
+import os
+import sys
+
 import pytest
 from subproc import run_python
 
@@ -13,11 +17,37 @@ def test_info_prints_the_configuration(capsys):
         assert key in out
 
 
-def test_demo_trains_and_reports_accuracy_and_speed(capsys):
+def test_demo_trains_and_reports_accuracy_and_speed(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the picture goes to the current folder
     assert cli.main(["demo", "--backend", "numpy", "--epochs", "2", "--verbose", "2"]) == 0
     out = capsys.readouterr().out
     assert "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "test accuracy" in out and "ms per epoch" in out
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert "wrote fastnn-demo.png" in out
+        assert (tmp_path / "fastnn-demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_picture_where_asked_or_not_at_all(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    picture = tmp_path / "curves" / "demo.png"
+    assert cli.main(["demo", "--backend", "numpy", "--epochs", "1", "--verbose", "0",
+                     "--plot", str(picture)]) == 0
+    assert picture.stat().st_size > 1000
+    assert f"wrote {picture}" in capsys.readouterr().out
+    assert cli.main(["demo", "--backend", "numpy", "--epochs", "1", "--verbose", "0",
+                     "--no-plot"]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["curves"]
+    assert "wrote" not in capsys.readouterr().out
+
+
+def test_demo_without_matplotlib_says_so_and_succeeds(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert cli.main(["demo", "--backend", "numpy", "--epochs", "1", "--verbose", "0"]) == 0
+    assert "pip install 'fastnn[plot]'" in capsys.readouterr().out
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.skipif(not backend.native_available(), reason="native backend not built")
