@@ -386,8 +386,7 @@ class FastnnBuildExt(build_ext):
 
     def _write_build_info(self, config):
         record = {
-            "built_by": "in-place build" if self.fastnn_inplace else "setup.py build "
-            f"({', '.join(self.distribution.commands) or 'build_ext'})",
+            "built_by": self._built_by(),
             "built_at": build_timestamp(),
             "compiler": config["compiler"],
             "compile_args": " ".join(config["compile_args"]),
@@ -407,6 +406,14 @@ class FastnnBuildExt(build_ext):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w") as f:
                 f.write(text)
+
+    def _built_by(self):
+        if self.fastnn_inplace:
+            return "in-place build"
+        commands = self.distribution.commands
+        if "bdist_wheel" in commands:
+            return "wheel build"
+        return f"setup.py {' '.join(commands) or 'build_ext'}"
 
     @staticmethod
     def _read_json(path):
