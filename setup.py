@@ -4,25 +4,37 @@ Metadata lives in pyproject.toml; this file only describes the compiled parts:
 
 * every extension in ``NATIVE_EXTENSIONS`` is a Cython wrapper in ``fastnn/_native``
   linked with plain C sources from ``csrc/``;
-* OpenMP is detected with a compile-and-link test.  A compiler without it still builds
-  fastnn, serially, after a clear warning;
+* OpenMP is detected with a compile-and-link test (GCC's and clang's ``-fopenmp``, Apple
+  clang with libomp, MSVC's ``/openmp``).  A compiler without it still builds fastnn,
+  serially, after a clear warning;
 * sources listed under ``"avx2"`` are the only ones compiled with ``-mavx2 -mfma``.  The
   kernels pick them at run time from CPUID, so the wheel runs on any x86-64 CPU.  We never
-  pass ``-march=native``: a wheel built that way crashes on older machines.
+  pass ``-march=native``: a wheel built that way crashes on older machines;
+* release builds carry no debug information (``FASTNN_DEBUG_BUILD=1`` asks for it);
+* a build never reuses what an earlier build left in ``build/`` unless that was compiled
+  from the same sources with the same configuration (see ``FastnnBuildExt``), and it
+  writes ``fastnn/_native/_build_info.py``, which ``fastnn info`` reads.
+
+Environment switches (each ``1``/``0``; unset means ``0``): ``FASTNN_NO_OPENMP`` builds
+without OpenMP, ``FASTNN_DEBUG_BUILD`` keeps debug information.  ``CC``, ``CFLAGS``,
+``CPPFLAGS`` and ``LDFLAGS`` reach the compiler as usual.
 """
 
+import datetime
 import glob
+import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
 
 import numpy as np
-from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.modified import newer_group
 
 # One row per extension module.  "c": portable C sources; "avx2": sources compiled with
 # AVX2+FMA flags (x86-64 only).  All paths are relative to the repository root.
@@ -65,17 +77,63 @@ NATIVE_EXTENSIONS = [
     },
 ]
 
-# -fno-math-errno: sqrt and friends need not set errno, which lets GCC vectorise them
-# (the optimizer updates run 2-4x faster); fastnn never reads errno.
-BASE_CFLAGS = ["-O3", "-std=c99", "-fno-strict-aliasing", "-fno-math-errno"]
-OPENMP_CFLAGS = ["-fopenmp"]
-OPENMP_LDFLAGS = ["-fopenmp"]
-AVX2_CFLAGS = ["-mavx2", "-mfma"]
+# Flags per compiler family.  "unix" is distutils' name for GCC and clang alike.
+COMPILER_FLAGS = {
+    "unix": {
+        # -fno-math-errno: sqrt and friends need not set errno, which lets GCC vectorise
+        # them (the optimizer updates run 2-4x faster); fastnn never reads errno.
+        "base": ["-O3", "-std=c99", "-fno-strict-aliasing", "-fno-math-errno"],
+        # (compile, link) pairs tried in order; the first that builds the probe wins.
+        # Apple clang has no -fopenmp of its own but passes libomp's pragmas through the
+        # preprocessor; libomp's -I and -L come from CPPFLAGS and LDFLAGS.
+        "openmp": [(["-fopenmp"], ["-fopenmp"]), (["-Xpreprocessor", "-fopenmp"], ["-lomp"])],
+        "avx2": ["-mavx2", "-mfma"],
+        # Python's own CFLAGS usually carry -g (sysconfig's CFLAGS); -g0 after it wins.
+        "release": ([], ["-g0"]),
+        "debug": ([], ["-g"]),
+    },
+    "msvc": {
+        # /std:c11 gives C99's restrict; /fp:precise is MSVC's default, spelled out
+        # because the kernels are tested to match NumPy within fixed tolerances.
+        "base": ["/O2", "/std:c11", "/fp:precise"],
+        "openmp": [(["/openmp"], [])],
+        # None: not built.  ukernel_avx2.c uses GCC's attribute syntax and the CPU check
+        # reads GCC's builtins, so an MSVC build ships the portable kernel only.
+        "avx2": None,
+        "release": ([], []),
+        "debug": (["/DEBUG"], ["/Zi"]),
+    },
+}
 
+CYTHON_DIRECTIVES = {
+    "language_level": "3",
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+}
+
+# What a build or an in-place build leaves beside the sources.  None of it is ever package
+# data: a wheel carries only what the build that made it compiled.
+BUILD_ARTIFACTS = ["*.so", "*.pyd", "*.dylib", "*.dll", "*.o", "*.obj", "*.c"]
+COMPILED_MODULE_SUFFIXES = (".so", ".pyd", ".dylib")
+
+# Where build_ext records the configuration it compiled with (inside build_temp).
+BUILD_CONFIG_FILE = "fastnn-build-config.json"
+BUILD_INFO_MODULE = os.path.join("fastnn", "_native", "_build_info.py")
+
+SWITCH_ON = ("1", "true", "yes", "on")
+SWITCH_OFF = ("", "0", "false", "no", "off")
+
+# The probe fails to compile unless the compiler really runs OpenMP: MSVC ignores options
+# it does not know (with a warning), so "it compiled" alone proves nothing.
 _OPENMP_TEST = textwrap.dedent(
     """
     #include <omp.h>
     #include <stdio.h>
+    #ifndef _OPENMP
+    #error "the compiler did not enable OpenMP"
+    #endif
     int main(void) {
         int n = 0;
         #pragma omp parallel reduction(+:n)
@@ -85,6 +143,82 @@ _OPENMP_TEST = textwrap.dedent(
     }
     """
 )
+
+
+def env_switch(name, environ=None):
+    """The yes/no build switch ``name`` from the environment; refuses other words, since a
+    user who set it meant something and a silent default would build the wrong thing."""
+    value = (os.environ if environ is None else environ).get(name, "").strip().lower()
+    if value in SWITCH_ON:
+        return True
+    if value in SWITCH_OFF:
+        return False
+    raise ValueError(
+        f"{name} must be one of {', '.join(repr(v) for v in SWITCH_ON + SWITCH_OFF)}. "
+        f"Received: {name}={value!r}"
+    )
+
+
+def compiler_family(compiler_type):
+    """The ``COMPILER_FLAGS`` key for a distutils compiler type (mingw and cygwin are GCC)."""
+    return "msvc" if compiler_type == "msvc" else "unix"
+
+
+def extension_flags(family, openmp_flags, debug):
+    """(compile args, link args) of every extension, from the family's flags, the OpenMP
+    (compile, link) pair that worked or None, and whether debug information is wanted."""
+    flags = COMPILER_FLAGS[family]
+    link_extra, compile_extra = flags["debug" if debug else "release"]
+    omp_compile, omp_link = openmp_flags if openmp_flags else ([], [])
+    return (list(flags["base"]) + list(omp_compile) + list(compile_extra),
+            list(omp_link) + list(link_extra))
+
+
+def stale_compiled_modules(package_root, expected_paths):
+    """Compiled modules under ``package_root`` that this build does not make.
+
+    ``build/lib`` outlives a build: a module renamed, dropped from ``NATIVE_EXTENSIONS``
+    or built on another branch stays there and ``bdist_wheel`` packs the whole tree.
+    """
+    expected = {os.path.abspath(p) for p in expected_paths}
+    stale = []
+    for folder, _, files in os.walk(package_root):
+        for name in files:
+            path = os.path.abspath(os.path.join(folder, name))
+            if name.endswith(COMPILED_MODULE_SUFFIXES) and path not in expected:
+                stale.append(path)
+    return sorted(stale)
+
+
+def configuration_changes(previous, current):
+    """Keys whose values differ between two build configurations (all of them when there
+    is no previous record)."""
+    if previous is None:
+        return sorted(current)
+    return sorted(k for k in set(previous) | set(current)
+                  if previous.get(k) != current.get(k))
+
+
+def build_timestamp(environ=None):
+    """UTC build time, or ``SOURCE_DATE_EPOCH``'s when set (reproducible-builds.org), so
+    that two builds of one commit can be byte-identical."""
+    environ = os.environ if environ is None else environ
+    epoch = environ.get("SOURCE_DATE_EPOCH")
+    when = (datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch
+            else datetime.datetime.now(datetime.timezone.utc))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_info_source(record):
+    """The text of the generated ``_build_info.py`` for a build record (a dict)."""
+    lines = [
+        '"""How this fastnn was compiled.  Written by setup.py at build time; do not edit."""',
+        "",
+        "BUILD = {",
+    ]
+    lines += [f"    {key!r}: {value!r}," for key, value in sorted(record.items())]
+    lines += ["}", ""]
+    return "\n".join(lines)
 
 
 def _try_compile(compiler, source, extra_cflags, extra_ldflags, link=True):
@@ -106,8 +240,19 @@ def _try_compile(compiler, source, extra_cflags, extra_ldflags, link=True):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-# cythonize() may return new Extension objects, so AVX2 sources are looked up by name.
-_AVX2_SOURCES = {row["name"]: row["avx2"] for row in NATIVE_EXTENSIONS}
+def _compiler_version(compiler):
+    """The compiler's first ``--version`` line (its name when it has no such option)."""
+    command = getattr(compiler, "compiler_so", None) or [getattr(compiler, "cc", "cl")]
+    try:
+        out = subprocess.run([command[0], "--version"], capture_output=True, text=True,
+                             timeout=30)
+        first = (out.stdout or out.stderr).strip().splitlines()
+        return first[0] if first else command[0]
+    except (OSError, subprocess.SubprocessError):
+        return command[0]
+
+
+_ROWS = {row["name"]: row for row in NATIVE_EXTENSIONS}
 
 
 def _is_x86_64():
@@ -115,73 +260,204 @@ def _is_x86_64():
 
 
 class FastnnBuildExt(build_ext):
-    """build_ext that probes OpenMP once and compiles AVX2 sources with their own flags."""
+    """build_ext that probes OpenMP once, compiles AVX2 sources with their own flags, and
+    never lets a stale object from an earlier build into this one.
+
+    distutils skips an extension whose output is newer than its sources, so the output of
+    any earlier build in ``build/`` (an in-place build, an earlier ``pip install .``)
+    used to be reused whatever it was compiled with: a wheel built with OpenMP carried
+    the serial ``_threads.so`` of an earlier ``FASTNN_NO_OPENMP=1`` build.  The
+    configuration is therefore recorded in ``build_temp``; when it differs (compiler,
+    flags, switches, Python, NumPy, Cython, the extension table) everything is rebuilt.
+    Compiled modules in ``build/lib`` that this build does not make are deleted, and
+    Cython writes its C into ``build_temp``, not beside the ``.pyx`` sources.
+    """
+
+    def run(self):
+        # setuptools clears self.inplace while it builds, then copies to the source tree
+        self.fastnn_inplace = bool(self.inplace)
+        super().run()
 
     def build_extensions(self):
-        if os.environ.get("FASTNN_NO_OPENMP") == "1":
-            self.openmp = False
-        else:
-            self.openmp = _try_compile(
-                self.compiler, _OPENMP_TEST, OPENMP_CFLAGS, OPENMP_LDFLAGS
-            )
-        if not self.openmp:
+        family = compiler_family(self.compiler.compiler_type)
+        flags = COMPILER_FLAGS[family]
+        debug = env_switch("FASTNN_DEBUG_BUILD")
+        self.openmp_flags = None
+        if not env_switch("FASTNN_NO_OPENMP"):
+            self.openmp_flags = next(
+                (pair for pair in flags["openmp"]
+                 if _try_compile(self.compiler, _OPENMP_TEST, pair[0], pair[1])), None)
+        if self.openmp_flags is None:
             print(
                 "\n*** fastnn: the C compiler has no usable OpenMP; the native backend is "
                 "built serially (one thread). Install a compiler with OpenMP support "
                 "(for example gcc, or clang with libomp) for multicore training. ***\n",
                 file=sys.stderr,
             )
-        self.avx2 = _is_x86_64() and _try_compile(
-            self.compiler, "int main(void){return 0;}\n", AVX2_CFLAGS, [], link=False
-        )
+        self.avx2_flags = flags["avx2"] if (
+            flags["avx2"] is not None and _is_x86_64() and _try_compile(
+                self.compiler, "int main(void){return 0;}\n", flags["avx2"], [],
+                link=False)) else None
+        compile_args, link_args = extension_flags(family, self.openmp_flags, debug)
+        config = self._configuration(compile_args, link_args, debug)
+        self._forget_stale_outputs(config)
+        self._cythonize()
         for ext in self.extensions:
-            ext.extra_compile_args = list(BASE_CFLAGS) + (
-                OPENMP_CFLAGS if self.openmp else []
-            )
-            ext.extra_link_args = list(OPENMP_LDFLAGS if self.openmp else [])
+            ext.extra_compile_args = list(compile_args)
+            ext.extra_link_args = list(link_args)
             ext.define_macros = list(ext.define_macros or []) + [
-                ("FNN_HAVE_AVX2_BUILD", "1" if self.avx2 else "0"),
+                ("FNN_HAVE_AVX2_BUILD", "1" if self.avx2_flags else "0"),
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
             ]
         super().build_extensions()
+        self._write_json(os.path.join(self.build_temp, BUILD_CONFIG_FILE), config)
+        self._write_build_info(config)
+
+    def _configuration(self, compile_args, link_args, debug):
+        """Everything an extension's bytes depend on besides its source files (as JSON
+        gives it back, so that it compares equal to the recorded one)."""
+        import Cython
+
+        return json.loads(json.dumps({
+            "compiler": _compiler_version(self.compiler),
+            "compiler_command": list(getattr(self.compiler, "compiler_so", []) or []),
+            "compile_args": compile_args,
+            "link_args": link_args,
+            "openmp": " ".join(self.openmp_flags[0]) if self.openmp_flags else None,
+            "avx2": " ".join(self.avx2_flags) if self.avx2_flags else None,
+            "debug": debug,
+            # fastnn's own switches are in the flags above, as resolved
+            "environment": {k: os.environ.get(k) for k in
+                            ("CC", "CFLAGS", "CPPFLAGS", "LDFLAGS")},
+            "python": sys.version.split()[0],
+            "ext_suffix": self.get_ext_filename("x"),
+            "numpy": np.__version__,
+            "cython": Cython.__version__,
+            "extensions": NATIVE_EXTENSIONS,
+        }))
+
+    def _forget_stale_outputs(self, config):
+        expected = [self.get_ext_fullpath(ext.name) for ext in self.extensions]
+        for path in stale_compiled_modules(os.path.join(self.build_lib, "fastnn"), expected):
+            print(f"fastnn: removing {path}: no extension of this build makes it",
+                  flush=True)
+            os.remove(path)
+        stamp = os.path.join(self.build_temp, BUILD_CONFIG_FILE)
+        previous = self._read_json(stamp)
+        if previous != config:
+            if previous is not None:
+                changed = ", ".join(configuration_changes(previous, config))
+                print(f"fastnn: the build configuration changed since the last build in "
+                      f"{self.build_temp} ({changed}); rebuilding every extension",
+                      flush=True)
+            self.force = True
+            if os.path.exists(stamp):
+                os.remove(stamp)  # a build that fails midway must not look up to date
+
+    def _cythonize(self):
+        # Serially, before distutils compiles (with -j, in threads); the C goes into
+        # build_temp, so no generated .c is left beside the .pyx sources.
+        from Cython.Build import cythonize
+
+        for ext in self.extensions:
+            ext.sources = cythonize(
+                [ext], force=self.force, quiet=True, build_dir=self.build_temp,
+                compiler_directives=CYTHON_DIRECTIVES,
+            )[0].sources
 
     def build_extension(self, ext):
-        avx2_sources = _AVX2_SOURCES.get(ext.name, [])
-        if avx2_sources and self.avx2:
-            # Compile the AVX2 files separately so that only they see -mavx2 -mfma.
+        row = _ROWS.get(ext.name, {})
+        avx2_sources = row.get("avx2", []) if self.avx2_flags else []
+        ext_path = self.get_ext_fullpath(ext.name)
+        if not (self.force or newer_group(list(ext.sources) + list(ext.depends), ext_path,
+                                          "newer")):
+            print(f"fastnn: {ext.name} is up to date (same sources, same configuration)",
+                  flush=True)
+            return
+        extras = [f"{len(row.get('c', [])) + 1} C files"]
+        if avx2_sources:
+            extras.append(f"{len(avx2_sources)} AVX2")
+        extras.append("OpenMP" if self.openmp_flags else "no OpenMP")
+        print(f"fastnn: compiling {ext.name} ({', '.join(extras)})", flush=True)
+        if avx2_sources:
+            # Compile the AVX2 files separately so that only they see the AVX2 flags.
             objects = self.compiler.compile(
                 avx2_sources,
                 output_dir=self.build_temp,
                 macros=ext.define_macros,
                 include_dirs=ext.include_dirs,
-                extra_postargs=ext.extra_compile_args + AVX2_CFLAGS,
+                extra_postargs=ext.extra_compile_args + self.avx2_flags,
             )
-            ext.extra_objects = list(ext.extra_objects or []) + objects
+            ext.extra_objects = [o for o in (ext.extra_objects or []) if o not in objects]
+            ext.extra_objects += objects
         super().build_extension(ext)
+
+    def _write_build_info(self, config):
+        record = {
+            "built_by": self._built_by(),
+            "built_at": build_timestamp(),
+            "compiler": config["compiler"],
+            "compile_args": " ".join(config["compile_args"]),
+            "openmp": config["openmp"],
+            "avx2": config["avx2"],
+            "debug": config["debug"],
+            "python": config["python"],
+            "numpy": config["numpy"],
+            "cython": config["cython"],
+            "platform": platform.platform(),
+        }
+        text = build_info_source(record)
+        targets = [os.path.join(self.build_lib, BUILD_INFO_MODULE)]
+        if self.fastnn_inplace:
+            targets.append(BUILD_INFO_MODULE)
+        for path in targets:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
+
+    def _built_by(self):
+        if self.fastnn_inplace:
+            return "in-place build"
+        commands = self.distribution.commands
+        if "bdist_wheel" in commands:
+            return "wheel build"
+        return f"setup.py {' '.join(commands) or 'build_ext'}"
+
+    @staticmethod
+    def _read_json(path):
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _write_json(path, data):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
 
 
 def _extensions():
-    extensions = []
-    for row in NATIVE_EXTENSIONS:
-        ext = Extension(
+    headers = sorted(glob.glob("csrc/**/*.h", recursive=True)
+                     + glob.glob("fastnn/_native/*.pxi") + glob.glob("fastnn/_native/*.pxd"))
+    return [
+        Extension(
             row["name"],
             sources=[row["pyx"]] + row["c"],
             include_dirs=["csrc", np.get_include()],
-            # headers hold the kernel bodies (one source, two dtypes): edits must rebuild
-            depends=sorted(glob.glob("csrc/**/*.h", recursive=True)),
+            # headers hold the kernel bodies (one source, two dtypes) and the AVX2 files
+            # are compiled on the side: edits to either must rebuild
+            depends=headers + row["avx2"],
             language="c",
         )
-        extensions.append(ext)
-    return cythonize(
-        extensions,
-        compiler_directives={
-            "language_level": "3",
-            "boundscheck": False,
-            "wraparound": False,
-            "cdivision": True,
-            "initializedcheck": False,
-        },
+        for row in NATIVE_EXTENSIONS
+    ]
+
+
+if __name__ == "__main__":
+    setup(
+        ext_modules=_extensions(),
+        cmdclass={"build_ext": FastnnBuildExt},
+        exclude_package_data={"": BUILD_ARTIFACTS},
     )
-
-
-setup(ext_modules=_extensions(), cmdclass={"build_ext": FastnnBuildExt})
