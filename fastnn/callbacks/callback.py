@@ -43,6 +43,10 @@ class Callback:
     # Class-level defaults so subclasses that skip super().__init__() still work.
     model = None
     params = None
+    #: True for a callback whose only effects are files and messages (CSVLogger,
+    #: ModelCheckpoint): in a data-parallel run (fastnn.distributed) only rank 0 runs
+    #: it, so one rank writes each file.
+    primary_rank_only = False
 
     def __init__(self):
         self.model = None
