@@ -1,5 +1,7 @@
 """The base class every callback derives from, and the names of its hooks."""
 
+from .. import distributed as _distributed
+
 # Every hook a callback may implement, as named in Keras 3.
 HOOKS = (
     "on_train_begin",
@@ -23,6 +25,8 @@ HOOKS = (
 
 def print_message(message):
     """Print one message of a callback (``verbose`` output) at once."""
+    if not _distributed.is_primary():  # one rank of a data-parallel run speaks
+        return
     # print() looks sys.stdout up at call time, so redirections are honoured.
     print(message, flush=True)
 

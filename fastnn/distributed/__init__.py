@@ -6,7 +6,7 @@
 
 Run it with ``mpiexec -n 4 python train.py`` (or ``srun``).  Every rank passes the same
 data; ``fit`` and ``evaluate`` split each global batch into one share per rank and sum
-the ranks' contributions with one ``Allreduce`` per step (see ``data_parallel``).  The
+the ranks' contributions with one ``Allreduce`` per step (see ``_data_parallel``).  The
 semantics are written down in ``docs/distributed.md``.
 
 mpi4py is imported by ``initialize`` only, never by ``import fastnn``; it is the
@@ -191,7 +191,7 @@ def data_parallel(model):
     ranks, or None when there is one rank."""
     if _world is None or _world.size == 1:
         return None
-    from .data_parallel import DataParallel
+    from ._data_parallel import DataParallel
 
     return DataParallel(_world.comm, model)
 
