@@ -20,6 +20,7 @@ from . import (
     callbacks,
     config,
     datasets,
+    distributed,
     initializers,
     layers,
     losses,
@@ -39,6 +40,6 @@ from .threads import get_num_threads, set_num_threads
 __all__ = [
     "Input", "Model", "Sequential", "load_model", "set_backend", "show_config",
     "get_num_threads", "set_num_threads", "activations", "backend", "callbacks", "config",
-    "datasets", "initializers", "layers", "losses", "metrics", "models", "optimizers",
+    "datasets", "distributed", "initializers", "layers", "losses", "metrics", "models", "optimizers",
     "regularizers", "threads", "utils",
 ]

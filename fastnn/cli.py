@@ -176,7 +176,7 @@ def _cmd_bench(args):
     show, done = report.progress_printer()
     try:
         doc = run.run_bench(preset, contenders=args.contenders, threads=args.threads,
-                            sections=args.only or run.SECTIONS, repeats=args.repeats,
+                            sections=args.only or run.DEFAULT_SECTIONS, repeats=args.repeats,
                             progress=show, command=_bench_command(args, preset))
     finally:
         done()

@@ -45,6 +45,9 @@ from .utils.validation import check_int
 OVERSUBSCRIPTION = 4
 
 _num_threads = None
+# Cores the default may use, set by fastnn.distributed.initialize to this rank's share of
+# its node (cores on the node / ranks on the node); None: usable_cores().
+_default_cores = None
 _forked_child = False
 _warned_fork = False
 
@@ -162,7 +165,8 @@ def usable_cores():
 
 @functools.lru_cache(maxsize=None)
 def default_num_threads():
-    """``OMP_NUM_THREADS`` when it is a positive integer, else ``usable_cores()``.
+    """``OMP_NUM_THREADS`` when it is a positive integer, else ``usable_cores()`` (or
+    the share of them ``set_default_num_threads`` gave).
 
     Read once per process, as OpenMP itself reads it once: every native op asks for its
     thread count, and even an environment lookup costs microseconds.
@@ -170,7 +174,21 @@ def default_num_threads():
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if env.isdigit() and int(env) > 0:
         return _capped(int(env), "OMP_NUM_THREADS", stacklevel=4)
-    return usable_cores()
+    return _default_cores if _default_cores is not None else usable_cores()
+
+
+def set_default_num_threads(n):
+    """Make ``n`` the default thread count (what ``set_num_threads`` and
+    ``OMP_NUM_THREADS`` override).  ``fastnn.distributed.initialize`` sets it to this
+    rank's share of its node, so that ranks on one node do not oversubscribe it.
+
+    Args:
+        n: an integer >= 1, capped as for ``set_num_threads``; None restores
+            ``usable_cores()``.
+    """
+    global _default_cores
+    _default_cores = None if n is None else _checked_count(n)
+    default_num_threads.cache_clear()
 
 
 def get_num_threads():

@@ -80,6 +80,8 @@ def report_tables(doc):
                                       f"{doc['settings']['threads']} thread(s)"))
     if doc["scaling"]["training"] or doc["scaling"]["gemm"]:
         tables.append(_scaling_table(doc, names, gemm_names))
+    if doc.get("distributed"):
+        tables.append(_distributed_table(doc["distributed"]))
     if doc.get("preset") == "smoke":
         # A smoke run checks that every contender runs; a reader who sees one of its
         # tables alone (a pasted screenshot, a chart) must not take it for a measurement.
@@ -121,6 +123,30 @@ def _rate_table(doc, results, names, native, title):
                     notes.append(note)
     return {"title": title, "header": header, "rows": rows,
             "align": ["l", "r"] + ["r"] * (len(header) - 2), "notes": notes}
+
+
+def _fmt_share(value):
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _distributed_table(result):
+    """``fastnn bench --only distributed``: see ``fastnn.bench.distributed``."""
+    s = result["settings"]
+    title = (f"Data-parallel weak scaling, {'-'.join(map(str, s['layers']))} MLP, "
+             f"{s['samples_per_rank']} samples per rank per step")
+    header = ["configuration", "global batch", "samples/s", "allreduce % step",
+              "packing % step"]
+    rows = [[run["label"], str(run["batch"]), f"{run['samples_per_s']:.0f}",
+             _fmt_share(run.get("allreduce_share")), _fmt_share(run.get("pack_share"))]
+            for run in result["runs"]]
+    notes = []
+    if result["status"] != "ok":
+        notes.append(result["status"])
+    if result["weak_scaling"] is not None:
+        notes.append(f"2 ranks x 1 thread reach {result['weak_scaling']:.2f} of twice "
+                     "1 rank x 1 thread (target: at least 0.90).")
+    return {"title": title, "header": header, "rows": rows,
+            "align": ["l", "r", "r", "r", "r"], "notes": notes}
 
 
 def _scaling_table(doc, names, gemm_names):

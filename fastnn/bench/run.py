@@ -26,7 +26,19 @@ from .scenarios import gemm_shapes, inference_scenario, seed_models, sized_scena
 from .threads import scaling_thread_counts
 
 #: Sections of a run, in the order they are measured and reported.
-SECTIONS = ("gemm", "training", "inference", "scaling")
+SECTIONS = ("gemm", "training", "inference", "scaling", "distributed")
+
+#: The sections a run without ``--only`` measures: ``distributed`` starts MPI jobs
+#: (``fastnn.bench.distributed``), so it runs when asked for.
+DEFAULT_SECTIONS = ("gemm", "training", "inference", "scaling")
+
+#: ``distributed``'s sizes per preset: samples per rank per step, steps per timed
+#: epoch, timed epochs, layers (the smoke preset's net is tiny).
+DISTRIBUTED_SIZES = {
+    "full": (128, 16, 5, (784, 500, 500, 10)),
+    "quick": (128, 8, 3, (784, 500, 500, 10)),
+    "smoke": (8, 2, 1, (32, 16, 10)),
+}
 
 #: How much each run measures.  ``train_samples``: samples in one run, one epoch of
 #: ``fit`` (at least two batches); ``infer_samples``: samples predicted in one run, one
@@ -92,7 +104,8 @@ def _plan(preset, sections, contenders, threads, thread_counts):
     return plan
 
 
-def run_bench(preset="full", contenders=None, threads=None, sections=SECTIONS, repeats=None,
+def run_bench(preset="full", contenders=None, threads=None, sections=DEFAULT_SECTIONS,
+              repeats=None,
               seed=0, progress=None, command=None):
     """Run the comparison and return every measurement as one plain dict.
 
@@ -178,6 +191,13 @@ def run_bench(preset="full", contenders=None, threads=None, sections=SECTIONS, r
             res = benchmark_training(job["scenario"], contenders=names, seed=seed,
                                      min_seconds=p["min_seconds"], **common)
             (doc["scaling"]["training"] if section == "scaling" else doc["training"]).append(res)
+    if "distributed" in sections:
+        from . import distributed
+
+        per_rank, steps, rounds, layers = DISTRIBUTED_SIZES[preset]
+        doc["distributed"] = distributed.measure(
+            per_rank, steps, repeats if repeats is not None else rounds, layers,
+            progress=lambda msg: say(len(plan), msg))
     say(len(plan), "FMA peak again (the best of two is kept)")
     peaks = best_fma_peaks(peak_threads, size=p["peak_size"], previous=peaks)
     _apply_peaks(doc, peaks)

@@ -3,6 +3,7 @@ interrupted ``fit`` from it."""
 
 import os
 
+from .. import distributed as _distributed
 from ..utils.files import user_path
 from ..utils.validation import check_choice
 from .callback import Callback
@@ -72,13 +73,16 @@ class BackupAndRestore(Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
+        # every rank of a data-parallel run restores the backup; rank 0 alone writes it
+        if not _distributed.is_primary():
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint and os.path.exists(self._latest):
             os.replace(self._latest, self._previous)
         self.model.save_training_state(self._latest, epoch=int(epoch) + 1)
 
     def on_train_end(self, logs=None):
-        if not self.delete_checkpoint:
+        if not self.delete_checkpoint or not _distributed.is_primary():
             return
         for path in (self._latest, self._previous):
             try:

@@ -1,5 +1,7 @@
 """The base class every callback derives from, and the names of its hooks."""
 
+from .. import distributed as _distributed
+
 # Every hook a callback may implement, as named in Keras 3.
 HOOKS = (
     "on_train_begin",
@@ -23,6 +25,8 @@ HOOKS = (
 
 def print_message(message):
     """Print one message of a callback (``verbose`` output) at once."""
+    if not _distributed.is_primary():  # one rank of a data-parallel run speaks
+        return
     # print() looks sys.stdout up at call time, so redirections are honoured.
     print(message, flush=True)
 
@@ -43,6 +47,10 @@ class Callback:
     # Class-level defaults so subclasses that skip super().__init__() still work.
     model = None
     params = None
+    #: True for a callback whose only effects are files and messages (CSVLogger,
+    #: ModelCheckpoint): in a data-parallel run (fastnn.distributed) only rank 0 runs
+    #: it, so one rank writes each file.
+    primary_rank_only = False
 
     def __init__(self):
         self.model = None

@@ -3,6 +3,7 @@ every callback in order."""
 
 import collections.abc
 
+from .. import distributed as _distributed
 from .callback import Callback
 from .history import History
 from .progbar_logger import ProgbarLogger
@@ -41,6 +42,8 @@ class CallbackList(Callback):
                     "`callbacks` must be a list of `fastnn.callbacks.Callback` "
                     f"instances. Received an item of type {type(cb).__name__}: {cb!r}"
                 )
+        if not _distributed.is_primary():
+            self.callbacks = [cb for cb in self.callbacks if not cb.primary_rank_only]
         self._history = next((cb for cb in self.callbacks if isinstance(cb, History)), None)
         self._progbar = next((cb for cb in self.callbacks if isinstance(cb, ProgbarLogger)), None)
         # Appended last so they see keys that earlier callbacks add to logs.
@@ -68,6 +71,8 @@ class CallbackList(Callback):
             raise TypeError(
                 f"Expected a `Callback` instance. Received: {type(callback).__name__}"
             )
+        if callback.primary_rank_only and not _distributed.is_primary():
+            return
         self.callbacks.append(callback)
         if isinstance(callback, History) and self._history is None:
             self._history = callback

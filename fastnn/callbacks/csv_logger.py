@@ -34,6 +34,8 @@ class CSVLogger(Callback):
             header this logger wrote, with the same separator.
     """
 
+    primary_rank_only = True  # one rank of a data-parallel run writes the file
+
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
         check_str("separator", separator, owner="CSVLogger")

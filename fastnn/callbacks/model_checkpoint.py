@@ -36,6 +36,8 @@ class ModelCheckpoint(MonitorCallback):
             run does not overwrite a better checkpoint).
     """
 
+    primary_rank_only = True  # one rank of a data-parallel run writes the files
+
     def __init__(
         self,
         filepath,

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import distributed as _distributed
 from ..utils import random as _random
 from ..utils.validation import check_int, check_real, check_shape, refuse_argument
 from . import windowing as win
@@ -58,7 +59,8 @@ class Dropout(Layer):
             return x
         shape = self._mask_shape(x)
         mask = self.ops.dropout_mask(
-            shape, self.rate, self._seed, self._stream, x.dtype,
+            # each rank of a data-parallel run draws its own masks (rank 0: this seed's)
+            shape, self.rate, _distributed.rank_seed(self._seed), self._stream, x.dtype,
             out=buffer(cache, "mask", shape, x.dtype),
         )
         self._stream += 1

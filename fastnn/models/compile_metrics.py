@@ -88,6 +88,13 @@ class MetricRun:
         """This call's metric objects, in log order."""
         return [metric for _, _, _, metric in self._entries]
 
+    def with_metrics(self, metrics):
+        """A ``MetricRun`` with this run's keys over other metric objects, one per
+        entry in log order (data-parallel training logs copies holding the state
+        summed over the ranks)."""
+        return MetricRun([(key, k, weighted, metric) for (key, k, weighted, _), metric
+                          in zip(self._entries, metrics)])
+
     def update(self, ys, preds, sample_weight):
         """Add one batch: ``ys`` and ``preds`` per output, ``sample_weight`` (n,) or
         None, which only the weighted metrics see."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import backend
 from .. import config as _config
+from .. import distributed as _distributed
 from .. import losses as _losses
 from .. import optimizers as _optimizers
 from ..callbacks import CallbackList
@@ -215,11 +216,13 @@ class Trainer:
         return w
 
     # ----------------------------------------------------------------- steps
-    def _forward_loss(self, xs, ys, sw, training, caches, need_grad):
+    def _forward_loss(self, xs, ys, sw, training, caches, need_grad, shard=None):
         """Forward and loss.  Returns (loss value, predictions, output gradients).
 
         A prediction is None for an output without metrics (nothing reads it, and for
-        a fused output it would cost an activation pass).
+        a fused output it would cost an activation pass).  With a ``shard`` (this
+        rank's rows of a data-parallel global batch) the loss and its gradient are
+        this rank's part of the global batch's.
         """
         outs = self._graph.forward(xs, training, caches, skip_activation=self._fused)
         n = xs[0].shape[0]
@@ -229,7 +232,8 @@ class Trainer:
         ):
             # the loss's reduction decides the per-sample scale (w / n by default), and
             # the same scale weighs the reported loss and its gradient
-            scale, scale64 = self._loss_scale(k, loss, n, sw, out.dtype)
+            scale, scale64 = (self._loss_scale(k, loss, n, sw, out.dtype) if shard is None
+                              else _shard_loss_scale(loss, shard, out.dtype))
             act = self._fused.get(t.node.id)
             gscale = None
             if need_grad:
@@ -287,35 +291,56 @@ class Trainer:
         plan = self._cached_step_plan = (list(variables), penalized, regularized)
         return plan
 
-    def _train_step(self, xs, ys, sw, metric_run):
-        caches = self._train_caches.setdefault(xs[0].shape[0], {})
-        loss, preds, out_grads = self._forward_loss(xs, ys, sw, True, caches, need_grad=True)
+    def _train_step(self, xs, ys, sw, metric_run, shard=None):
+        """One update.  With a ``shard`` (data-parallel ``fit``) the rows are this
+        rank's share of a global batch and the gradients are summed over the ranks
+        before the update."""
         variables = self.trainable_weights
         _, penalized, regularized = self._step_plan(variables)
-        if penalized:
-            loss += sum(layer.regularization_penalty() for layer in penalized)
-        grads_by_var = self._graph.backward(caches, out_grads)
-        grads = [grads_by_var.get(id(var)) for var in variables]
-        if any(g is None for g in grads):  # no gradient reached it: a zero gradient
-            grads = [np.zeros_like(var.value) if g is None else g
-                     for var, g in zip(variables, grads)]
-        for layer, start, k in regularized:
-            layer.add_regularization_grads(grads[start:start + k])
+        if xs[0].shape[0]:
+            caches = self._train_caches.setdefault(xs[0].shape[0], {})
+            loss, preds, out_grads = self._forward_loss(xs, ys, sw, True, caches,
+                                                        need_grad=True, shard=shard)
+            grads_by_var = self._graph.backward(caches, out_grads)
+            grads = [grads_by_var.get(id(var)) for var in variables]
+            if any(g is None for g in grads):  # no gradient reached it: a zero gradient
+                grads = [np.zeros_like(var.value) if g is None else g
+                         for var, g in zip(variables, grads)]
+            metric_run.update(ys, preds, sw)
+        else:  # an empty share: a global batch with fewer rows than ranks
+            loss, grads = 0.0, [np.zeros_like(var.value) for var in variables]
+        # the penalties belong to the weights, not the rows: one rank adds them
+        if shard is None or shard.primary:
+            if penalized:
+                loss += sum(layer.regularization_penalty() for layer in penalized)
+            for layer, start, k in regularized:
+                layer.add_regularization_grads(grads[start:start + k])
+        if shard is not None:
+            grads, loss = self._data_parallel.reduce_step(grads, loss, metric_run,
+                                                          variables)
         if variables:
             self.optimizer.apply(grads, variables)
-        metric_run.update(ys, preds, sw)
         return loss
 
-    def _test_step(self, xs, ys, sw, metric_run):
-        loss, preds, _ = self._forward_loss(xs, ys, sw, False, {}, need_grad=False)
-        loss += self._regularization_penalty()
-        metric_run.update(ys, preds, sw)
+    def _test_step(self, xs, ys, sw, metric_run, shard=None):
+        loss = 0.0
+        if xs[0].shape[0]:
+            loss, preds, _ = self._forward_loss(xs, ys, sw, False, {}, need_grad=False,
+                                                shard=shard)
+            metric_run.update(ys, preds, sw)
+        if shard is None or shard.primary:
+            loss += self._regularization_penalty()
+        if shard is not None:
+            loss = self._data_parallel.reduce_test_step(loss, metric_run)
         return loss
 
-    def _new_metric_run(self):
+    def _new_metric_run(self, data_parallel=None):
         """Fresh metric objects for one fit epoch, evaluate or *_on_batch call: metric
-        state belongs to the call, so concurrent or nested calls never mix it."""
+        state belongs to the call, so concurrent or nested calls never mix it.  In a
+        data-parallel call they log the state summed over the ranks."""
         run = self._compiled_metrics.new_run()
+        if data_parallel is not None:
+            run = data_parallel.metric_run(run)
         self._latest_metric_run = run
         return run
 
@@ -394,13 +419,17 @@ class Trainer:
             n = cut
 
         steps = -(-n // batch_size)
+        dp = _distributed.data_parallel(self)
+        if dp is not None and not dp.primary:
+            verbose = 0  # rank 0 alone prints
         cbs = CallbackList(
             callbacks, add_history=True, add_progbar=verbose != 0, model=self,
             verbose=verbose, epochs=epochs, steps=steps,
         )
         self.stop_training = False
-        rng = np.random.default_rng(_random.draw_seed())
-        with self._training("fit"):
+        seed = _random.draw_seed()
+        rng = np.random.default_rng(seed if dp is None else dp.agree(seed))
+        with self._training("fit"), _data_parallel_call(self, dp):
             # A callback resuming an interrupted run (BackupAndRestore) calls
             # load_training_state in on_train_begin: it restores this generator's state
             # and sets the epoch to start from.
@@ -408,17 +437,21 @@ class Trainer:
             cbs.on_train_begin()
             if self._resume_epoch is not None:
                 initial_epoch = self._resume_epoch
+            if dp is not None:  # every rank starts from rank 0's model and position
+                dp.broadcast_model(self)
+                rng.bit_generator.state = dp.agree(rng.bit_generator.state)
+                initial_epoch = dp.agree(initial_epoch)
             logs = {}
             for epoch in range(initial_epoch, epochs):
-                metric_run = self._new_metric_run()
+                metric_run = self._new_metric_run(dp)
                 cbs.on_epoch_begin(epoch)
                 order = rng.permutation(n) if shuffle else None
                 seen, loss_sum = 0, 0.0
-                batches = _Batches(xs, ys, sw, batch_size, order)
-                for step, (bx, by, bw) in enumerate(batches):
+                batches = _batches(dp, xs, ys, sw, batch_size, order)
+                for step, (bx, by, bw, shard) in enumerate(batches):
                     cbs.on_train_batch_begin(step)
-                    batch_loss = self._train_step(bx, by, bw, metric_run)
-                    m = bx[0].shape[0]
+                    batch_loss = self._train_step(bx, by, bw, metric_run, shard)
+                    m = bx[0].shape[0] if shard is None else shard.rows
                     seen += m
                     loss_sum += batch_loss * m
                     logs = {"loss": loss_sum / seen, **metric_run.logs()}
@@ -509,26 +542,32 @@ class Trainer:
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
         sw = V.check_sample_weight(sample_weight, n, self._dtype())
+        dp = _distributed.data_parallel(self)
+        if dp is not None and not dp.primary:
+            verbose = 0  # rank 0 alone prints
         cbs = CallbackList(
             callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
             epochs=1, steps=-(-n // batch_size),
         )
-        logs = self._evaluate_arrays(xs, ys, sw, batch_size, cbs)
+        with _data_parallel_call(self, dp):
+            logs = self._evaluate_arrays(xs, ys, sw, batch_size, cbs)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
     def _evaluate_arrays(self, xs, ys, sw, batch_size, cbs=None):
-        metric_run = self._new_metric_run()
+        dp = self.__dict__.get("_data_parallel")  # set by a data-parallel fit / evaluate
+        metric_run = self._new_metric_run(dp)
         if cbs is not None:
             cbs.on_test_begin()
         seen, loss_sum, logs = 0, 0.0, {}
-        for step, (bx, by, bw) in enumerate(_Batches(xs, ys, sw, batch_size, None)):
+        batches = _batches(dp, xs, ys, sw, batch_size, None)
+        for step, (bx, by, bw, shard) in enumerate(batches):
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
-            batch_loss = self._test_step(bx, by, bw, metric_run)
-            m = bx[0].shape[0]
+            batch_loss = self._test_step(bx, by, bw, metric_run, shard)
+            m = bx[0].shape[0] if shard is None else shard.rows
             seen += m
             loss_sum += batch_loss * m
             logs = {"loss": loss_sum / seen, **metric_run.logs()}
@@ -604,11 +643,13 @@ class Trainer:
     # ----------------------------------------------------------------- saving
     def save(self, filepath, overwrite=True):
         """Save architecture, weights, compile settings and optimizer state to one file."""
-        saving.save_model(self, filepath, overwrite=overwrite)
+        if _distributed.is_primary():  # in a data-parallel run, rank 0 writes
+            saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Save only the weights (a ``.npz`` file, written atomically)."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        if _distributed.is_primary():  # in a data-parallel run, rank 0 writes
+            saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` (shapes are checked first)."""
@@ -637,7 +678,8 @@ class Trainer:
                 for layer in self.layers
             ],
         }
-        saving.save_model(self, filepath, training_state=state)
+        if _distributed.is_primary():  # in a data-parallel run, rank 0 writes
+            saving.save_model(self, filepath, training_state=state)
 
     def load_training_state(self, filepath):
         """Load a file written by ``save_training_state`` into this model.
@@ -665,9 +707,49 @@ class Trainer:
         return self._resume_epoch
 
 
+def _batches(data_parallel, xs, ys, sw, batch_size, order):
+    """``(xs, ys, sample_weight, shard)`` per batch: whole batches (shard None) in one
+    process, this rank's share of each global batch in a data-parallel call."""
+    if data_parallel is None:
+        return _Batches(xs, ys, sw, batch_size, order)
+    return data_parallel.batches(xs, ys, sw, batch_size, order)
+
+
+class _data_parallel_call:
+    """The span of a data-parallel ``fit`` / ``evaluate``: the model knows its
+    ``DataParallel`` (its validation runs sharded too), and an exception ends every
+    rank instead of leaving the others waiting in their next Allreduce."""
+
+    def __init__(self, model, data_parallel):
+        self.model, self.dp = model, data_parallel
+
+    def __enter__(self):
+        if self.dp is not None:
+            self.before = self.model.__dict__.get("_data_parallel")
+            self.model._data_parallel = self.dp
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.dp is None:
+            return False
+        self.model._data_parallel = self.before
+        if exc is not None:
+            _distributed.report_and_abort(exc)
+        return False
+
+
+def _shard_loss_scale(loss, shard, dtype):
+    """This rank's rows of the per-sample loss scale of its global batch, in ``dtype``
+    and in float64: with them the ranks' losses and gradients add up to the global
+    batch's."""
+    scale64 = np.asarray(loss.reduction_scale(shard.rows, shard.sample_weight),
+                         dtype=np.float64)[shard.lo:shard.hi]
+    return scale64.astype(dtype), scale64
+
+
 class _Batches:
-    """Iterates over (x, y, sample_weight) batches; shuffled batches are gathered into
-    buffers reused from one epoch to the next."""
+    """Iterates over (x, y, sample_weight, None) batches; shuffled batches are gathered
+    into buffers reused from one epoch to the next."""
 
     def __init__(self, xs, ys, sw, batch_size, order):
         self.xs, self.ys, self.sw = xs, ys, sw
@@ -680,12 +762,12 @@ class _Batches:
             stop = min(start + bs, self.n)
             if self.order is None:
                 yield ([a[start:stop] for a in self.xs], [a[start:stop] for a in self.ys],
-                       None if self.sw is None else self.sw[start:stop])
+                       None if self.sw is None else self.sw[start:stop], None)
             else:
                 idx = self.order[start:stop]
                 yield ([a.take(idx, axis=0) for a in self.xs],
                        [a.take(idx, axis=0) for a in self.ys],
-                       None if self.sw is None else self.sw.take(idx))
+                       None if self.sw is None else self.sw.take(idx), None)
 
 
 def _index_of_first(variables, var):

@@ -1,0 +1,302 @@
+"""``DataParallel``: what ``fit`` and ``evaluate`` do differently on several ranks.
+
+Every rank holds the same data.  A global batch of ``m`` rows is cut into one
+contiguous share per rank, rows ``[m*r // P, m*(r+1) // P)`` of the batch (the same
+shuffled order on every rank, from a seed rank 0 chose), so the shares differ by at
+most one row and a batch smaller than ``P`` leaves some ranks an empty share.
+
+Each rank scales its per-sample losses by the factor the *global* batch would give
+them (``loss.reduction_scale(m, global weights)``, then its own rows of it), so the
+gradients of the shares add up to the gradient a single process computes on the whole
+batch.  Rank 0 alone adds the regularization terms, which belong to the weights, not to
+the data.  One ``Allreduce`` (sum, in place, over the buffer interface) then adds, in a
+single contiguous array of the model's float type:
+
+    [ every trainable gradient | BatchNormalization moving statistics | loss |
+      metric state ]
+
+The gradients come back as views of that array, which the optimizer updates from
+directly; the moving statistics are divided by ``P`` (the mean over ranks); the loss and
+the metric state (sums and counts, not results) are the global batch's, so every rank
+logs the same numbers and every callback decides the same thing.  Packing the gradients
+costs one copy of them per step (measured by ``benchmarks/bench_distributed.py``), small
+beside the matrix products that produce them.
+
+Metric state is read from the attributes fastnn's metrics keep it in (``total``,
+``count``, ``true_positives``, ...): sums over batches, which add across ranks too.
+"""
+
+import copy
+
+import numpy as np
+
+from . import report_and_abort
+
+# Where fastnn's metrics keep their state: every one of them is a sum over samples
+# (Mean: total, count; Precision, Recall, AUC: confusion counts per threshold).
+METRIC_STATE_ATTRIBUTES = ("total", "count", "true_positives", "false_positives",
+                           "true_negatives", "false_negatives")
+
+
+class Shard:
+    """This rank's share of one global batch.
+
+    Attributes:
+        rows: the global batch's size ``m``.
+        lo, hi: this rank's rows of the batch, ``[lo, hi)``.
+        sample_weight: the global batch's sample weights, or None.
+        primary: whether this rank adds the regularization terms (rank 0).
+    """
+
+    __slots__ = ("rows", "lo", "hi", "sample_weight", "primary")
+
+    def __init__(self, rows, lo, hi, sample_weight, primary):
+        self.rows, self.lo, self.hi = rows, lo, hi
+        self.sample_weight = sample_weight
+        self.primary = primary
+
+
+class DataParallel:
+    """Runs one model's ``fit`` and ``evaluate`` across the ranks of ``comm``.
+
+    Args:
+        comm: an mpi4py communicator holding every rank.
+        model: the model; every rank builds the same one.
+    """
+
+    def __init__(self, comm, model):
+        from mpi4py import MPI
+
+        self._mpi = MPI
+        self.comm = comm
+        self.model = model
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.primary = self.rank == 0
+        self._layouts = {}
+
+    # ------------------------------------------------------------------ fit start
+    def agree(self, value):
+        """Rank 0's ``value`` (a small picklable object), on every rank."""
+        return self.comm.bcast(value, root=0)
+
+    def broadcast_model(self, model):
+        """Copy rank 0's weights, optimizer state and Dropout positions to every rank.
+
+        Called when ``fit`` starts, after the callbacks' ``on_train_begin`` (where
+        ``BackupAndRestore`` resumes), so that every rank starts equal whatever each
+        loaded or initialized before.
+        """
+        for weight in model.weights:
+            self.comm.Bcast(weight.value, root=0)
+        optimizer = model.optimizer
+        state = self._broadcast_arrays(optimizer.get_state() if self.primary else None)
+        if not self.primary:
+            optimizer.set_state(state)
+        rng_states = self.agree([layer.get_rng_state() if hasattr(layer, "get_rng_state")
+                                 else None for layer in model.layers])
+        for layer, rng_state in zip(model.layers, rng_states):
+            if rng_state is not None:
+                layer.set_rng_state(rng_state)
+
+    def _broadcast_arrays(self, arrays):
+        """Rank 0's ``{name: ndarray}``: names, shapes and dtypes pickled, contents sent
+        through the buffer interface."""
+        specs = self.agree(None if arrays is None else
+                           [(k, a.shape, a.dtype.str) for k, a in arrays.items()])
+        out = {}
+        for name, shape, dtype in specs:
+            a = (np.ascontiguousarray(arrays[name]) if self.primary
+                 else np.empty(shape, dtype=np.dtype(dtype)))
+            self.comm.Bcast(a, root=0)
+            out[name] = a
+        return out
+
+    # ------------------------------------------------------------------ batches
+    def shard_bounds(self, rows):
+        """This rank's rows ``[lo, hi)`` of a global batch of ``rows``."""
+        return rows * self.rank // self.size, rows * (self.rank + 1) // self.size
+
+    def batches(self, xs, ys, sw, batch_size, order):
+        """Like the trainer's ``_Batches``, but each item is this rank's share of a
+        global batch: ``(xs, ys, sample_weight, Shard)``."""
+        n = xs[0].shape[0]
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            lo, hi = self.shard_bounds(stop - start)
+            if order is None:
+                rows = slice(start + lo, start + hi)
+                bx = [a[rows] for a in xs]
+                by = [a[rows] for a in ys]
+                gw = None if sw is None else sw[start:stop]
+            else:
+                idx = order[start + lo:start + hi]
+                bx = [a.take(idx, axis=0) for a in xs]
+                by = [a.take(idx, axis=0) for a in ys]
+                gw = None if sw is None else sw.take(order[start:stop])
+            bw = None if gw is None else gw[lo:hi]
+            yield bx, by, bw, Shard(stop - start, lo, hi, gw, self.primary)
+
+    # ------------------------------------------------------------------ reductions
+    def reduce_step(self, grads, loss, metric_run, variables):
+        """Sum the step's gradients, loss and metric state over the ranks (one
+        Allreduce) and average the BatchNormalization moving statistics.
+
+        Returns:
+            ``(gradients, loss)``: the global gradients, as views of the reduced
+            buffer (the same arrays every step), and the global batch's loss.
+        """
+        layout = self._layout(variables, metric_run)
+        for view, g in zip(layout.grads, grads):
+            np.copyto(view, g, casting="same_kind")
+        for view, stat in zip(layout.stats_views, layout.stats):
+            np.copyto(view, stat.value, casting="same_kind")
+        loss = self._reduce_tail(layout, loss, metric_run)
+        for view, stat in zip(layout.stats_views, layout.stats):
+            np.divide(view, self.size, out=stat.value, casting="same_kind")
+        return layout.grads, loss
+
+    def reduce_test_step(self, loss, metric_run):
+        """Sum one evaluation batch's loss and metric state over the ranks."""
+        return self._reduce_tail(self._layout((), metric_run), loss, metric_run)
+
+    def _reduce_tail(self, layout, loss, metric_run):
+        buf = layout.buffer
+        buf[layout.loss_index] = loss
+        metric_run.write_state(buf[layout.loss_index + 1:])
+        self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
+        metric_run.read_global_state(buf[layout.loss_index + 1:])
+        return float(buf[layout.loss_index])
+
+    def _layout(self, variables, metric_run):
+        key = (tuple(id(v) for v in variables), metric_run.state_size)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = _Layout(self.model, variables,
+                                                  metric_run.state_size)
+        return layout
+
+    def metric_run(self, local_run):
+        """``local_run`` (this rank's metric objects) with logs from the global state."""
+        return GlobalMetricRun(local_run)
+
+    # ------------------------------------------------------------------ faults
+    def abort_on_error(self):
+        """A context in which an exception ends every rank (the others would wait for
+        this one in their next Allreduce forever), after printing it."""
+        return _AbortOnError()
+
+
+class _AbortOnError:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None:
+            report_and_abort(exc)
+        return False
+
+
+class _Layout:
+    """The step buffer of one (variables, metric state size) pair, and its views."""
+
+    def __init__(self, model, variables, metric_state_size):
+        dtype = model._dtype()
+        self.stats = _moving_statistics(model) if variables else []
+        sizes = [v.value.size for v in variables] + [s.value.size for s in self.stats]
+        self.loss_index = sum(sizes)
+        self.buffer = np.zeros(self.loss_index + 1 + metric_state_size, dtype=dtype)
+        views, offset = [], 0
+        for shape, size in zip([v.value.shape for v in variables]
+                               + [s.value.shape for s in self.stats], sizes):
+            views.append(self.buffer[offset:offset + size].reshape(shape))
+            offset += size
+        self.grads = views[:len(variables)]
+        self.stats_views = views[len(variables):]
+
+
+def _moving_statistics(model):
+    """The moving statistics a training step updates: those of every trainable
+    BatchNormalization layer (a frozen one runs in inference mode)."""
+    from ..layers.normalization import BatchNormalization
+
+    stats = []
+    for layer in model.layers:
+        if isinstance(layer, BatchNormalization) and layer.trainable and layer.built:
+            stats += [layer.moving_mean, layer.moving_variance]
+    return stats
+
+
+class GlobalMetricRun:
+    """A ``MetricRun`` whose metrics are updated with this rank's rows and whose logs
+    come from the state summed over every rank.
+
+    Args:
+        local_run: the ``MetricRun`` this rank updates.
+    """
+
+    def __init__(self, local_run):
+        self._local = local_run
+        self._attributes = [_state_attributes(m) for m in local_run.metrics]
+        self._global = [_shallow_copy(m) for m in local_run.metrics]
+        self._global_run = local_run.with_metrics(self._global)
+        self.state_size = sum(int(np.size(getattr(m, name)))
+                              for m, names in zip(local_run.metrics, self._attributes)
+                              for name in names)
+
+    @property
+    def metrics(self):
+        """The metrics holding the global state, in log order."""
+        return self._global
+
+    def update(self, ys, preds, sample_weight):
+        """Add this rank's rows of one batch."""
+        self._local.update(ys, preds, sample_weight)
+
+    def write_state(self, out):
+        """Copy this rank's metric state, in a fixed order, into ``out``."""
+        offset = 0
+        for metric, names in zip(self._local.metrics, self._attributes):
+            for name in names:
+                value = np.ravel(getattr(metric, name))
+                out[offset:offset + value.size] = value
+                offset += value.size
+
+    def read_global_state(self, summed):
+        """Take the state summed over ranks from ``summed`` into the global metrics."""
+        offset = 0
+        for metric, names in zip(self._global, self._attributes):
+            for name in names:
+                local = getattr(metric, name)
+                size = int(np.size(local))
+                values = summed[offset:offset + size].astype(np.float64)
+                offset += size
+                if np.ndim(local) == 0:
+                    setattr(metric, name, float(values[0]))
+                else:
+                    setattr(metric, name, values.reshape(np.shape(local)))
+
+    def logs(self):
+        """``{key: result}`` of the global state."""
+        return self._global_run.logs()
+
+
+def _state_attributes(metric):
+    names = [name for name in METRIC_STATE_ATTRIBUTES if name in vars(metric)]
+    if not names:
+        raise ValueError(
+            f"Data-parallel training sums each metric's state over the ranks, and the "
+            f"metric {metric.name!r} ({type(metric).__name__}) keeps none of it in the "
+            f"attributes {list(METRIC_STATE_ATTRIBUTES)}. Keep its running sums in "
+            "those attributes (as fastnn's metrics do), or leave it out of compile() "
+            "for a data-parallel run."
+        )
+    return names
+
+
+def _shallow_copy(metric):
+    """A copy of ``metric`` whose state attributes can be replaced without touching
+    the original (its configuration is shared)."""
+    twin = copy.copy(metric)
+    twin.__dict__ = dict(vars(metric))
+    return twin

@@ -1,0 +1,279 @@
+"""One rank of a data-parallel test run: ``python worker.py SCENARIO OUT [ARG]``.
+
+Started by tests/distributed/test_data_parallel.py under ``mpiexec -n 2`` (and, for the
+single-process reference, without it).  Each rank writes what the test compares to
+``OUT/<scenario>-rank<r>.npz`` (arrays) and ``.json`` (numbers and logs).
+"""
+
+import json
+import os
+import signal
+import sys
+
+import numpy as np
+
+import fastnn
+from fastnn import callbacks, layers
+
+fastnn.distributed.initialize()
+RANK, SIZE = fastnn.distributed.rank(), fastnn.distributed.size()
+
+
+class CountingComm:
+    """The job's communicator, counting the reductions that go through it."""
+
+    def __init__(self, comm):
+        self._comm = comm
+        self.buffer_allreduces = 0
+        self.pickled_allreduces = 0
+        self.sizes = set()
+
+    def Allreduce(self, sendbuf, recvbuf, op):
+        self.buffer_allreduces += 1
+        self.sizes.add(recvbuf.size)
+        assert isinstance(recvbuf, np.ndarray) and recvbuf.flags.c_contiguous
+        return self._comm.Allreduce(sendbuf, recvbuf, op=op)
+
+    def allreduce(self, *args, **kwargs):
+        self.pickled_allreduces += 1
+        return self._comm.allreduce(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._comm, name)
+
+
+def data(n, features, classes, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, *features)).astype(dtype)
+    y = rng.integers(0, classes, n)
+    sw = rng.uniform(0.5, 2.0, n).astype(dtype)
+    return x, y, sw
+
+
+def build(builder, dtype):
+    """A compiled model; the weights depend on the global seed (set per rank)."""
+    fastnn.config.set_floatx(dtype)
+    if builder == "mlp":
+        model = fastnn.Sequential([
+            layers.Input((12,)),
+            layers.Dense(16, activation="relu", kernel_regularizer="l2"),
+            layers.Dense(3, activation="softmax"),
+        ])
+        shape = (12,)
+    elif builder == "cnn":
+        model = fastnn.Sequential([
+            layers.Input((8, 8, 2)),
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ])
+        shape = (8, 8, 2)
+    else:
+        raise ValueError(builder)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy"])
+    return model, shape
+
+
+def scramble_other_ranks(model):
+    """Give every rank but 0 other weights: fit must start from rank 0's."""
+    if RANK:
+        rng = np.random.default_rng(100 + RANK)
+        model.set_weights([rng.normal(size=w.shape) for w in model.get_weights()])
+
+
+def train(builder, dtype, n, out):
+    fastnn.utils.set_random_seed(1 + 10 * RANK)  # ranks differ on purpose
+    model, shape = build(builder, dtype)
+    scramble_other_ranks(model)
+    x, y, sw = data(n, shape, 3, dtype)
+    xv, yv, _ = data(37, shape, 3, dtype, seed=1)
+    comm = fastnn.distributed.communicator()
+    counter = None
+    if comm is not None:
+        counter = fastnn.distributed._world.comm = CountingComm(comm)
+    history = model.fit(x, y, batch_size=25, epochs=3, sample_weight=sw,
+                        validation_data=(xv, yv), verbose=0)
+    evaluated = model.evaluate(xv, yv, batch_size=17, verbose=0, return_dict=True)
+    predicted = model.predict(xv[:5], verbose=0)
+    if counter is not None:
+        fastnn.distributed._world.comm = comm
+    record = {"history": history.history, "evaluate": evaluated}
+    if counter is not None:
+        record.update(buffer_allreduces=counter.buffer_allreduces,
+                      pickled_allreduces=counter.pickled_allreduces,
+                      buffer_sizes=sorted(counter.sizes))
+    tag = f"{builder}-{dtype}"
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays["predicted"] = predicted
+    save(out, tag, arrays, record)
+
+
+def batch_norm(out):
+    """One step on one global batch: the moving statistics are the ranks' mean."""
+    fastnn.config.set_floatx("float64")
+    fastnn.utils.set_random_seed(3)
+    model = fastnn.Sequential([layers.Input((5,)), layers.BatchNormalization(momentum=0.9),
+                               layers.Dense(2)])
+    model.compile("sgd", "mse")
+    x, _, _ = data(30, (5,), 2, "float64", seed=4)
+    x = x * np.arange(1, 6) + np.arange(5)
+    y = np.ones((30, 2))
+    model.fit(x, y, batch_size=30, epochs=1, shuffle=False, verbose=0)
+    bn = model.layers[0]
+    save(out, "bn", {"x": x, "moving_mean": bn.moving_mean.value,
+                     "moving_variance": bn.moving_variance.value}, {})
+
+
+def dropout(out):
+    """Masks per rank, reproducible; the trained weights still agree."""
+    fastnn.config.set_floatx("float64")
+    layer = layers.Dropout(0.5, seed=123)
+    ones = np.ones((4, 40))
+    first = layer.forward(ones, True, {})
+    layer.set_rng_state({"seed": 123, "stream": 0})
+    again = layer.forward(ones, True, {})
+    fastnn.utils.set_random_seed(5)
+    model = fastnn.Sequential([layers.Input((12,)), layers.Dense(8, activation="relu"),
+                               layers.Dropout(0.3), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y, _ = data(60, (12,), 3, "float64")
+    model.fit(x, y, batch_size=20, epochs=2, verbose=0)
+    arrays = {"first": first, "again": again}
+    arrays.update({f"w{i}": w for i, w in enumerate(model.get_weights())})
+    save(out, "dropout", arrays, {})
+
+
+def thread_counts(out):
+    default = fastnn.get_num_threads()
+    fastnn.set_num_threads(3)
+    save(out, "threads", {}, {"default": default, "set": fastnn.get_num_threads(),
+                              "usable": fastnn.threads.usable_cores(),
+                              "local_size": fastnn.distributed.local_size()})
+
+
+class ForbidWrites:
+    """Makes any file write by this rank fail the run."""
+
+    @staticmethod
+    def install():
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"rank {RANK} wrote a file: {args[:2]}")
+
+        fastnn.models.saving.save_model = refuse
+        fastnn.models.saving.save_weights = refuse
+        fastnn.callbacks.csv_logger.open = refuse
+
+
+def files(out):
+    """Callbacks that decide (EarlyStopping, ReduceLROnPlateau) and that write."""
+    sys.stdout = open(os.path.join(out, f"stdout-rank{RANK}.txt"), "w")
+    fastnn.utils.set_random_seed(1 + 10 * RANK)
+    model, shape = build("mlp", "float64")
+    scramble_other_ranks(model)
+    x, y, _ = data(90, shape, 3, "float64")
+    if RANK:
+        ForbidWrites.install()
+    cbs = [callbacks.EarlyStopping(monitor="val_loss", min_delta=0.02, patience=1),
+           callbacks.ReduceLROnPlateau(monitor="val_loss", min_delta=0.05, patience=0,
+                                       factor=0.5),
+           callbacks.CSVLogger(os.path.join(out, "log.csv")),
+           callbacks.ModelCheckpoint(os.path.join(out, "ckpt-{epoch}.fastnn"))]
+    history = model.fit(x, y, batch_size=16, epochs=30, validation_split=0.25,
+                        callbacks=cbs, verbose=1)
+    path = os.path.join(out, "final.fastnn")
+    model.save(path)
+    fastnn.distributed.barrier()
+    loaded = fastnn.load_model(path)
+    sys.stdout.flush()
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays["loaded_predict"] = loaded.predict(x[:4], verbose=0)
+    arrays["predict"] = model.predict(x[:4], verbose=0)
+    save(out, "files", arrays, {"history": history.history,
+                                "lr": model.optimizer.learning_rate})
+
+
+class RaiseAtEpochEnd(callbacks.Callback):
+    def __init__(self, epoch, rank):
+        super().__init__()
+        self.epoch, self.rank = epoch, rank
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch and RANK == self.rank:
+            raise RuntimeError("injected interruption")
+
+
+def resume(out, phase):
+    """phase 'interrupted': rank 0 fails after epoch 1's backup; 'resumed': run again."""
+    fastnn.utils.set_random_seed(1 + 10 * RANK)
+    model, shape = build("mlp", "float64")
+    scramble_other_ranks(model)
+    x, y, _ = data(70, shape, 3, "float64")
+    cbs = [callbacks.BackupAndRestore(os.path.join(out, "backup"))]
+    if phase == "interrupted":
+        cbs.append(RaiseAtEpochEnd(1, 0))
+    history = model.fit(x, y, batch_size=16, epochs=4, callbacks=cbs, verbose=0)
+    save(out, "resume", {f"w{i}": w for i, w in enumerate(model.get_weights())},
+         {"history": history.history})
+
+
+class Fault(callbacks.Callback):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind, self.batches = kind, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if RANK == 1 and self.batches == 3:
+            if self.kind == "exception":
+                raise ValueError("injected fault on rank 1")
+            if self.kind == "kill":
+                sys.stdout.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fault(out, kind):
+    fastnn.utils.set_random_seed(2)
+    model, shape = build("mlp", "float64")
+    x, y, _ = data(200, shape, 3, "float64")
+    counter = Fault(kind)
+    cbs = [counter]
+    if kind == "nan":
+        x[65] = 1e300  # overflows in rank 0's share of the fourth batch (rows 60-79)
+        cbs.append(callbacks.TerminateOnNaN())
+    history = model.fit(x, y, batch_size=20, epochs=50, shuffle=False, callbacks=cbs,
+                        verbose=0)
+    save(out, f"fault-{kind}", {}, {"batches": counter.batches,
+                                    "epochs": len(history.history["loss"])})
+
+
+def save(out, tag, arrays, record):
+    stem = os.path.join(out, f"{tag}-rank{RANK}")
+    np.savez(stem + ".npz", **arrays)
+    record = dict(record, rank=RANK, size=SIZE)
+    with open(stem + ".json", "w") as f:
+        json.dump(record, f)
+
+
+def main(scenario, out, arg=None):
+    if scenario == "train":
+        builder = arg
+        train(builder, "float64", 110, out)
+        train(builder, "float32", 101, out)
+        if builder == "mlp":
+            batch_norm(out)
+            dropout(out)
+            thread_counts(out)
+    elif scenario == "files":
+        files(out)
+    elif scenario == "resume":
+        resume(out, arg)
+    elif scenario == "fault":
+        fault(out, arg)
+    else:
+        raise ValueError(f"unknown scenario {scenario!r}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
