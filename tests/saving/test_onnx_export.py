@@ -169,10 +169,20 @@ def test_a_shared_layer_stores_its_weights_once(ort, tmp_path, rng):
     assert len(names) == len(set(names))
 
 
+# Layers with no ONNX exporter yet: export refuses a model holding one, by name
+# (test_a_layer_without_exporter_is_refused_by_name).  Shrink this as exporters arrive.
+NOT_YET_EXPORTABLE = {
+    "Merge", "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
+    "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "ZeroPadding2D", "SpatialDropout2D",
+}
+
+
 def test_every_layer_has_an_exporter_and_a_case_here():
     exportable = set(onnx_export.exportable_layers())
     registered = {cls for name, cls in layers.REGISTRY.items() if name != "InputLayer"}
-    assert registered - exportable == set(), "layers without an ONNX exporter"
+    missing = {cls.__name__ for cls in registered - exportable}
+    assert missing == NOT_YET_EXPORTABLE, "layers without an ONNX exporter"
     tested = set()
     for make_layers, _, _ in SEQUENTIAL_CASES.values():
         tested.update(type(layer) for layer in make_layers())
@@ -275,3 +285,28 @@ def test_without_onnx_the_error_names_the_extra(monkeypatch, tmp_path, rng):
     with pytest.raises(ImportError, match=r"pip install 'fastnn\[onnx\]'"):
         model.export(tmp_path / "m.onnx")
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_YET_EXPORTABLE - {"Merge"}))
+def test_a_layer_without_exporter_is_refused_by_name(name, tmp_path):
+    pytest.importorskip("onnx")
+    shape, layer = {
+        "Conv1D": ((8, 3), lambda: layers.Conv1D(2, 3)),
+        "Conv2D": ((6, 6, 2), lambda: layers.Conv2D(2, 3)),
+        "MaxPooling1D": ((8, 3), lambda: layers.MaxPooling1D()),
+        "MaxPooling2D": ((6, 6, 2), lambda: layers.MaxPooling2D()),
+        "AveragePooling1D": ((8, 3), lambda: layers.AveragePooling1D()),
+        "AveragePooling2D": ((6, 6, 2), lambda: layers.AveragePooling2D()),
+        "GlobalAveragePooling1D": ((8, 3), lambda: layers.GlobalAveragePooling1D()),
+        "GlobalAveragePooling2D": ((6, 6, 2), lambda: layers.GlobalAveragePooling2D()),
+        "GlobalMaxPooling1D": ((8, 3), lambda: layers.GlobalMaxPooling1D()),
+        "GlobalMaxPooling2D": ((6, 6, 2), lambda: layers.GlobalMaxPooling2D()),
+        "ZeroPadding2D": ((6, 6, 2), lambda: layers.ZeroPadding2D()),
+        "SpatialDropout2D": ((6, 6, 2), lambda: layers.SpatialDropout2D(0.5)),
+    }[name]
+    model = fastnn.Sequential([layers.Input(shape=shape), layer(), layers.Flatten(),
+                               layers.Dense(1)])
+    path = tmp_path / "m.onnx"
+    with pytest.raises(ValueError, match=name):
+        model.export(str(path), format="onnx", verbose=False)
+    assert not path.exists()
