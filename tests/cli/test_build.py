@@ -258,7 +258,7 @@ def _pip_wheel(tree, out, **env):
         env=dict(os.environ, **env))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (wheel,) = [os.path.join(out, n) for n in os.listdir(out) if n.endswith(".whl")]
-    return wheel, result.stdout
+    return wheel, result.stdout + result.stderr
 
 
 def _sections_and_needed(wheel, tmp, member_suffix):
