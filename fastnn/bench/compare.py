@@ -67,7 +67,8 @@ def benchmark_training(scenario, contenders=None, threads=None, repeats=5, warmu
             over ``n_samples``) until it lasts at least this long, counted once on a
             first, untimed run.  Keeps ``n_samples`` small for slow contenders while
             fast ones are not timed over a few milliseconds.
-        settle_seconds: Pause before each timed run (see ``interleaved_times``).
+        settle_seconds: Longest wait before each timed run for the other contenders'
+            threads to stop spinning (see ``interleaved_times``).
 
     Returns:
         A dict: ``scenario``, ``threads``, ``repeats``, ``warmup``, ``thread_control``
@@ -136,8 +137,9 @@ def _compare(scenario, task, flops, names, threads, repeats, warmup, seed, peak_
                 runners[name] = _guarded(name, repeated(run, runs[name]), results)
             except Exception as exc:  # one broken contender must not sink the others
                 results[name] = _error_entry(exc)
+        noisy = []
         times = interleaved_times(runners, repeats=repeats, warmup=warmup, progress=progress,
-                                  settle_seconds=settle_seconds)
+                                  settle_seconds=settle_seconds, noisy_starts=noisy)
     n = scenario["n_samples"]
     for name, secs in times.items():
         if name in results:  # it raised during a round: already an error entry
@@ -154,7 +156,7 @@ def _compare(scenario, task, flops, names, threads, repeats, warmup, seed, peak_
     ordered = {name: results[name] for name in names}
     result = {"scenario": dict(scenario), "threads": threads, "repeats": repeats,
               "warmup": warmup, "thread_control": control, "peak_gflops": None,
-              "results": ordered}
+              "noisy_starts": len(noisy), "results": ordered}
     return set_peak(result, peak_gflops)
 
 
@@ -176,7 +178,7 @@ def benchmark_gemm(shape, contenders=None, threads=None, dtype="float32", repeat
         min_seconds: Least duration of one sample.
         peak_gflops: The FMA peak at ``threads``; gives ``fraction_of_peak``.
         progress: Optional callable taking one status string.
-        settle_seconds: Pause before each timed sample (see ``interleaved_times``).
+        settle_seconds: As for ``benchmark_training``.
 
     Returns:
         A dict: ``shape``, ``dtype``, ``flops`` (2mnk), ``threads``, ``repeats``,
@@ -213,8 +215,9 @@ def _compare_gemm(shape, names, threads, dtype, repeats, warmup, min_seconds, pe
                 results[name] = _error_entry(exc)
                 continue
             runners[name] = _guarded(name, repeated(fn, calls[name]), results)
+        noisy = []
         times = interleaved_times(runners, repeats=repeats, warmup=warmup, progress=progress,
-                                  settle_seconds=settle_seconds)
+                                  settle_seconds=settle_seconds, noisy_starts=noisy)
     for name, secs in times.items():
         if name in results:
             continue
@@ -225,7 +228,8 @@ def _compare_gemm(shape, names, threads, dtype, repeats, warmup, min_seconds, pe
     _add_ratios(results, "gflops", (("fastnn-numpy", "vs_fastnn_numpy"),))
     result = {"shape": dict(shape), "dtype": dtype, "flops": flops, "threads": threads,
               "repeats": repeats, "warmup": warmup, "thread_control": control,
-              "peak_gflops": None, "results": {name: results[name] for name in names}}
+              "peak_gflops": None, "noisy_starts": len(noisy),
+              "results": {name: results[name] for name in names}}
     return set_peak(result, peak_gflops)
 
 

@@ -51,13 +51,12 @@ PRESETS = {
              "min_seconds": 0.25, "gemm_squares": (512, 1024, 2048),
              "gemm_batches": (32, 128, 256), "gemm_min_seconds": 0.05,
              "train_batches": (32, 128, 256), "infer_batches": (1, 32, 1024),
-             "peak_size": 2048, "scaling_square": 1024, "settle_seconds": 0.2},
+             "peak_size": 2048, "scaling_square": 1024, "settle_seconds": 1.0},
     "quick": {"repeats": 3, "warmup": 0, "train_samples": 256, "infer_samples": 64,
               "min_seconds": 0.04, "gemm_squares": (256, 512), "gemm_batches": (128,),
               "gemm_min_seconds": 0.01, "train_batches": (32, 128, 256),
               "infer_batches": (1, 32, 1024), "peak_size": 1024, "scaling_square": 512,
-              # a shorter settle keeps --quick under a minute; its numbers are rougher
-              "settle_seconds": 0.05},
+              "settle_seconds": 1.0},
     # For tests and for checking an installation: seconds long, numbers meaningless.
     "smoke": {"repeats": 1, "warmup": 0, "train_samples": 64, "infer_samples": 32,
               "min_seconds": None, "gemm_squares": (64,), "gemm_batches": (32,),
@@ -176,7 +175,8 @@ def run_bench(preset="full", contenders=None, threads=None, sections=DEFAULT_SEC
             say(step, f"{label}: {msg}")
 
         t = job["threads"]
-        # settle_seconds: the preset's pause before each timed run (see timing.SETTLE_SECONDS)
+        # settle_seconds: the longest wait before each timed run for the other contenders'
+        # threads to stop spinning (timing.wait_until_quiet)
         common = dict(repeats=p["repeats"], warmup=p["warmup"], threads=t, progress=show,
                       peak_gflops=peaks[t]["gflops"], settle_seconds=p["settle_seconds"])
         if "shape" in job:
@@ -248,6 +248,14 @@ def _notes(doc):
     if over:
         notes.append("A fraction of peak above 100% means the peak was measured while the "
                      "machine was busy: read '% peak' in this run as unreliable.")
+    measured = (doc["training"] + doc["inference"] + doc["gemm"]
+                + doc["scaling"]["training"] + doc["scaling"]["gemm"])
+    noisy = sum(r.get("noisy_starts", 0) for r in measured)
+    if noisy:
+        notes.append(f"{noisy} timed run(s) started while another thread of this process "
+                     "was still running after waiting the longest settle time: another "
+                     "contender's pool spinning, or a busy machine. Read those figures as "
+                     "low.")
     if doc["machine"]["blas_thread_control"] == "uncontrolled":
         notes.append("NumPy's BLAS thread count could not be controlled (install "
                      "threadpoolctl): the NumPy contenders used their default.")

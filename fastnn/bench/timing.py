@@ -7,17 +7,28 @@ happened to run last.  Results are summarized as the median over rounds with its
 max and relative spread.
 """
 
+import os
+import threading
 import time
 
 import numpy as np
 
-# OpenBLAS's idle threads keep spinning for about 0.12-0.15 s after a call (measured here:
-# a native 2-thread GEMM started right after NumPy ran at 37 GFLOP/s, 0.15 s later at 68),
-# so each timed run starts after the previous contender's threads have gone to sleep.
-SETTLE_SECONDS = 0.2
+# OpenBLAS's idle threads keep spinning for about 0.1-0.15 s after a call (measured: a
+# native 2-thread GEMM started right after NumPy ran at 37 GFLOP/s, 0.15 s later at 68;
+# on a Zen 5 a fixed 0.05 s pause left fastnn's 2-thread figures at half their value), and
+# PyTorch's and libgomp's pools spin too.  So each timed run starts only once every other
+# thread of this process has stopped running (see ``wait_until_quiet``); SETTLE_SECONDS
+# is the longest it waits.
+SETTLE_SECONDS = 1.0
+
+#: ``wait_until_quiet``'s window, and the share of one core the other threads may use in
+#: it for the process to count as quiet.
+QUIET_WINDOW_SECONDS = 0.005
+QUIET_SHARE = 0.05
 
 
-def interleaved_times(runners, repeats=5, warmup=1, progress=None, settle_seconds=None):
+def interleaved_times(runners, repeats=5, warmup=1, progress=None, settle_seconds=None,
+                      noisy_starts=None):
     """Time callables in interleaved rounds with a rotating order.
 
     Args:
@@ -25,9 +36,11 @@ def interleaved_times(runners, repeats=5, warmup=1, progress=None, settle_second
         repeats: Timed rounds; every runner runs once per round.
         warmup: Untimed rounds first (buffer allocation, caches, thread pools start).
         progress: Optional callable taking one status string.
-        settle_seconds: Pause before each run, so that threads still spinning from the
-            previous contender do not steal cores from this one; None means
-            ``SETTLE_SECONDS``.
+        settle_seconds: Longest wait before each run for the threads still spinning
+            from the previous contender to stop (``wait_until_quiet``), so that they do
+            not steal cores from this one; None means ``SETTLE_SECONDS``, 0 no wait.
+        noisy_starts: Optional list; the name of each timed run that started before the
+            other threads went quiet is appended to it.
 
     Returns:
         Dict name -> list of seconds, one per timed round.
@@ -44,12 +57,63 @@ def interleaved_times(runners, repeats=5, warmup=1, progress=None, settle_second
             if progress is not None:
                 phase = "warm-up" if r < warmup else f"round {r - warmup + 1}/{repeats}"
                 progress(f"{phase}: {name}")
-            if settle_seconds:
-                time.sleep(settle_seconds)
+            quiet = wait_until_quiet(settle_seconds) if settle_seconds else True
             elapsed = timed(runners[name])
             if r >= warmup:
                 times[name].append(elapsed)
+                if not quiet and noisy_starts is not None:
+                    noisy_starts.append(name)
     return times
+
+
+def _other_threads_cpu_ns():
+    """CPU nanoseconds used so far by every thread of this process but the caller, or
+    None where ``/proc/self/task/*/schedstat`` cannot be read (not Linux)."""
+    me = threading.get_native_id()
+    total = 0
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tids:
+        if tid == str(me):
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended meanwhile
+    return total
+
+
+def wait_until_quiet(max_seconds=SETTLE_SECONDS):
+    """Wait until no other thread of this process is running, at most ``max_seconds``.
+
+    Idle thread pools (OpenBLAS's, PyTorch's, libgomp's) spin for a while after their
+    last job; a contender timed meanwhile shares the cores with them and measures slower
+    than it runs alone.  The other threads' CPU time is read from
+    ``/proc/self/task/*/schedstat`` over windows of ``QUIET_WINDOW_SECONDS``; the wait
+    ends at the first window in which they used less than ``QUIET_SHARE`` of one core.
+    Without ``/proc`` it sleeps ``max_seconds``.
+
+    Returns:
+        True when the process went quiet, False when ``max_seconds`` ran out first.
+    """
+    before = _other_threads_cpu_ns()
+    if before is None:
+        time.sleep(max_seconds)
+        return True
+    deadline = time.perf_counter() + max_seconds
+    while True:
+        start = time.perf_counter()
+        time.sleep(QUIET_WINDOW_SECONDS)
+        now = _other_threads_cpu_ns()
+        window = time.perf_counter() - start
+        if now - before < QUIET_SHARE * window * 1e9:
+            return True
+        if time.perf_counter() >= deadline:
+            return False
+        before = now
 
 
 def timed(fn):

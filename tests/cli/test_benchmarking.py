@@ -3,9 +3,11 @@
 No test here asserts a speed; the measurements themselves live in ``benchmarks/``.
 """
 
+import contextlib
 import json
+import os
+import threading
 import time
-import types
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ TINY = dict(batch_size=16, n_samples=48)
 ENTRY_KEYS = {"status", "seconds", "runs_per_sample", "samples_per_s", "gflops",
               "fraction_of_peak", "vs_fastnn_numpy", "vs_torch"}
 RESULT_KEYS = {"scenario", "threads", "repeats", "warmup", "thread_control", "peak_gflops",
-               "results"}
+               "noisy_starts", "results"}
 
 
 def _local_contenders():
@@ -172,21 +174,53 @@ def test_thread_limits_set_and_restore_torch():
         torch.set_num_threads(saved)
 
 
-def test_settle_pause_is_passed_down_not_set_on_the_module(monkeypatch):
-    pauses = []
-    monkeypatch.setattr(timing, "time", types.SimpleNamespace(
-        sleep=pauses.append, perf_counter=time.perf_counter))
+def test_settle_wait_is_passed_down_not_set_on_the_module(monkeypatch):
+    waits = []
+    monkeypatch.setattr(timing, "wait_until_quiet", lambda s: waits.append(s) or True)
     bench.benchmark_training(bench.mlp_scenario([8, 6, 3], **TINY),
                              contenders=["fastnn-numpy", "numpy-handwritten"], threads=1,
                              repeats=2, warmup=0, settle_seconds=0.003)
-    assert pauses == [0.003] * 4  # before each of 2 rounds x 2 contenders
-    pauses.clear()
+    assert waits == [0.003] * 4  # before each of 2 rounds x 2 contenders
+    waits.clear()
     shape = bench.gemm_shapes((8,), batch_sizes=())[0]
     bench.benchmark_gemm(shape, contenders=["fastnn-numpy"], threads=1, repeats=1, warmup=0,
                          min_seconds=0.0, settle_seconds=0.0)
-    assert pauses == []
+    assert waits == []
     bench.interleaved_times({"a": lambda: None}, repeats=1, warmup=0)
-    assert pauses == [timing.SETTLE_SECONDS] == [0.2]
+    assert waits == [timing.SETTLE_SECONDS] == [1.0]
+
+
+@contextlib.contextmanager
+def _busy_thread():
+    """A second thread of this process that runs (spins) until the block ends."""
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+    spinner.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        spinner.join()
+
+
+def test_wait_until_quiet_waits_for_spinning_threads():
+    if not os.path.exists("/proc/self/task"):
+        pytest.skip("needs Linux's /proc/self/task/*/schedstat")
+    start = time.perf_counter()
+    assert timing.wait_until_quiet(1.0) is True  # nothing else runs: at once
+    assert time.perf_counter() - start < 0.5
+    with _busy_thread():
+        start = time.perf_counter()
+        assert timing.wait_until_quiet(0.1) is False  # it spins all along: gives up
+        assert time.perf_counter() - start >= 0.1
+        noisy = []
+        bench.interleaved_times({"a": lambda: None, "b": lambda: None}, repeats=2,
+                                warmup=1, settle_seconds=0.02, noisy_starts=noisy)
+        assert sorted(noisy) == ["a", "a", "b", "b"]  # the timed runs only
+    noisy = []
+    bench.interleaved_times({"a": lambda: None}, repeats=2, warmup=0, settle_seconds=0.5,
+                            noisy_starts=noisy)
+    assert noisy == []
 
 
 def test_fma_peak_proxy_and_native_hook(monkeypatch):

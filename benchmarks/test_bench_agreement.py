@@ -1,0 +1,25 @@
+"""``fastnn bench``'s figures against the same work timed alone in fresh processes.
+
+Part of ``pytest benchmarks`` (outside the default run); it needs a quiet machine and
+takes a few minutes.  ``python benchmarks/check_bench_agreement.py`` prints the table.
+"""
+
+import importlib.util
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("check_bench_agreement",
+                                              os.path.join(HERE, "check_bench_agreement.py"))
+agreement = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(agreement)
+
+
+def test_each_figure_is_within_10_percent_of_the_work_timed_alone():
+    from fastnn import threads
+
+    rows, failures = agreement.check(threads.get_num_threads(), repeats=5, tolerance=0.10)
+    assert rows, "nothing was measured"
+    assert not failures, "\n".join(
+        f"{r['measurement']} / {r['contender']}: {r['in_run']:.1f} in the run, "
+        f"{r['alone']:.1f} alone ({r['ratio']:.2f}x)" for r in failures)
