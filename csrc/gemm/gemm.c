@@ -49,6 +49,9 @@
 #ifndef FNN_HAVE_AVX2_BUILD
 #define FNN_HAVE_AVX2_BUILD 0
 #endif
+#ifndef FNN_HAVE_AVX512_BUILD
+#define FNN_HAVE_AVX512_BUILD 0
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FNN_TLS __thread
@@ -283,20 +286,33 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  * and the share of the FMA peak; its output on a quiet machine of each kind belongs
  * here, row by row, with the CPU it ran on.
  */
+#ifndef FNN_ZEN5_AVX512_KC_F32
+#define FNN_ZEN5_AVX512_KC_F32 224
+#endif
+#ifndef FNN_ZEN5_AVX512_KC_F64
+#define FNN_ZEN5_AVX512_KC_F64 112
+#endif
 typedef struct {
     const char *name;
+    const char *kernel; /* the kernel whose tile the row is for */
     int kc_f32, mc_f32, nc_f32;
     int kc_f64, mc_f64, nc_f64;
 } fnn_gemm_table;
 
+/* A micro-architecture's rows: "<arch>" for the AVX2 kernel, "<arch>-avx512" for the
+ * AVX-512 one (fnn_gemm_row_for). */
 static const fnn_gemm_table fnn_gemm_tables[] = {
-    /* name               KC   MC   NC (f32)   KC   MC   NC (f64) */
-    {"zen1-2",           256, 144, 2048,      256,  72, 1024},
-    {"zen3",             256, 240, 4096,      192, 168, 2048},
-    {"zen4",             256, 240, 4096,      192, 168, 2048},  /* = zen3: measured */
-    {"zen5",             384, 336, 2720,      288, 222, 1360},
-    {"haswell-skylake",  256, 120, 2048,      192,  84, 1360},
-    {"skylake-x",        256, 480, 1344,      192, 336,  880},
+    /* name                 kernel       KC   MC   NC (f32)   KC   MC   NC (f64) */
+    {"zen1-2",             "avx2-fma",  256, 144, 2048,      256,  72, 1024},
+    {"zen3",               "avx2-fma",  256, 240, 4096,      192, 168, 2048},
+    {"zen4",               "avx2-fma",  256, 240, 4096,      192, 168, 2048},  /* = zen3: measured */
+    {"zen5",               "avx2-fma",  384, 336, 2720,      288, 222, 1360},
+    {"haswell-skylake",    "avx2-fma",  256, 120, 2048,      192,  84, 1360},
+    {"skylake-x",          "avx2-fma",  256, 480, 1344,      192, 336,  880},
+    {"zen4-avx512",        "avx512",    144, 240, 4096,       72, 240, 2048},
+    {"zen5-avx512",        "avx512",    FNN_ZEN5_AVX512_KC_F32, 336, 4096,
+                                        FNN_ZEN5_AVX512_KC_F64, 240, 2048},
+    {"skylake-x-avx512",   "avx512",    144, 480, 1344,       72, 480,  880},
 };
 #define FNN_GEMM_NTABLES ((int)(sizeof fnn_gemm_tables / sizeof fnn_gemm_tables[0]))
 
@@ -314,7 +330,8 @@ const char *fnn_gemm_table_row(int i)
     return i >= 0 && i < FNN_GEMM_NTABLES ? fnn_gemm_tables[i].name : NULL;
 }
 
-/* The row for a CPU, or NULL when none is known to fit (then: the cache rule). */
+/* The micro-architecture of a CPU (the name of its AVX2 row), or NULL when no row is
+ * known to fit (then: the cache rule). */
 static const fnn_gemm_table *fnn_gemm_table_for(const char *vendor, int f, int m)
 {
     if (strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0) {
@@ -342,6 +359,49 @@ const char *fnn_gemm_table_for_cpu(const char *vendor, int family, int model)
 {
     const fnn_gemm_table *row = fnn_gemm_table_for(vendor, family, model);
     return row != NULL ? row->name : NULL;
+}
+
+/* The row of micro-architecture arch (an AVX2 row) made for kernel, or NULL: the AVX2
+ * kernel uses arch's row itself, the AVX-512 kernel the row "<arch>-avx512" if there is
+ * one (a CPU without such a row gets the cache rule on the AVX-512 tile). */
+static const fnn_gemm_table *fnn_gemm_row_for(const fnn_gemm_table *arch, const char *kernel)
+{
+    char name[64];
+    int i;
+    if (arch == NULL)
+        return NULL;
+    if (strcmp(arch->kernel, kernel) == 0)
+        return arch;
+    snprintf(name, sizeof name, "%s-%s", arch->name, kernel);
+    for (i = 0; i < FNN_GEMM_NTABLES; ++i)
+        if (strcmp(fnn_gemm_tables[i].name, name) == 0 &&
+            strcmp(fnn_gemm_tables[i].kernel, kernel) == 0)
+            return &fnn_gemm_tables[i];
+    return NULL;
+}
+
+const char *fnn_gemm_table_for_cpu_kernel(const char *vendor, int family, int model,
+                                          const char *kernel)
+{
+    const fnn_gemm_table *row =
+        fnn_gemm_row_for(fnn_gemm_table_for(vendor, family, model), kernel);
+    return row != NULL ? row->name : NULL;
+}
+
+/* Which SIMD kernel a CPU with AVX-512F (and the OS's zmm state) runs: "avx512",
+ * except on Zen 4, whose 512-bit FMAs are two 256-bit halves issued over two cycles,
+ * so the AVX-512 kernel has the AVX2 kernel's FLOPs per cycle; zen4's AVX2 sizes are
+ * the measured ones (see Experiments) and the AVX-512 kernel was not timed on a Zen 4,
+ * so Zen 4 keeps AVX2 (FASTNN_GEMM_KERNEL=avx512 runs the other, to measure it). */
+const char *fnn_gemm_kernel_for_cpu(const char *vendor, int family, int model,
+                                    int has_avx512)
+{
+    const fnn_gemm_table *arch = fnn_gemm_table_for(vendor, family, model);
+    if (!has_avx512)
+        return "avx2-fma";
+    if (arch != NULL && strcmp(arch->name, "zen4") == 0)
+        return "avx2-fma";
+    return "avx512";
 }
 
 /* The cache rule, for one dtype of `size` bytes and an mr x nr tile; sizes in bytes, 0
@@ -391,6 +451,55 @@ static int fnn_cpu_has_avx2_fma(void)
 #else
     return 0;
 #endif
+}
+
+/* AVX-512F usable: the CPU has it (CPUID 7.0 EBX[16]) and the OS saves the state the
+ * kernel touches.  The OS part is checked here rather than left to libgcc, whose
+ * __builtin_cpu_supports did not look at XGETBV in every GCC version: OSXSAVE (CPUID 1
+ * ECX[27]) must be set, and XCR0 must enable SSE, AVX (bits 1, 2) and the three
+ * AVX-512 states, opmask and the zmm halves (bits 5, 6, 7).  A kernel that ran without
+ * them would fault or silently lose register state on a context switch. */
+static int fnn_cpu_has_avx512(void)
+{
+#if FNN_HAVE_AVX512_BUILD && FNN_HAVE_CPUID
+    unsigned int eax, ebx, ecx, edx, xcr0_lo, xcr0_hi;
+    if (!fnn_cpu_has_avx2_fma())
+        return 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || !(ecx & (1u << 27)))
+        return 0;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    if (!(ebx & (1u << 16)))
+        return 0;
+    /* xgetbv by its opcode bytes: no -mxsave needed for this file */
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    return (xcr0_lo & 0xe6u) == 0xe6u;
+#else
+    return 0;
+#endif
+}
+
+/* The kernel called name, if this build has it and this CPU runs it; else NULL. */
+static const fnn_gemm_kernel *fnn_gemm_kernel_named(const char *name)
+{
+    if (strcmp(name, fnn_gemm_kernel_portable.name) == 0)
+        return &fnn_gemm_kernel_portable;
+#if FNN_HAVE_AVX2_BUILD
+    if (strcmp(name, fnn_gemm_kernel_avx2.name) == 0 && fnn_cpu_has_avx2_fma())
+        return &fnn_gemm_kernel_avx2;
+#endif
+#if FNN_HAVE_AVX512_BUILD
+    if (strcmp(name, fnn_gemm_kernel_avx512.name) == 0 && fnn_cpu_has_avx512())
+        return &fnn_gemm_kernel_avx512;
+#endif
+    return NULL;
+}
+
+int fnn_gemm_kernel_available(const char *name)
+{
+    return fnn_gemm_kernel_named(name) != NULL;
 }
 
 /* FASTNN_DISABLE_SIMD is a yes/no switch: unset, "", "0", "false", "no" and "off" (any
@@ -478,7 +587,8 @@ static void fnn_use_caches(const fnn_gemm_kernel *kern, long l1d, long l2, long 
 static void fnn_use_auto_table(const fnn_gemm_kernel *kern)
 {
     const fnn_cpu_facts *cpu = fnn_gemm_cpu();
-    const fnn_gemm_table *row = fnn_gemm_table_for(cpu->vendor, cpu->family, cpu->model);
+    const fnn_gemm_table *row = fnn_gemm_row_for(
+        fnn_gemm_table_for(cpu->vendor, cpu->family, cpu->model), kern->name);
     if (kern == &fnn_gemm_kernel_portable) {
         const fnn_gemm_table own = fnn_portable_row();
         fnn_use_row(kern, &own);
@@ -489,18 +599,32 @@ static void fnn_use_auto_table(const fnn_gemm_kernel *kern)
     }
 }
 
+/* The choice at init: FASTNN_DISABLE_SIMD (a true value) gives the portable kernel;
+ * else FASTNN_GEMM_KERNEL, when set to a kernel this build and CPU run ("portable",
+ * "avx2-fma", "avx512"), forces that one, so that tests and benchmarks reach every
+ * kernel in every extension (conv links its own copy of this file, which the Python
+ * select_kernel hook of _gemm does not reach); fastnn/_native/__init__.py warns about a
+ * name that is not available.  Else the best SIMD kernel for this CPU
+ * (fnn_gemm_kernel_for_cpu), else the portable one. */
 void fnn_gemm_init(void)
 {
     const fnn_gemm_kernel *kern = &fnn_gemm_kernel_portable;
+    const char *forced = getenv("FASTNN_GEMM_KERNEL");
     if (fnn_gemm_kernel_in_use != NULL)
         return;
-#if FNN_HAVE_AVX2_BUILD
-    if (!fnn_simd_disabled_by_env() && fnn_cpu_has_avx2_fma())
-        kern = &fnn_gemm_kernel_avx2;
-#else
-    (void)fnn_simd_disabled_by_env;
-    (void)fnn_cpu_has_avx2_fma;
-#endif
+    if (!fnn_simd_disabled_by_env()) {
+        const fnn_gemm_kernel *named =
+            forced != NULL && forced[0] != '\0' ? fnn_gemm_kernel_named(forced) : NULL;
+        if (named != NULL) {
+            kern = named;
+        } else if (fnn_cpu_has_avx2_fma()) {
+            const fnn_cpu_facts *cpu = fnn_gemm_cpu();
+            const fnn_gemm_kernel *best = fnn_gemm_kernel_named(fnn_gemm_kernel_for_cpu(
+                cpu->vendor, cpu->family, cpu->model, fnn_cpu_has_avx512()));
+            if (best != NULL)
+                kern = best;
+        }
+    }
     fnn_use_auto_table(kern); /* the sizes first: a non-NULL kernel means "ready" */
     fnn_gemm_kernel_in_use = kern;
 }
@@ -519,14 +643,8 @@ const char *fnn_gemm_kernel_name(void)
 
 int fnn_gemm_select_kernel(const char *name)
 {
-    const fnn_gemm_kernel *kern = NULL;
+    const fnn_gemm_kernel *kern = fnn_gemm_kernel_named(name);
     fnn_gemm_active();
-    if (strcmp(name, fnn_gemm_kernel_portable.name) == 0)
-        kern = &fnn_gemm_kernel_portable;
-#if FNN_HAVE_AVX2_BUILD
-    if (strcmp(name, fnn_gemm_kernel_avx2.name) == 0 && fnn_cpu_has_avx2_fma())
-        kern = &fnn_gemm_kernel_avx2;
-#endif
     if (kern == NULL)
         return -1;
     fnn_use_auto_table(kern);
@@ -595,15 +713,33 @@ typedef float (*fnn_fma_probe)(long iters);
 
 double fnn_fma_peak_gflops(int nthreads)
 {
+    return fnn_fma_peak_gflops_of(fnn_gemm_kernel_name(), nthreads);
+}
+
+/* The probe is the kernel's own instruction mix: the widest FMA it issues (zmm for
+ * avx512, ymm for avx2-fma, the compiler's baseline vectors for portable), so that a
+ * GEMM's share of "the peak" is a share of what its kernel can reach and stays below
+ * 100% (an avx512 GEMM measured against the ymm peak read up to 190% on Zen 5). */
+double fnn_fma_peak_gflops_of(const char *kernel, int nthreads)
+{
     fnn_fma_probe probe = fnn_fma_probe_ref;
     double flops_per_iter = FNN_FMA_PROBE_REF_FLOPS, best = 0.0, dt = 0.0;
     volatile float sink = 0.0f;
     long iters = 1L << 14;
     int rep;
+    const fnn_gemm_kernel *kern = fnn_gemm_kernel_named(kernel);
+    if (kern == NULL)
+        return -1.0;
 #if FNN_HAVE_AVX2_BUILD
-    if (fnn_cpu_has_avx2_fma()) {
+    if (kern == &fnn_gemm_kernel_avx2) {
         probe = fnn_fma_probe_avx2;
         flops_per_iter = FNN_FMA_PROBE_AVX2_FLOPS;
+    }
+#endif
+#if FNN_HAVE_AVX512_BUILD
+    if (kern == &fnn_gemm_kernel_avx512) {
+        probe = fnn_fma_probe_avx512;
+        flops_per_iter = FNN_FMA_PROBE_AVX512_FLOPS;
     }
 #endif
 #ifndef _OPENMP

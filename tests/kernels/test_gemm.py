@@ -23,7 +23,7 @@ from fastnn.backend.numpy_ops import NumpyOps  # noqa: E402
 from subproc import run_python
 
 DTYPES = [np.float32, np.float64]
-KERNELS = ["avx2-fma", "portable"]
+KERNELS = ["avx512", "avx2-fma", "portable"]
 # Not multiples of 6, 8 or 16 (the tiles), and around the KC / MC / NC block edges.
 SHAPES = [
     (1, 1, 1),
