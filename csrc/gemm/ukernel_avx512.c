@@ -124,14 +124,22 @@ static inline void fnn_store_block8_f32(float *c, ptrdiff_t cs_c, int accumulate
         if (cs_c == 1) {                                                                \
             /* Row-major C: each row is two unaligned vector stores. */                \
             if (accumulate) {                                                           \
-                c00 = ADD(c00, LOADU(c + 0 * rs_c)); c01 = ADD(c01, LOADU(c + 0 * rs_c + W)); \
-                c10 = ADD(c10, LOADU(c + 1 * rs_c)); c11 = ADD(c11, LOADU(c + 1 * rs_c + W)); \
-                c20 = ADD(c20, LOADU(c + 2 * rs_c)); c21 = ADD(c21, LOADU(c + 2 * rs_c + W)); \
-                c30 = ADD(c30, LOADU(c + 3 * rs_c)); c31 = ADD(c31, LOADU(c + 3 * rs_c + W)); \
-                c40 = ADD(c40, LOADU(c + 4 * rs_c)); c41 = ADD(c41, LOADU(c + 4 * rs_c + W)); \
-                c50 = ADD(c50, LOADU(c + 5 * rs_c)); c51 = ADD(c51, LOADU(c + 5 * rs_c + W)); \
-                c60 = ADD(c60, LOADU(c + 6 * rs_c)); c61 = ADD(c61, LOADU(c + 6 * rs_c + W)); \
-                c70 = ADD(c70, LOADU(c + 7 * rs_c)); c71 = ADD(c71, LOADU(c + 7 * rs_c + W)); \
+                c00 = ADD(c00, LOADU(c + 0 * rs_c));                                    \
+                c01 = ADD(c01, LOADU(c + 0 * rs_c + W));                                \
+                c10 = ADD(c10, LOADU(c + 1 * rs_c));                                    \
+                c11 = ADD(c11, LOADU(c + 1 * rs_c + W));                                \
+                c20 = ADD(c20, LOADU(c + 2 * rs_c));                                    \
+                c21 = ADD(c21, LOADU(c + 2 * rs_c + W));                                \
+                c30 = ADD(c30, LOADU(c + 3 * rs_c));                                    \
+                c31 = ADD(c31, LOADU(c + 3 * rs_c + W));                                \
+                c40 = ADD(c40, LOADU(c + 4 * rs_c));                                    \
+                c41 = ADD(c41, LOADU(c + 4 * rs_c + W));                                \
+                c50 = ADD(c50, LOADU(c + 5 * rs_c));                                    \
+                c51 = ADD(c51, LOADU(c + 5 * rs_c + W));                                \
+                c60 = ADD(c60, LOADU(c + 6 * rs_c));                                    \
+                c61 = ADD(c61, LOADU(c + 6 * rs_c + W));                                \
+                c70 = ADD(c70, LOADU(c + 7 * rs_c));                                    \
+                c71 = ADD(c71, LOADU(c + 7 * rs_c + W));                                \
             }                                                                           \
             STOREU(c + 0 * rs_c, c00); STOREU(c + 0 * rs_c + W, c01);                   \
             STOREU(c + 1 * rs_c, c10); STOREU(c + 1 * rs_c + W, c11);                   \
