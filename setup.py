@@ -352,7 +352,8 @@ class FastnnBuildExt(build_ext):
             "link_args": link_args,
             "openmp": " ".join(self.openmp_flags[0]) if self.openmp_flags else None,
             "avx2": " ".join(self.avx2_flags) if self.avx2_flags else None,
-            "avx512": " ".join(self.avx512_flags) if self.avx512_flags else None,
+            "avx512": (" ".join(self.avx512_flags)
+                       if getattr(self, "avx512_flags", None) else None),
             "debug": debug,
             # fastnn's own switches are in the flags above, as resolved
             "environment": {k: os.environ.get(k) for k in
