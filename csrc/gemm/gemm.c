@@ -334,9 +334,10 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  * method, the geometric mean over these 25 products (1024^3 / b256 500x500 x@W): KC 160: 155
  * (209 / 208); KC 192: 160 (217 / 215); KC 224: 159 (215 / 211); KC 256: 161 (218 /
  * 214); KC 320: 161 (211 / 214); KC 224 with MC 240: 157, with MC 480: 160: flat within
- * the noise, so the row keeps the rule's KC 224 and zen5's MC 336.  float64 and two
- * threads were not timed here (the machine was too busy for thread scaling to mean
- * anything).
+ * the noise, so the row keeps the rule's KC 224 and zen5's MC 336.  float64 (same
+ * method, best of 5, not tuned: the rule's KC 112), avx512 / avx2-fma / OpenBLAS: 1024^3
+ * 99 / 55 / 56, 256x784x500 94 / 52 / 53.  Two threads were not timed (on a machine
+ * this busy, thread scaling means nothing).
  * benchmarks/bench_gemm_tables.py times a 1024^3 product and the products of a
  * 784-500-500-10 training step under every row against NumPy's @, with the CPU model
  * and the share of the FMA peak; its output on a quiet machine of each kind belongs
