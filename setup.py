@@ -7,8 +7,9 @@ Metadata lives in pyproject.toml; this file only describes the compiled parts:
 * OpenMP is detected with a compile-and-link test (GCC's and clang's ``-fopenmp``, Apple
   clang with libomp, MSVC's ``/openmp``).  A compiler without it still builds fastnn,
   serially, after a clear warning;
-* sources listed under ``"avx2"`` are the only ones compiled with ``-mavx2 -mfma``.  The
-  kernels pick them at run time from CPUID, so the wheel runs on any x86-64 CPU.  We never
+* sources listed under ``"avx2"`` are the only ones compiled with ``-mavx2 -mfma``, and
+  those under ``"avx512"`` the only ones compiled with ``-mavx512f``.  The kernels pick
+  them at run time from CPUID, so the wheel runs on any x86-64 CPU.  We never
   pass ``-march=native``: a wheel built that way crashes on older machines;
 * release builds carry no debug information (``FASTNN_DEBUG_BUILD=1`` asks for it);
 * a build never reuses what an earlier build left in ``build/`` unless that was compiled
@@ -37,7 +38,7 @@ from setuptools.command.build_ext import build_ext
 from setuptools.modified import newer_group
 
 # One row per extension module.  "c": portable C sources; "avx2": sources compiled with
-# AVX2+FMA flags (x86-64 only).  All paths are relative to the repository root.
+# AVX2+FMA flags (x86-64 only); "avx512" (optional): sources compiled with AVX-512F flags.  All paths are relative to the repository root.
 NATIVE_EXTENSIONS = [
     {
         "name": "fastnn._native._threads",
@@ -51,6 +52,7 @@ NATIVE_EXTENSIONS = [
         "c": ["csrc/gemm/gemm.c", "csrc/gemm/ukernel_ref.c", "csrc/activations.c",
               "csrc/gemm/gemv.c"],
         "avx2": ["csrc/gemm/ukernel_avx2.c", "csrc/gemm/gemv_avx2.c"],
+        "avx512": ["csrc/gemm/ukernel_avx512.c"],
     },
     {
         "name": "fastnn._native._elementwise",
@@ -68,6 +70,7 @@ NATIVE_EXTENSIONS = [
         "c": ["csrc/conv/conv.c", "csrc/gemm/gemm.c", "csrc/gemm/ukernel_ref.c",
               "csrc/activations.c"],
         "avx2": ["csrc/gemm/ukernel_avx2.c"],
+        "avx512": ["csrc/gemm/ukernel_avx512.c"],
     },
     {
         "name": "fastnn._native._optimizers",
@@ -88,6 +91,9 @@ COMPILER_FLAGS = {
         # preprocessor; libomp's -I and -L come from CPPFLAGS and LDFLAGS.
         "openmp": [(["-fopenmp"], ["-fopenmp"]), (["-Xpreprocessor", "-fopenmp"], ["-lomp"])],
         "avx2": ["-mavx2", "-mfma"],
+        # The AVX-512F kernel's file only; -mavx512f implies AVX2 and FMA in GCC and
+        # clang.  Never -march=native: gemm.c picks the kernel at run time.
+        "avx512": ["-mavx512f"],
         # Python's own CFLAGS usually carry -g (sysconfig's CFLAGS); -g0 after it wins.
         "release": ([], ["-g0"]),
         "debug": ([], ["-g"]),
@@ -100,6 +106,7 @@ COMPILER_FLAGS = {
         # None: not built.  ukernel_avx2.c uses GCC's attribute syntax and the CPU check
         # reads GCC's builtins, so an MSVC build ships the portable kernel only.
         "avx2": None,
+        "avx512": None,
         "release": ([], []),
         "debug": (["/DEBUG"], ["/Zi"]),
     },
@@ -140,6 +147,20 @@ _OPENMP_TEST = textwrap.dedent(
         n += 1;
         printf("%d\\n", n > 0);
         return omp_get_max_threads() > 0 ? 0 : 1;
+    }
+    """
+)
+
+# Compiles only if the compiler has the AVX-512F intrinsics ukernel_avx512.c uses (an
+# old GCC may accept -mavx512f yet lack some of them).
+_AVX512_TEST = textwrap.dedent(
+    """
+    #include <immintrin.h>
+    int main(void) {
+        __m512 v = _mm512_fmadd_ps(_mm512_set1_ps(1.0f), _mm512_setzero_ps(),
+                                   _mm512_set1_ps(2.0f));
+        __m256d h = _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1);
+        return (int)_mm256_cvtsd_f64(h);
     }
     """
 )
@@ -298,6 +319,11 @@ class FastnnBuildExt(build_ext):
             flags["avx2"] is not None and _is_x86_64() and _try_compile(
                 self.compiler, "int main(void){return 0;}\n", flags["avx2"], [],
                 link=False)) else None
+        # AVX-512 only on top of AVX2 (gemm.c's dispatch assumes it), and only when the
+        # compiler knows the intrinsics the kernel uses.
+        self.avx512_flags = flags.get("avx512") if (
+            self.avx2_flags and flags.get("avx512") and _try_compile(
+                self.compiler, _AVX512_TEST, flags["avx512"], [], link=False)) else None
         compile_args, link_args = extension_flags(family, self.openmp_flags, debug)
         config = self._configuration(compile_args, link_args, debug)
         self._forget_stale_outputs(config)
@@ -307,6 +333,7 @@ class FastnnBuildExt(build_ext):
             ext.extra_link_args = list(link_args)
             ext.define_macros = list(ext.define_macros or []) + [
                 ("FNN_HAVE_AVX2_BUILD", "1" if self.avx2_flags else "0"),
+                ("FNN_HAVE_AVX512_BUILD", "1" if self.avx512_flags else "0"),
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
             ]
         super().build_extensions()
@@ -325,6 +352,8 @@ class FastnnBuildExt(build_ext):
             "link_args": link_args,
             "openmp": " ".join(self.openmp_flags[0]) if self.openmp_flags else None,
             "avx2": " ".join(self.avx2_flags) if self.avx2_flags else None,
+            "avx512": (" ".join(self.avx512_flags)
+                       if getattr(self, "avx512_flags", None) else None),
             "debug": debug,
             # fastnn's own switches are in the flags above, as resolved
             "environment": {k: os.environ.get(k) for k in
@@ -368,6 +397,7 @@ class FastnnBuildExt(build_ext):
     def build_extension(self, ext):
         row = _ROWS.get(ext.name, {})
         avx2_sources = row.get("avx2", []) if self.avx2_flags else []
+        avx512_sources = row.get("avx512", []) if self.avx512_flags else []
         ext_path = self.get_ext_fullpath(ext.name)
         if not (self.force or newer_group(list(ext.sources) + list(ext.depends), ext_path,
                                           "newer")):
@@ -377,16 +407,21 @@ class FastnnBuildExt(build_ext):
         extras = [f"{len(row.get('c', [])) + 1} C files"]
         if avx2_sources:
             extras.append(f"{len(avx2_sources)} AVX2")
+        if avx512_sources:
+            extras.append(f"{len(avx512_sources)} AVX-512")
         extras.append("OpenMP" if self.openmp_flags else "no OpenMP")
         print(f"fastnn: compiling {ext.name} ({', '.join(extras)})", flush=True)
-        if avx2_sources:
-            # Compile the AVX2 files separately so that only they see the AVX2 flags.
+        for sources, isa_flags in ((avx2_sources, self.avx2_flags),
+                                   (avx512_sources, self.avx512_flags)):
+            if not sources:
+                continue
+            # Compile the SIMD files separately so that only they see their ISA flags.
             objects = self.compiler.compile(
-                avx2_sources,
+                sources,
                 output_dir=self.build_temp,
                 macros=ext.define_macros,
                 include_dirs=ext.include_dirs,
-                extra_postargs=ext.extra_compile_args + self.avx2_flags,
+                extra_postargs=ext.extra_compile_args + isa_flags,
             )
             ext.extra_objects = [o for o in (ext.extra_objects or []) if o not in objects]
             ext.extra_objects += objects
@@ -400,6 +435,7 @@ class FastnnBuildExt(build_ext):
             "compile_args": " ".join(config["compile_args"]),
             "openmp": config["openmp"],
             "avx2": config["avx2"],
+            "avx512": config.get("avx512"),
             "debug": config["debug"],
             "python": config["python"],
             "numpy": config["numpy"],
@@ -448,7 +484,7 @@ def _extensions():
             include_dirs=["csrc", np.get_include()],
             # headers hold the kernel bodies (one source, two dtypes) and the AVX2 files
             # are compiled on the side: edits to either must rebuild
-            depends=headers + row["avx2"],
+            depends=headers + row["avx2"] + row.get("avx512", []),
             language="c",
         )
         for row in NATIVE_EXTENSIONS

@@ -63,6 +63,8 @@ def _gemm_facts(gemm):
     )
     name = cpu["brand"] or "unknown CPU"
     facts = {"cpu": f"{name} ({ident})" if ident else name, "gemm_table": sizes["table"]}
+    if hasattr(gemm, "available_kernels"):
+        facts["gemm_kernels"] = ", ".join(gemm.available_kernels())
     for dtype in ("float32", "float64"):
         facts[f"gemm_{dtype}"] = ", ".join(
             f"{key.upper()} {value}" for key, value in sizes[dtype].items()
@@ -88,7 +90,8 @@ def build_summary(record):
         f"{record.get('built_by', 'unknown build')} at {record.get('built_at', '?')}",
         record.get("compiler") or "unknown compiler",
         f"OpenMP {record['openmp']}" if record.get("openmp") else "no OpenMP",
-        "AVX2 kernel compiled" if record.get("avx2") else "portable kernel only",
+        ("AVX2 and AVX-512 kernels compiled" if record.get("avx512") else
+         "AVX2 kernel compiled") if record.get("avx2") else "portable kernel only",
         "debug info" if record.get("debug") else "release (no debug info)",
         f"flags: {record.get('compile_args', '?')}",
     ]

@@ -21,9 +21,16 @@
  *   that one MC block uses once is read in place instead of packed (gemm_tmpl.h).
  * - fastnn/_native calls fnn_gemm / fnn_col_sum, the dtype-generic entries at the end
  *   (fnn_dispatch.h), over the float32 and float64 instantiations of gemm_tmpl.h.
- * - The micro-kernel is picked once: AVX2+FMA when this build compiled it
- *   (FNN_HAVE_AVX2_BUILD) and CPUID reports both features, unless FASTNN_DISABLE_SIMD
+ * - The micro-kernel is picked once (fnn_gemm_init): AVX-512F (ukernel_avx512.c, 8 x 32
+ *   float32 / 8 x 16 float64) when this build compiled it (FNN_HAVE_AVX512_BUILD),
+ *   CPUID reports it and XGETBV says the OS saves the zmm state, on every CPU but Zen 4
+ *   (fnn_gemm_kernel_for_cpu says why); else AVX2+FMA when this build compiled it
+ *   (FNN_HAVE_AVX2_BUILD) and CPUID reports both features; unless FASTNN_DISABLE_SIMD
  *   is set to a true value (fnn_simd_disabled_by_env); else the portable C kernel.
+ *   FASTNN_GEMM_KERNEL=portable|avx2-fma|avx512 forces one the CPU runs, in each
+ *   extension linking this file (_gemm and _conv), so every kernel can be tested and
+ *   timed on one machine.  Under valgrind, whose emulated CPUID hides AVX-512, the
+ *   AVX2 kernel is chosen, so callgrind counts stay possible.
  * - So are the block sizes: the kernel fixes MR x NR, and a table per micro-
  *   architecture (CPUID vendor, family, model) gives KC, MC, NC per dtype; a CPU no
  *   row fits gets them from the sizes of its caches by a written-down rule.  The
@@ -48,6 +55,9 @@
 
 #ifndef FNN_HAVE_AVX2_BUILD
 #define FNN_HAVE_AVX2_BUILD 0
+#endif
+#ifndef FNN_HAVE_AVX512_BUILD
+#define FNN_HAVE_AVX512_BUILD 0
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -214,8 +224,9 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
 /* ------------------------------------------------------------------ block-size tables */
 
 /* Block sizes per micro-architecture, for the AVX2+FMA kernel's 6 x 16 (float32) and
- * 6 x 8 (float64) register tile.  The table sets KC, MC, NC; MR and NR are the
- * kernel's.  What each number is for (ukernel.h, gemm_tmpl.h):
+ * 6 x 8 (float64) register tile, and ("<arch>-avx512" rows) for the AVX-512 kernel's 8 x
+ * 32 / 8 x 16 tile.  The table sets KC, MC, NC; MR and NR are the kernel's.  What each
+ * number is for (ukernel.h, gemm_tmpl.h):
  *
  *   KC  the depth of the micro-panels: one MR x KC panel of A and one KC x NR panel of
  *       B are what a micro-kernel call reads, so both must sit in L1d with room to
@@ -263,6 +274,20 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  *                MiB, L3 1.375 MiB a core (non-inclusive).  KC 256 / 192; MC 480 / 336;
  *                NC 1344 / 880 (1.3 MiB).
  *
+ * AVX-512 rows (8 x 32 float32, 8 x 16 float64 tile; the B micro-panel is KC x 128
+ * bytes, so KC is lower than for the AVX2 tile):
+ *
+ *   zen5-avx512  KC 224 / 112 (the rule's: (8 + 32) x 224 x 4 B = 35 KiB, 73% of the 48
+ *                KiB L1d; float64 21 KiB), MC 336 / 240 as the zen5 row (504 and 210
+ *                KiB of the 1 MiB L2), NC 4096 / 2048 (3.5 MiB B blocks).  KC from 160
+ *                to 320 and MC 240-480 measured within 3% of each other (Experiments).
+ *   zen4-avx512  Zen 4 (L1d 32 KiB, L2 1 MiB), only when forced (FASTNN_GEMM_KERNEL):
+ *                KC 144 / 72 (23 / 14 KiB of L1d), MC 240, NC 4096 / 2048.  Not timed.
+ *   skylake-x-avx512  Skylake-SP / Cascade Lake (L1d 32 KiB, L2 1 MiB, 1.375 MiB of L3
+ *                a core): KC 144 / 72, MC 480 (270 KiB), NC 1344 / 880 as the skylake-x
+ *                row.  Not timed (no such machine).  Ice Lake-SP and Sapphire Rapids
+ *                (models 6A, 6C, 8F, CF) have no row: the cache rule on the AVX-512 tile.
+ *
  * Any other CPU gets the same rule from the caches it reports (fnn_blocks_from_caches).
  *
  * Experiments.  Zen 4 (2-core VM, AMD EPYC family 25 model 17, FMA peak 115 GFLOP/s a
@@ -278,25 +303,73 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  * too few to share between threads; zen3's MC 240 won overall (sums 475 and 825 against
  * 468 / 799 for zen1-2 and 468 / 741 for MC 480), so zen4 uses it.  The VM is noisy
  * (about +-10% between rounds): the other rows are derived from cache sizes, not timed.
+ *
+ * AVX-512 against AVX2 and OpenBLAS.  Zen 5 (2-core VM, AMD EPYC family 0x1a model 2,
+ * shared with about five other jobs, load average ~7), float32, one thread, each
+ * contender in its own fresh process, thread CPU time (time.thread_time), best of 5
+ * rounds (benchmarks/bench_gemm_kernels.py), GFLOP/s avx512 / avx2-fma / OpenBLAS 0.3
+ * (NumPy's, which runs its Haswell AVX2 kernels on this CPU):
+ *     1024^3                  205 / 107 / 111   b32 784x500 x@W         193 /  92 /  98
+ *     b32 784x500 x.T@dz      209 / 110 / 102   b32 500x500 x@W         197 /  91 /  91
+ *     b32 500x500 x.T@dz      210 / 107 / 103   b32 500x500 dz@W.T      151 /  93 /  92
+ *     b32 500x10 x@W           54 /  46 /  48   b32 500x10 x.T@dz        96 /  67 /  56
+ *     b32 500x10 dz@W.T       115 /  69 /  60   b128 784x500 x@W        209 /  98 / 108
+ *     b128 784x500 x.T@dz     219 / 107 / 105   b128 500x500 x@W        216 / 101 / 105
+ *     b128 500x500 x.T@dz     218 / 108 / 107   b128 500x500 dz@W.T     197 /  98 / 106
+ *     b128 500x10 x@W          76 /  61 /  62   b128 500x10 x.T@dz      120 /  81 /  65
+ *     b128 500x10 dz@W.T      160 /  89 /  81   b256 784x500 x@W        207 / 104 / 108
+ *     b256 784x500 x.T@dz     209 / 105 / 110   b256 500x500 x@W        213 / 101 / 110
+ *     b256 500x500 x.T@dz     214 / 103 / 111   b256 500x500 dz@W.T     210 / 104 / 109
+ *     b256 500x10 x@W          82 /  64 /  65   b256 500x10 x.T@dz      119 /  83 /  64
+ *     b256 500x10 dz@W.T      173 /  94 /  84   geometric mean          160 /  89 /  88
+ * So avx512 is 1.85x OpenBLAS at 1024^3, 1.65-2.2x on the 500- and 784-wide products and
+ * 1.13-2.05x on the 10-unit layer's (geometric mean 1.83x), and 1.8x the avx2-fma
+ * kernel.  fma_peak_gflops (best of 8 in that state; it times by the wall clock, so the
+ * load lowers it and the shares of it exceed 100% here): ymm 84, zmm 168 GFLOP/s, the
+ * factor 2 of Zen 5's two full-width 512-bit FMA pipes.  b32 dz@W.T (151) trails b32
+ * x@W (197): W.T must be packed by transposition, whose cost (SSE 4 x 4 blocks, shared
+ * by every kernel) is twice as large a share next to a kernel twice as fast.  Products
+ * with a 10-unit side gain least: computed transposed, the 10 rows pad to 16 (MR 8),
+ * and most of their time is packing and the call.  Block sizes for zen5-avx512, same
+ * method, the geometric mean over these 25 products (1024^3 / b256 500x500 x@W): KC 160: 155
+ * (209 / 208); KC 192: 160 (217 / 215); KC 224: 159 (215 / 211); KC 256: 161 (218 /
+ * 214); KC 320: 161 (211 / 214); KC 224 with MC 240: 157, with MC 480: 160: flat within
+ * the noise, so the row keeps the rule's KC 224 and zen5's MC 336.  float64 (same
+ * method, best of 5, not tuned: the rule's KC 112), avx512 / avx2-fma / OpenBLAS: 1024^3
+ * 99 / 55 / 56, 256x784x500 94 / 52 / 53.  Two threads were not timed (on a machine
+ * this busy, thread scaling means nothing).
  * benchmarks/bench_gemm_tables.py times a 1024^3 product and the products of a
  * 784-500-500-10 training step under every row against NumPy's @, with the CPU model
  * and the share of the FMA peak; its output on a quiet machine of each kind belongs
  * here, row by row, with the CPU it ran on.
  */
+#ifndef FNN_ZEN5_AVX512_KC_F32
+#define FNN_ZEN5_AVX512_KC_F32 224
+#endif
+#ifndef FNN_ZEN5_AVX512_KC_F64
+#define FNN_ZEN5_AVX512_KC_F64 112
+#endif
 typedef struct {
     const char *name;
+    const char *kernel; /* the kernel whose tile the row is for */
     int kc_f32, mc_f32, nc_f32;
     int kc_f64, mc_f64, nc_f64;
 } fnn_gemm_table;
 
+/* A micro-architecture's rows: "<arch>" for the AVX2 kernel, "<arch>-avx512" for the
+ * AVX-512 one (fnn_gemm_row_for). */
 static const fnn_gemm_table fnn_gemm_tables[] = {
-    /* name               KC   MC   NC (f32)   KC   MC   NC (f64) */
-    {"zen1-2",           256, 144, 2048,      256,  72, 1024},
-    {"zen3",             256, 240, 4096,      192, 168, 2048},
-    {"zen4",             256, 240, 4096,      192, 168, 2048},  /* = zen3: measured */
-    {"zen5",             384, 336, 2720,      288, 222, 1360},
-    {"haswell-skylake",  256, 120, 2048,      192,  84, 1360},
-    {"skylake-x",        256, 480, 1344,      192, 336,  880},
+    /* name                 kernel       KC   MC   NC (f32)   KC   MC   NC (f64) */
+    {"zen1-2",             "avx2-fma",  256, 144, 2048,      256,  72, 1024},
+    {"zen3",               "avx2-fma",  256, 240, 4096,      192, 168, 2048},
+    {"zen4",               "avx2-fma",  256, 240, 4096,      192, 168, 2048}, /* = zen3 */
+    {"zen5",               "avx2-fma",  384, 336, 2720,      288, 222, 1360},
+    {"haswell-skylake",    "avx2-fma",  256, 120, 2048,      192,  84, 1360},
+    {"skylake-x",          "avx2-fma",  256, 480, 1344,      192, 336,  880},
+    {"zen4-avx512",        "avx512",    144, 240, 4096,       72, 240, 2048},
+    {"zen5-avx512",        "avx512",    FNN_ZEN5_AVX512_KC_F32, 336, 4096,
+                                        FNN_ZEN5_AVX512_KC_F64, 240, 2048},
+    {"skylake-x-avx512",   "avx512",    144, 480, 1344,       72, 480,  880},
 };
 #define FNN_GEMM_NTABLES ((int)(sizeof fnn_gemm_tables / sizeof fnn_gemm_tables[0]))
 
@@ -314,7 +387,8 @@ const char *fnn_gemm_table_row(int i)
     return i >= 0 && i < FNN_GEMM_NTABLES ? fnn_gemm_tables[i].name : NULL;
 }
 
-/* The row for a CPU, or NULL when none is known to fit (then: the cache rule). */
+/* The micro-architecture of a CPU (the name of its AVX2 row), or NULL when no row is
+ * known to fit (then: the cache rule). */
 static const fnn_gemm_table *fnn_gemm_table_for(const char *vendor, int f, int m)
 {
     if (strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0) {
@@ -342,6 +416,50 @@ const char *fnn_gemm_table_for_cpu(const char *vendor, int family, int model)
 {
     const fnn_gemm_table *row = fnn_gemm_table_for(vendor, family, model);
     return row != NULL ? row->name : NULL;
+}
+
+/* The row of micro-architecture arch (an AVX2 row) made for kernel, or NULL: the AVX2
+ * kernel uses arch's row itself, the AVX-512 kernel the row "<arch>-avx512" if there is
+ * one (a CPU without such a row gets the cache rule on the AVX-512 tile). */
+static const fnn_gemm_table *fnn_gemm_row_for(const fnn_gemm_table *arch,
+                                              const char *kernel)
+{
+    char name[64];
+    int i;
+    if (arch == NULL)
+        return NULL;
+    if (strcmp(arch->kernel, kernel) == 0)
+        return arch;
+    snprintf(name, sizeof name, "%s-%s", arch->name, kernel);
+    for (i = 0; i < FNN_GEMM_NTABLES; ++i)
+        if (strcmp(fnn_gemm_tables[i].name, name) == 0 &&
+            strcmp(fnn_gemm_tables[i].kernel, kernel) == 0)
+            return &fnn_gemm_tables[i];
+    return NULL;
+}
+
+const char *fnn_gemm_table_for_cpu_kernel(const char *vendor, int family, int model,
+                                          const char *kernel)
+{
+    const fnn_gemm_table *row =
+        fnn_gemm_row_for(fnn_gemm_table_for(vendor, family, model), kernel);
+    return row != NULL ? row->name : NULL;
+}
+
+/* Which SIMD kernel a CPU with AVX-512F (and the OS's zmm state) runs: "avx512",
+ * except on Zen 4, whose 512-bit FMAs are two 256-bit halves issued over two cycles,
+ * so the AVX-512 kernel has the AVX2 kernel's FLOPs per cycle; zen4's AVX2 sizes are
+ * the measured ones (see Experiments) and the AVX-512 kernel was not timed on a Zen 4,
+ * so Zen 4 keeps AVX2 (FASTNN_GEMM_KERNEL=avx512 runs the other, to measure it). */
+const char *fnn_gemm_kernel_for_cpu(const char *vendor, int family, int model,
+                                    int has_avx512)
+{
+    const fnn_gemm_table *arch = fnn_gemm_table_for(vendor, family, model);
+    if (!has_avx512)
+        return "avx2-fma";
+    if (arch != NULL && strcmp(arch->name, "zen4") == 0)
+        return "avx2-fma";
+    return "avx512";
 }
 
 /* The cache rule, for one dtype of `size` bytes and an mr x nr tile; sizes in bytes, 0
@@ -391,6 +509,55 @@ static int fnn_cpu_has_avx2_fma(void)
 #else
     return 0;
 #endif
+}
+
+/* AVX-512F usable: the CPU has it (CPUID 7.0 EBX[16]) and the OS saves the state the
+ * kernel touches.  The OS part is checked here rather than left to libgcc, whose
+ * __builtin_cpu_supports did not look at XGETBV in every GCC version: OSXSAVE (CPUID 1
+ * ECX[27]) must be set, and XCR0 must enable SSE, AVX (bits 1, 2) and the three
+ * AVX-512 states, opmask and the zmm halves (bits 5, 6, 7).  A kernel that ran without
+ * them would fault or silently lose register state on a context switch. */
+static int fnn_cpu_has_avx512(void)
+{
+#if FNN_HAVE_AVX512_BUILD && FNN_HAVE_CPUID
+    unsigned int eax, ebx, ecx, edx, xcr0_lo, xcr0_hi;
+    if (!fnn_cpu_has_avx2_fma())
+        return 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || !(ecx & (1u << 27)))
+        return 0;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    if (!(ebx & (1u << 16)))
+        return 0;
+    /* xgetbv by its opcode bytes: no -mxsave needed for this file */
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    return (xcr0_lo & 0xe6u) == 0xe6u;
+#else
+    return 0;
+#endif
+}
+
+/* The kernel called name, if this build has it and this CPU runs it; else NULL. */
+static const fnn_gemm_kernel *fnn_gemm_kernel_named(const char *name)
+{
+    if (strcmp(name, fnn_gemm_kernel_portable.name) == 0)
+        return &fnn_gemm_kernel_portable;
+#if FNN_HAVE_AVX2_BUILD
+    if (strcmp(name, fnn_gemm_kernel_avx2.name) == 0 && fnn_cpu_has_avx2_fma())
+        return &fnn_gemm_kernel_avx2;
+#endif
+#if FNN_HAVE_AVX512_BUILD
+    if (strcmp(name, fnn_gemm_kernel_avx512.name) == 0 && fnn_cpu_has_avx512())
+        return &fnn_gemm_kernel_avx512;
+#endif
+    return NULL;
+}
+
+int fnn_gemm_kernel_available(const char *name)
+{
+    return fnn_gemm_kernel_named(name) != NULL;
 }
 
 /* FASTNN_DISABLE_SIMD is a yes/no switch: unset, "", "0", "false", "no" and "off" (any
@@ -478,7 +645,8 @@ static void fnn_use_caches(const fnn_gemm_kernel *kern, long l1d, long l2, long 
 static void fnn_use_auto_table(const fnn_gemm_kernel *kern)
 {
     const fnn_cpu_facts *cpu = fnn_gemm_cpu();
-    const fnn_gemm_table *row = fnn_gemm_table_for(cpu->vendor, cpu->family, cpu->model);
+    const fnn_gemm_table *row = fnn_gemm_row_for(
+        fnn_gemm_table_for(cpu->vendor, cpu->family, cpu->model), kern->name);
     if (kern == &fnn_gemm_kernel_portable) {
         const fnn_gemm_table own = fnn_portable_row();
         fnn_use_row(kern, &own);
@@ -489,18 +657,32 @@ static void fnn_use_auto_table(const fnn_gemm_kernel *kern)
     }
 }
 
+/* The choice at init: FASTNN_DISABLE_SIMD (a true value) gives the portable kernel;
+ * else FASTNN_GEMM_KERNEL, when set to a kernel this build and CPU run ("portable",
+ * "avx2-fma", "avx512"), forces that one, so that tests and benchmarks reach every
+ * kernel in every extension (conv links its own copy of this file, which the Python
+ * select_kernel hook of _gemm does not reach); fastnn/_native/__init__.py warns about a
+ * name that is not available.  Else the best SIMD kernel for this CPU
+ * (fnn_gemm_kernel_for_cpu), else the portable one. */
 void fnn_gemm_init(void)
 {
     const fnn_gemm_kernel *kern = &fnn_gemm_kernel_portable;
+    const char *forced = getenv("FASTNN_GEMM_KERNEL");
     if (fnn_gemm_kernel_in_use != NULL)
         return;
-#if FNN_HAVE_AVX2_BUILD
-    if (!fnn_simd_disabled_by_env() && fnn_cpu_has_avx2_fma())
-        kern = &fnn_gemm_kernel_avx2;
-#else
-    (void)fnn_simd_disabled_by_env;
-    (void)fnn_cpu_has_avx2_fma;
-#endif
+    if (!fnn_simd_disabled_by_env()) {
+        const fnn_gemm_kernel *named =
+            forced != NULL && forced[0] != '\0' ? fnn_gemm_kernel_named(forced) : NULL;
+        if (named != NULL) {
+            kern = named;
+        } else if (fnn_cpu_has_avx2_fma()) {
+            const fnn_cpu_facts *cpu = fnn_gemm_cpu();
+            const fnn_gemm_kernel *best = fnn_gemm_kernel_named(fnn_gemm_kernel_for_cpu(
+                cpu->vendor, cpu->family, cpu->model, fnn_cpu_has_avx512()));
+            if (best != NULL)
+                kern = best;
+        }
+    }
     fnn_use_auto_table(kern); /* the sizes first: a non-NULL kernel means "ready" */
     fnn_gemm_kernel_in_use = kern;
 }
@@ -519,14 +701,8 @@ const char *fnn_gemm_kernel_name(void)
 
 int fnn_gemm_select_kernel(const char *name)
 {
-    const fnn_gemm_kernel *kern = NULL;
+    const fnn_gemm_kernel *kern = fnn_gemm_kernel_named(name);
     fnn_gemm_active();
-    if (strcmp(name, fnn_gemm_kernel_portable.name) == 0)
-        kern = &fnn_gemm_kernel_portable;
-#if FNN_HAVE_AVX2_BUILD
-    if (strcmp(name, fnn_gemm_kernel_avx2.name) == 0 && fnn_cpu_has_avx2_fma())
-        kern = &fnn_gemm_kernel_avx2;
-#endif
     if (kern == NULL)
         return -1;
     fnn_use_auto_table(kern);
@@ -595,15 +771,33 @@ typedef float (*fnn_fma_probe)(long iters);
 
 double fnn_fma_peak_gflops(int nthreads)
 {
+    return fnn_fma_peak_gflops_of(fnn_gemm_kernel_name(), nthreads);
+}
+
+/* The probe is the kernel's own instruction mix: the widest FMA it issues (zmm for
+ * avx512, ymm for avx2-fma, the compiler's baseline vectors for portable), so that a
+ * GEMM's share of "the peak" is a share of what its kernel can reach and stays below
+ * 100% (an avx512 GEMM measured against the ymm peak read up to 190% on Zen 5). */
+double fnn_fma_peak_gflops_of(const char *kernel, int nthreads)
+{
     fnn_fma_probe probe = fnn_fma_probe_ref;
     double flops_per_iter = FNN_FMA_PROBE_REF_FLOPS, best = 0.0, dt = 0.0;
     volatile float sink = 0.0f;
     long iters = 1L << 14;
     int rep;
+    const fnn_gemm_kernel *kern = fnn_gemm_kernel_named(kernel);
+    if (kern == NULL)
+        return -1.0;
 #if FNN_HAVE_AVX2_BUILD
-    if (fnn_cpu_has_avx2_fma()) {
+    if (kern == &fnn_gemm_kernel_avx2) {
         probe = fnn_fma_probe_avx2;
         flops_per_iter = FNN_FMA_PROBE_AVX2_FLOPS;
+    }
+#endif
+#if FNN_HAVE_AVX512_BUILD
+    if (kern == &fnn_gemm_kernel_avx512) {
+        probe = fnn_fma_probe_avx512;
+        flops_per_iter = FNN_FMA_PROBE_AVX512_FLOPS;
     }
 #endif
 #ifndef _OPENMP
@@ -710,7 +904,9 @@ static ptrdiff_t fnn_balanced_block(ptrdiff_t len, ptrdiff_t max_block, ptrdiff_
 }
 
 /* Rough cost, in cycles per unit of k, of computing an m x n product in this orientation:
- * the micro-kernel runs on whole MR x NR tiles (8 multiply-adds per cycle with AVX2),
+ * the micro-kernel runs on whole MR x NR tiles (8 multiply-adds per cycle with AVX2;
+ * the AVX-512 kernel does more, which this model does not weigh: it only compares the
+ * two orientations of one product, and padding dominates that choice),
  * and packing costs about a cycle per value, for A always and for B unless the region
  * code reads B in place (row-major B, one MC block; see gemm_tmpl.h). */
 static double fnn_gemm_cost(ptrdiff_t m, ptrdiff_t n, ptrdiff_t cs_b, const fnn_blocksizes *bs)

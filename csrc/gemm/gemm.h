@@ -66,14 +66,31 @@ fnn_status fnn_col_sum(fnn_dtype dtype, ptrdiff_t m, ptrdiff_t n, const void *x,
  * Serial builds measure one thread whatever nthreads says. */
 double fnn_fma_peak_gflops(int nthreads);
 
+/* The same with the FMA instructions of the kernel called kernel ("portable",
+ * "avx2-fma", "avx512"; fnn_fma_peak_gflops uses the kernel in use), or -1 when this
+ * build or CPU lacks that kernel. */
+double fnn_fma_peak_gflops_of(const char *kernel, int nthreads);
+
+/* 1 when the kernel called name is built and this CPU (and OS) can run it. */
+int fnn_gemm_kernel_available(const char *name);
+
+/* The SIMD kernel fnn_gemm_init picks for a CPU of this vendor, family and model with
+ * AVX2+FMA, and with AVX-512F (has_avx512 != 0) or not: "avx512" or "avx2-fma". */
+const char *fnn_gemm_kernel_for_cpu(const char *vendor, int family, int model,
+                                    int has_avx512);
+
+/* The row fnn_gemm_init uses for that CPU with that kernel, or NULL (the cache rule). */
+const char *fnn_gemm_table_for_cpu_kernel(const char *vendor, int family, int model,
+                                          const char *kernel);
+
 /* Picks the micro-kernel once (CPUID, FASTNN_DISABLE_SIMD); called at import, and
  * lazily by the GEMM itself.  Idempotent. */
 void fnn_gemm_init(void);
 
-/* "avx2-fma" or "portable": the micro-kernel the GEMM uses now. */
+/* "avx512", "avx2-fma" or "portable": the micro-kernel the GEMM uses now. */
 const char *fnn_gemm_kernel_name(void);
 
-/* Test hook: use the kernel called name ("avx2-fma" or "portable"), with the block-size
+/* Test hook: use the kernel called name ("avx512", "avx2-fma" or "portable"), with the block-size
  * table fnn_gemm_init would choose for it.  Returns 0, or -1 when that kernel is not
  * built or this CPU cannot run it (nothing changes then).  Not thread-safe against
  * GEMMs running concurrently (nor are the other test hooks below). */

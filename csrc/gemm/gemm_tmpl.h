@@ -94,6 +94,7 @@ static void FNN_F(fnn_pack)(ptrdiff_t lines, ptrdiff_t kc, const FNN_T *src, ptr
             case 6: FNN_F(fnn_pack_slices)(kc, s, s_k, s_x, 6, dst); continue;
             case 8: FNN_F(fnn_pack_slices)(kc, s, s_k, s_x, 8, dst); continue;
             case 16: FNN_F(fnn_pack_slices)(kc, s, s_k, s_x, 16, dst); continue;
+            case 32: FNN_F(fnn_pack_slices)(kc, s, s_k, s_x, 32, dst); continue;
             default: break;
             }
         }

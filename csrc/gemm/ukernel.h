@@ -28,7 +28,7 @@
 
 /* Upper bounds over every kernel's MR and NR (for local edge tiles). */
 #define FNN_GEMM_MAX_MR 8
-#define FNN_GEMM_MAX_NR 16
+#define FNN_GEMM_MAX_NR 32
 
 typedef void (*fnn_ukernel_f32)(ptrdiff_t k, const float *a, const float *b,
                                 ptrdiff_t rs_b, float *c, ptrdiff_t rs_c, ptrdiff_t cs_c,
@@ -69,6 +69,13 @@ float fnn_fma_probe_ref(long iters);
 /* ukernel_avx2.c: AVX2 + FMA intrinsics, compiled alone with -mavx2 -mfma. */
 extern const fnn_gemm_kernel fnn_gemm_kernel_avx2;
 float fnn_fma_probe_avx2(long iters);
+#endif
+
+#if FNN_HAVE_AVX512_BUILD
+/* ukernel_avx512.c: AVX-512F intrinsics, compiled alone with -mavx512f. */
+#define FNN_FMA_PROBE_AVX512_FLOPS 512 /* 16 zmm FMA chains x 16 lanes x 2 */
+extern const fnn_gemm_kernel fnn_gemm_kernel_avx512;
+float fnn_fma_probe_avx512(long iters);
 #endif
 
 #endif

@@ -18,6 +18,7 @@ include "_activation_codes.pxi"
 
 cdef extern from "gemm/gemm.h" nogil:
     void fnn_gemm_init()
+    const char *fnn_gemm_kernel_name()
 
 cdef extern from "conv/conv.h" nogil:
     ctypedef struct fnn_conv_geom:
@@ -227,3 +228,9 @@ def pool2d_backward(dy, index, dx, int ph, int pw, int sh, int sw, int pt, int p
     with nogil:
         status = fnn_pool2d_backward(_dtype_code(t), &g, mode, pdy, pidx, pdx, nthreads)
     return status
+
+
+def gemm_kernel_name():
+    """The micro-kernel of the GEMM copy linked into this module (it chooses on its own,
+    at import, as _gemm does; FASTNN_GEMM_KERNEL forces both)."""
+    return fnn_gemm_kernel_name().decode("ascii")

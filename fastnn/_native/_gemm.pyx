@@ -25,6 +25,12 @@ cdef extern from "gemm/gemm.h" nogil:
                            Py_ssize_t rs_x, Py_ssize_t cs_x, void *out, int nthreads)
     void fnn_gemm_init()
     double fnn_fma_peak_gflops(int nthreads)
+    double fnn_fma_peak_gflops_of(const char *kernel, int nthreads)
+    int fnn_gemm_kernel_available(const char *name)
+    const char *fnn_gemm_kernel_for_cpu(const char *vendor, int family, int model,
+                                        int has_avx512)
+    const char *fnn_gemm_table_for_cpu_kernel(const char *vendor, int family, int model,
+                                              const char *kernel)
     const char *fnn_gemm_kernel_name()
     int fnn_gemm_select_kernel(const char *name)
     ctypedef struct fnn_cpu_facts:
@@ -51,21 +57,53 @@ cdef extern from "gemm/gemv.h" nogil:
 fnn_gemm_init()
 
 
+KERNEL_NAMES = ("portable", "avx2-fma", "avx512")
+
+
 def kernel_name():
-    """The micro-kernel in use: "avx2-fma" or "portable"."""
+    """The micro-kernel in use: "avx512", "avx2-fma" or "portable"."""
     return fnn_gemm_kernel_name().decode("ascii")
 
 
-def fma_peak_gflops(int num_threads=1):
+def kernel_available(str name):
+    """Whether the kernel called ``name`` (one of ``KERNEL_NAMES``) is built and this CPU
+    and OS can run it."""
+    return fnn_gemm_kernel_available(name.encode("ascii")) != 0
+
+
+def available_kernels():
+    """The kernels this build and CPU can run, in ``KERNEL_NAMES`` order."""
+    return tuple(k for k in KERNEL_NAMES if kernel_available(k))
+
+
+def kernel_for_cpu(str vendor, int family, int model, bint has_avx512):
+    """The SIMD kernel chosen at import for a CPU with AVX2+FMA of this CPUID vendor,
+    family and model, with or without AVX-512F: "avx512" or "avx2-fma"."""
+    return fnn_gemm_kernel_for_cpu(vendor.encode("ascii"), family, model,
+                                   has_avx512).decode("ascii")
+
+
+def fma_peak_gflops(int num_threads=1, kernel=None):
     """The CPU's float32 FMA peak in GFLOP/s over ``num_threads`` threads together.
 
     Measured, not computed from a nominal clock: the best of five ~20 ms runs of
-    independent FMA chains on every thread (AVX2+FMA ymm when the CPU has it, else the
-    portable multiply-add loop).  Other work on the machine only lowers it.
+    independent FMA chains on every thread, with the FMA instructions of ``kernel``
+    (default: the kernel in use): zmm for "avx512", ymm for "avx2-fma", the portable
+    multiply-add loop for "portable".  So a GEMM's share of this peak is a share of
+    what its own kernel can reach.  Other work on the machine only lowers it.
+
+    Raises:
+        ValueError: ``kernel`` is not one of ``available_kernels()``.
     """
     cdef double g
+    cdef bytes name = (kernel_name() if kernel is None else str(kernel)).encode("ascii")
+    cdef const char *cname = name
+    if kernel is not None and not kernel_available(kernel):
+        raise ValueError(
+            f"fma_peak_gflops: kernel must be one of {available_kernels()!r} on this "
+            f"build and CPU, got {kernel!r}")
     with nogil:
-        g = fnn_fma_peak_gflops(num_threads)
+        g = fnn_fma_peak_gflops_of(cname, num_threads)
     return g
 
 
@@ -122,10 +160,12 @@ def table_names():
     return tuple(names) + ("portable", "caches")
 
 
-def table_for_cpu(str vendor, int family, int model):
+def table_for_cpu(str vendor, int family, int model, kernel="avx2-fma"):
     """The row chosen at import for a CPU with this CPUID vendor string, family and model
-    (as ``cpu_info()`` gives them), or None when the cache rule is used instead."""
-    cdef const char *name = fnn_gemm_table_for_cpu(vendor.encode("ascii"), family, model)
+    (as ``cpu_info()`` gives them) running ``kernel`` ("avx2-fma": the CPU's own row;
+    "avx512": its "-avx512" row), or None when the cache rule is used instead."""
+    cdef const char *name = fnn_gemm_table_for_cpu_kernel(
+        vendor.encode("ascii"), family, model, str(kernel).encode("ascii"))
     return None if name == NULL else name.decode("ascii")
 
 
@@ -229,3 +269,20 @@ def col_sum(x, out, int nthreads):
 
 
 include "_dense.pxi"
+
+
+def _check_forced_kernel():
+    """FASTNN_GEMM_KERNEL names a kernel to force (read in C, gemm.c's fnn_gemm_init);
+    when it names one this build or CPU cannot run, the automatic choice stands, and
+    the user, who asked for something, is told."""
+    import os
+    import warnings
+    forced = os.environ.get("FASTNN_GEMM_KERNEL", "")
+    if forced and forced != kernel_name() and not kernel_available(forced):
+        warnings.warn(
+            f"FASTNN_GEMM_KERNEL={forced!r} is not one of the kernels this build and CPU "
+            f"run, {available_kernels()!r}; using {kernel_name()!r}.",
+            RuntimeWarning, stacklevel=2)
+
+
+_check_forced_kernel()

@@ -59,7 +59,7 @@ def machine_info():
     torch = sys.modules.get("torch")
     env_names = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OMP_PROC_BIND", "GOMP_SPINCOUNT",
                  "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "FASTNN_BACKEND",
-                 "FASTNN_DISABLE_SIMD")
+                 "FASTNN_DISABLE_SIMD", "FASTNN_GEMM_KERNEL")
     return {
         "cpu_model": _cpu_model(),
         "cpu_flags": _cpu_flags(),
@@ -127,9 +127,14 @@ def measure_fma_peak(threads=None, size=2048, repeats=5):
     threads = fastnn_threads.get_num_threads() if threads is None else int(threads)
     hook = native_fma_peak()
     if hook is not None:
+        # The loop uses the FMA instructions of the GEMM kernel in use (zmm for avx512,
+        # ymm for avx2-fma), so every "share of peak" is against what that kernel can do.
+        kernel = config_dict().get("simd_kernel")
         return {"gflops": float(hook(threads)), "threads": threads,
                 "method": "native-fma-loop", "size": None, "blas_control": None,
-                "note": "independent float32 FMA chains in fastnn's native extension"}
+                "kernel": kernel,
+                "note": "independent float32 FMA chains in fastnn's native extension"
+                        + (f", with the {kernel} kernel's FMA instructions" if kernel else "")}
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)

@@ -111,6 +111,7 @@ def test_every_extension_rebuilds_when_its_avx2_or_included_sources_change(setup
     for row in setup_module.NATIVE_EXTENSIONS:
         depends = extensions[row["name"]].depends
         assert set(row["avx2"]) <= set(depends)
+        assert set(row.get("avx512", [])) <= set(depends)
         assert "fastnn/_native/_arrays.pxi" in depends
         assert "csrc/fnn_instantiate.h" in depends
 
@@ -165,12 +166,13 @@ def test_msvc_gets_its_own_spelling_and_no_avx2_build(setup_module):
     assert "/openmp" in compile_args and "/Zi" in compile_args and "/DEBUG" in link_args
     assert not [a for a in compile_args if a.startswith("-")]
     assert flags["avx2"] is None
+    assert flags["avx512"] is None
 
 
 def test_no_flag_ties_the_wheel_to_the_build_machine(setup_module):
     every = []
     for family in setup_module.COMPILER_FLAGS.values():
-        every += family["base"] + (family["avx2"] or [])
+        every += family["base"] + (family["avx2"] or []) + (family.get("avx512") or [])
         for compile_args, link_args in family["openmp"]:
             every += compile_args + link_args
     assert not [f for f in every if "native" in f or f.startswith(("-march", "-mtune"))]
@@ -330,3 +332,17 @@ def test_recorded_build_configuration_compares_equal_when_read_back(setup_module
     cmd._write_json(stamp, config)
     assert cmd._read_json(stamp) == config
     assert config["extensions"] == setup_module.NATIVE_EXTENSIONS
+
+
+def test_avx512_sources_are_the_kernels_linked_with_the_gemm(setup_module):
+    """Every extension that links gemm.c (its own copy: _gemm and _conv) compiles the
+    AVX-512 kernel too, and only that file gets the AVX-512 flags."""
+    linking = [row for row in setup_module.NATIVE_EXTENSIONS
+               if "csrc/gemm/gemm.c" in row["c"]]
+    assert {row["name"] for row in linking} >= {"fastnn._native._gemm",
+                                                 "fastnn._native._conv"}
+    for row in linking:
+        assert row.get("avx512") == ["csrc/gemm/ukernel_avx512.c"]
+    for row in setup_module.NATIVE_EXTENSIONS:
+        assert "csrc/gemm/ukernel_avx512.c" not in row["c"] + row["avx2"]
+    assert setup_module.COMPILER_FLAGS["unix"]["avx512"] == ["-mavx512f"]

@@ -1,6 +1,6 @@
 """The native GEMM kernel itself (csrc/gemm through fastnn._native._gemm).
 
-What these prove: every micro-kernel (AVX2+FMA and portable) matches a float64 NumPy
+What these prove: every micro-kernel (AVX-512F, AVX2+FMA and portable) matches a float64 NumPy
 reference for both dtypes on shapes that are not multiples of any tile, through all
 three stride layouts a dense layer uses (and general ones: negative, sliced, column-
 major C), with the bias + activation epilogue, accumulate, and k = 0; results are
@@ -23,7 +23,7 @@ from fastnn.backend.numpy_ops import NumpyOps  # noqa: E402
 from subproc import run_python
 
 DTYPES = [np.float32, np.float64]
-KERNELS = ["avx2-fma", "portable"]
+KERNELS = ["avx512", "avx2-fma", "portable"]
 # Not multiples of 6, 8 or 16 (the tiles), and around the KC / MC / NC block edges.
 SHAPES = [
     (1, 1, 1),
@@ -398,7 +398,8 @@ def test_block_sizes_report(restore_blocking):
         assert sizes["table"] == "portable"
     else:
         cpu = _gemm.cpu_info()
-        row = _gemm.table_for_cpu(cpu["vendor"], cpu["family"], cpu["model"])
+        row = _gemm.table_for_cpu(cpu["vendor"], cpu["family"], cpu["model"],
+                                  sizes["kernel"])
         assert sizes["table"] == (row or sizes["table"])
         if row is None:
             assert sizes["table"].startswith("from caches: L1d ")
