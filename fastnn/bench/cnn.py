@@ -19,7 +19,7 @@ allocator state or peak RSS.  A worker reports:
   primitive with ReLU, fastnn's ``conv2d_forward`` or ``torch.nn.functional.conv2d``) on
   one batch, ``2*OH*OW*KH*KW*C*F`` flops per sample, and its fraction of the measured
   float32 FMA peak at the same thread count;
-- the peak RSS of the process (``resource.getrusage``, ``ru_maxrss``) after training,
+- the peak RSS of the process (VmHWM, else ``resource.getrusage``) after training,
   and the RSS before the model was built, so the model's own share can be read.
 
 The numbers are wall-clock: they mean something on a quiet machine only.
@@ -85,6 +85,20 @@ def _pads(k, padding):
 
 
 def _rss_mib():
+    """Peak RSS of this process so far, MiB.
+
+    VmHWM (Linux) first: it belongs to this process's address space, which exec made
+    fresh.  ``getrusage``'s ``ru_maxrss`` survives exec, so a worker started by a parent
+    that had imported torch would report the parent's peak (measured: 335 MiB for every
+    contender); it is the fallback where /proc is missing.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
