@@ -91,6 +91,87 @@ static int fnn_conv_thread_num(void)
 #endif
 }
 
+/* Copies n bytes (a multiple of 4: whole float32 or float64 values) between buffers
+ * that do not overlap.  im2col's runs are short (LeNet's conv1 copies 5 floats per
+ * kernel row): a loop there is turned into a libc memcpy call by gcc, whose call and
+ * dispatch cost more than the copy (11.9M of conv1's 33.0M instructions were in
+ * __memcpy_avx_unaligned_erms).  Fixed-size memcpys compile to one or two unaligned
+ * vector moves; the second may overlap the first, which rewrites the same values. */
+static inline void fnn_conv_copy(void *restrict dst, const void *restrict src, size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    size_t q;
+    if (n >= 256) { /* long runs (VGG's 3x64 values): libc's copy is the fast one */
+        memcpy(d, s, n);
+    } else if (n >= 32) {
+        for (q = 0; q + 32 <= n; q += 32)
+            memcpy(d + q, s + q, 32);
+        if (q < n)
+            memcpy(d + n - 32, s + n - 32, 32);
+    } else if (n >= 16) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+    }
+}
+
+/* Zeros n bytes (a multiple of 4), short runs inline as fnn_conv_copy. */
+static inline void fnn_conv_zero(void *dst, size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    size_t q;
+    if (n >= 256) {
+        memset(d, 0, n);
+    } else if (n >= 32) {
+        for (q = 0; q + 32 <= n; q += 32)
+            memset(d + q, 0, 32);
+        if (q < n)
+            memset(d + n - 32, 0, 32);
+    } else if (n >= 16) {
+        memset(d, 0, 16);
+        memset(d + n - 16, 0, 16);
+    } else if (n >= 8) {
+        memset(d, 0, 8);
+        memset(d + n - 8, 0, 8);
+    } else if (n >= 4) {
+        memset(d, 0, 4);
+    }
+}
+
+/* rows copies of n bytes (fnn_conv_copy) from src, src + sstride, ... to dst, dst +
+ * dstride, ... (strides in bytes): the size class is chosen once for all the rows, so a
+ * 5-float run costs two vector moves and the loop, not a cascade of size tests. */
+static void fnn_conv_copy_rows(void *restrict dst, ptrdiff_t dstride,
+                               const void *restrict src, ptrdiff_t sstride, ptrdiff_t rows,
+                               size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    ptrdiff_t r;
+    if (n >= 32) {
+        for (r = 0; r < rows; ++r, d += dstride, s += sstride)
+            fnn_conv_copy(d, s, n);
+    } else if (n >= 16) {
+        for (r = 0; r < rows; ++r, d += dstride, s += sstride) {
+            memcpy(d, s, 16);
+            memcpy(d + n - 16, s + n - 16, 16);
+        }
+    } else if (n >= 8) {
+        for (r = 0; r < rows; ++r, d += dstride, s += sstride) {
+            memcpy(d, s, 8);
+            memcpy(d + n - 8, s + n - 8, 8);
+        }
+    } else if (n >= 4) {
+        for (r = 0; r < rows; ++r, d += dstride, s += sstride)
+            memcpy(d, s, 4);
+    }
+}
+
 /* A 1x1 kernel with stride 1 and no padding: the patch of a pixel is its C values. */
 static int fnn_conv_is_pointwise(const fnn_conv_geom *g)
 {
