@@ -29,10 +29,36 @@
  *   channels.  Max keeps an int32 argmax per output (the first maximum; padded cells are
  *   never read); average divides by the count of real cells, as TF/Keras.
  *
- * What was tried and measured (callgrind instruction counts, 1 thread, float32, the
- * machine being shared and loaded; tools/ has no timer that load does not skew):
- * see "Measurements" in docs/architecture.md's "Convolution kernels" section, which
- * quotes the same numbers and how to reproduce them.
+ * What was tried and measured: callgrind instructions per call, 1 thread, float32,
+ * batch 64, `python benchmarks/profile_conv.py --model lenet --callgrind` (each primitive
+ * counted alone with --toggle-collect on its C entry; the machine was shared, so no
+ * wall-clock figure is quoted):
+ *
+ *                                   before    after
+ *   conv1 28x28x1->6 5x5 fwd        33.03M   18.61M
+ *   conv1 bwd (no dx)               28.53M   14.12M
+ *   conv2 14x14x6->16 5x5 fwd        9.42M    9.06M
+ *   conv2 bwd (with dx)             20.82M   20.46M
+ *   pool 28x28x6 fwd / bwd           5.04M / 5.30M   (unchanged)
+ *
+ * - Before, im2col divided each pixel's flat index into (n, oh, ow), and copied a
+ *   kernel row of KW*C values with a loop that gcc turns into a libc memcpy call:
+ *   for conv1 (runs of 5 floats) 11.9M of the 33.0M instructions were in
+ *   __memcpy_avx_unaligned_erms and 2.6M in memset, around a 16M im2col.
+ * - Now (fnn_im2col in conv_tmpl.h): the position is divided out once per output-row
+ *   segment; the segment is split once into border pixels and interior ones; interior
+ *   kernel rows are copied by fnn_conv_copy_rows, which picks the size class once for
+ *   the segment, so a 5-float run is two overlapping 16-byte moves.  im2col + copies
+ *   fell from ~62.7M to ~19.0M over three conv1 calls and one conv2 call.  Backward
+ *   gains the same (it re-runs im2col per tile).
+ * - Not done, measured where the rest goes: for conv1 forward the GEMM itself is now
+ *   most of the count (macro kernel 6.8M, micro-kernel 4.1M, packing 2.7M per call):
+ *   F = 6 fills 6 of the micro-kernel's 16 columns, so an edge path runs every tile.
+ *   A direct kernel for C=1 / F=6 (or packing patches straight into the GEMM's panels,
+ *   an implicit GEMM) would remove the copy and the edge waste; both need the GEMM's
+ *   packing interface (csrc/gemm, not this file's to change).  conv2's backward is
+ *   half micro-kernel (GEMMs with k = tile rows) and ~9M in the chunk body (col2im
+ *   adds and db's column sums), left as they are.
  *
  * The GEMM is linked into this extension as its own copy (setup.py), so _gemm's test
  * hooks (select_table, select_kernel) do not reach it; it picks its kernel and table at
