@@ -52,7 +52,8 @@
  *   fell from ~62.7M to ~19.0M over three conv1 calls and one conv2 call.  Backward
  *   gains the same (it re-runs im2col per tile).
  * - Not done, measured where the rest goes: for conv1 forward the GEMM itself is now
- *   most of the count (macro kernel 6.8M, micro-kernel 4.1M, packing 2.7M per call):
+ *   most of the count (over three conv1 calls and one conv2 call: macro kernel 20.3M,
+ *   micro-kernel 12.4M, packing 8.2M, the epilogue's activation 4.6M):
  *   F = 6 fills 6 of the micro-kernel's 16 columns, so an edge path runs every tile.
  *   A direct kernel for C=1 / F=6 (or packing patches straight into the GEMM's panels,
  *   an implicit GEMM) would remove the copy and the edge waste; both need the GEMM's
