@@ -60,6 +60,13 @@
  *   packing interface (csrc/gemm, not this file's to change).  conv2's backward is
  *   half micro-kernel (GEMMs with k = tile rows) and ~9M in the chunk body (col2im
  *   adds and db's column sums), left as they are.
+ * - Tried and dropped: max pooling's compare-and-update as branch-free selects
+ *   (take = v > m | NaN rule; y = take ? v : m; index likewise).  Three 28x28x6 pools
+ *   and one 10x10x16 went from 16.3M to 19.2M instructions: with C = 6 the loop is
+ *   not vectorised and the selects cost more than the well-predicted branch.  By
+ *   thread CPU time LeNet's first pool (~1.0 ms) is now above conv1's forward (~0.8
+ *   ms); pooling is the next thing to look at (a C-specialised or vectorised-over-
+ *   pixels max).
  *
  * The GEMM is linked into this extension as its own copy (setup.py), so _gemm's test
  * hooks (select_table, select_kernel) do not reach it; it picks its kernel and table at
