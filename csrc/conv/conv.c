@@ -29,10 +29,44 @@
  *   channels.  Max keeps an int32 argmax per output (the first maximum; padded cells are
  *   never read); average divides by the count of real cells, as TF/Keras.
  *
- * What was tried and measured (callgrind instruction counts, 1 thread, float32, the
- * machine being shared and loaded; tools/ has no timer that load does not skew):
- * see "Measurements" in docs/architecture.md's "Convolution kernels" section, which
- * quotes the same numbers and how to reproduce them.
+ * What was tried and measured: callgrind instructions per call, 1 thread, float32,
+ * batch 64, `python benchmarks/profile_conv.py --model lenet --callgrind` (each primitive
+ * counted alone with --toggle-collect on its C entry; the machine was shared, so no
+ * wall-clock figure is quoted):
+ *
+ *                                   before    after
+ *   conv1 28x28x1->6 5x5 fwd        33.03M   18.61M
+ *   conv1 bwd (no dx)               28.53M   14.12M
+ *   conv2 14x14x6->16 5x5 fwd        9.42M    9.06M
+ *   conv2 bwd (with dx)             20.82M   20.46M
+ *   pool 28x28x6 fwd / bwd           5.04M / 5.30M   (unchanged)
+ *
+ * - Before, im2col divided each pixel's flat index into (n, oh, ow), and copied a
+ *   kernel row of KW*C values with a loop that gcc turns into a libc memcpy call:
+ *   for conv1 (runs of 5 floats) 11.9M of the 33.0M instructions were in
+ *   __memcpy_avx_unaligned_erms and 2.6M in memset, around a 16M im2col.
+ * - Now (fnn_im2col in conv_tmpl.h): the position is divided out once per output-row
+ *   segment; the segment is split once into border pixels and interior ones; interior
+ *   kernel rows are copied by fnn_conv_copy_rows, which picks the size class once for
+ *   the segment, so a 5-float run is two overlapping 16-byte moves.  im2col + copies
+ *   fell from ~62.7M to ~19.0M over three conv1 calls and one conv2 call.  Backward
+ *   gains the same (it re-runs im2col per tile).
+ * - Not done, measured where the rest goes: for conv1 forward the GEMM itself is now
+ *   most of the count (over three conv1 calls and one conv2 call: macro kernel 20.3M,
+ *   micro-kernel 12.4M, packing 8.2M, the epilogue's activation 4.6M):
+ *   F = 6 fills 6 of the micro-kernel's 16 columns, so an edge path runs every tile.
+ *   A direct kernel for C=1 / F=6 (or packing patches straight into the GEMM's panels,
+ *   an implicit GEMM) would remove the copy and the edge waste; both need the GEMM's
+ *   packing interface (csrc/gemm, not this file's to change).  conv2's backward is
+ *   half micro-kernel (GEMMs with k = tile rows) and ~9M in the chunk body (col2im
+ *   adds and db's column sums), left as they are.
+ * - Tried and dropped: max pooling's compare-and-update as branch-free selects
+ *   (take = v > m | NaN rule; y = take ? v : m; index likewise).  Three 28x28x6 pools
+ *   and one 10x10x16 went from 16.3M to 19.2M instructions: with C = 6 the loop is
+ *   not vectorised and the selects cost more than the well-predicted branch.  By
+ *   thread CPU time LeNet's first pool (~1.0 ms) is now above conv1's forward (~0.8
+ *   ms); pooling is the next thing to look at (a C-specialised or vectorised-over-
+ *   pixels max).
  *
  * The GEMM is linked into this extension as its own copy (setup.py), so _gemm's test
  * hooks (select_table, select_kernel) do not reach it; it picks its kernel and table at
@@ -89,6 +123,87 @@ static int fnn_conv_thread_num(void)
 #else
     return 0;
 #endif
+}
+
+/* Copies n bytes (a multiple of 4: whole float32 or float64 values) between buffers
+ * that do not overlap.  im2col's runs are short (LeNet's conv1 copies 5 floats per
+ * kernel row): a loop there is turned into a libc memcpy call by gcc, whose call and
+ * dispatch cost more than the copy (11.9M of conv1's 33.0M instructions were in
+ * __memcpy_avx_unaligned_erms).  Fixed-size memcpys compile to one or two unaligned
+ * vector moves; the second may overlap the first, which rewrites the same values. */
+static inline void fnn_conv_copy(void *restrict dst, const void *restrict src, size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    size_t q;
+    if (n >= 256) { /* long runs (VGG's 3x64 values): libc's copy is the fast one */
+        memcpy(d, s, n);
+    } else if (n >= 32) {
+        for (q = 0; q + 32 <= n; q += 32)
+            memcpy(d + q, s + q, 32);
+        if (q < n)
+            memcpy(d + n - 32, s + n - 32, 32);
+    } else if (n >= 16) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+    }
+}
+
+/* Zeros n bytes (a multiple of 4), short runs inline as fnn_conv_copy. */
+static inline void fnn_conv_zero(void *dst, size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    size_t q;
+    if (n >= 256) {
+        memset(d, 0, n);
+    } else if (n >= 32) {
+        for (q = 0; q + 32 <= n; q += 32)
+            memset(d + q, 0, 32);
+        if (q < n)
+            memset(d + n - 32, 0, 32);
+    } else if (n >= 16) {
+        memset(d, 0, 16);
+        memset(d + n - 16, 0, 16);
+    } else if (n >= 8) {
+        memset(d, 0, 8);
+        memset(d + n - 8, 0, 8);
+    } else if (n >= 4) {
+        memset(d, 0, 4);
+    }
+}
+
+/* rows copies of n bytes (fnn_conv_copy) from src, src + sstride, ... to dst, dst +
+ * dstride, ... (strides in bytes): the size class is chosen once for all the rows, so a
+ * 5-float run costs two vector moves and the loop, not a cascade of size tests. */
+static void fnn_conv_copy_rows(void *restrict dst, ptrdiff_t dstride,
+                               const void *restrict src, ptrdiff_t sstride, ptrdiff_t rows,
+                               size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    ptrdiff_t r;
+    if (n >= 32) {
+        for (r = 0; r < rows; ++r, d += dstride, s += sstride)
+            fnn_conv_copy(d, s, n);
+    } else if (n >= 16) {
+        for (r = 0; r < rows; ++r, d += dstride, s += sstride) {
+            memcpy(d, s, 16);
+            memcpy(d + n - 16, s + n - 16, 16);
+        }
+    } else if (n >= 8) {
+        for (r = 0; r < rows; ++r, d += dstride, s += sstride) {
+            memcpy(d, s, 8);
+            memcpy(d + n - 8, s + n - 8, 8);
+        }
+    } else if (n >= 4) {
+        for (r = 0; r < rows; ++r, d += dstride, s += sstride)
+            memcpy(d, s, 4);
+    }
 }
 
 /* A 1x1 kernel with stride 1 and no padding: the patch of a pixel is its C values. */

@@ -6,46 +6,87 @@
  * across images: small images (a 10x10 LeNet map) still fill a tile.
  */
 
+/* The kernel row at input row xrow for one pixel whose window starts at column iw0:
+ * KW*C values into dst, zeros for the columns outside the image.  Without dilation
+ * that is three runs: zeros left of the image, one contiguous run of C*(columns
+ * inside) inputs, zeros right of it. */
+static inline void FNN_F(fnn_im2col_row)(const fnn_conv_geom *g, const FNN_T *xrow,
+                                         ptrdiff_t iw0, FNN_T *restrict dst)
+{
+    const ptrdiff_t c = g->c, kwc = g->kw * c;
+    const size_t es = sizeof(FNN_T);
+    ptrdiff_t j;
+    if (g->dw == 1) {
+        /* columns jlo..jhi-1 of the kernel row lie inside the image */
+        ptrdiff_t jlo = iw0 < 0 ? -iw0 : 0;
+        ptrdiff_t jhi = g->w - iw0 < g->kw ? g->w - iw0 : g->kw;
+        if (jhi < 0) /* the whole row right of the image (a large pad) */
+            jhi = 0;
+        if (jlo > jhi) /* ... or left of it */
+            jlo = jhi;
+        fnn_conv_zero(dst, (size_t)(jlo * c) * es);
+        fnn_conv_copy(dst + jlo * c, xrow + (iw0 + jlo) * c, (size_t)((jhi - jlo) * c) * es);
+        fnn_conv_zero(dst + jhi * c, (size_t)(kwc - jhi * c) * es);
+        return;
+    }
+    for (j = 0; j < g->kw; ++j) {
+        const ptrdiff_t iw = iw0 + j * g->dw;
+        if (iw < 0 || iw >= g->w)
+            fnn_conv_zero(dst + j * c, (size_t)c * es);
+        else
+            fnn_conv_copy(dst + j * c, xrow + iw * c, (size_t)c * es);
+    }
+}
+
 /* The patches of output pixels [p0, p1): one row of k = KH*KW*C values per pixel, in
- * the kernel's (KH, KW, C) order, zeros for padded cells.  OUT cols (p1-p0) x k. */
+ * the kernel's (KH, KW, C) order, zeros for padded cells.  OUT cols (p1-p0) x k.
+ *
+ * The pixels are walked one output-row segment at a time (n, oh fixed), so a pixel's
+ * position is divided out once per segment, not per pixel, and the segment is cut
+ * once into border pixels (a window reaching into the left or right padding, or any
+ * pixel with dilation: fnn_im2col_row) and interior ones, whose kernel rows are whole
+ * contiguous runs of KW*C inputs copied by fnn_conv_copy_rows. */
 static void FNN_F(fnn_im2col)(const fnn_conv_geom *g, const FNN_T *x, ptrdiff_t p0,
                               ptrdiff_t p1, FNN_T *restrict cols)
 {
     const ptrdiff_t c = g->c, kwc = g->kw * c, k = g->kh * kwc, ohw = g->oh * g->ow;
-    ptrdiff_t p, i, j, q;
-    for (p = p0; p < p1; ++p, cols += k) {
-        const ptrdiff_t n = p / ohw, r = p - n * ohw, oh = r / g->ow, ow = r - oh * g->ow;
-        const ptrdiff_t ih0 = oh * g->sh - g->pad_top, iw0 = ow * g->sw - g->pad_left;
+    const size_t es = sizeof(FNN_T);
+    /* interior output columns [ow_lo, ow_hi): iw0 >= 0 and iw0 + KW <= W */
+    const ptrdiff_t ow_lo = (g->pad_left + g->sw - 1) / g->sw;
+    const ptrdiff_t ow_hi = g->dw != 1 || g->w + g->pad_left - g->kw < 0
+                                ? ow_lo
+                                : (g->w + g->pad_left - g->kw) / g->sw + 1;
+    ptrdiff_t p = p0, i, q;
+    while (p < p1) {
+        const ptrdiff_t n = p / ohw, r = p - n * ohw, oh = r / g->ow, ow0 = r - oh * g->ow;
+        const ptrdiff_t count = p1 - p < g->ow - ow0 ? p1 - p : g->ow - ow0;
+        const ptrdiff_t ih0 = oh * g->sh - g->pad_top;
         const FNN_T *xn = x + n * g->h * g->w * c;
+        /* this segment's interior pixels: [q_lo, q_hi) */
+        ptrdiff_t q_lo = ow_lo - ow0, q_hi = ow_hi - ow0;
+        q_lo = q_lo < 0 ? 0 : q_lo > count ? count : q_lo;
+        q_hi = q_hi < q_lo ? q_lo : q_hi > count ? count : q_hi;
         for (i = 0; i < g->kh; ++i) {
             const ptrdiff_t ih = ih0 + i * g->dh;
             FNN_T *dst = cols + i * kwc;
             const FNN_T *xrow;
             if (ih < 0 || ih >= g->h) {
-                for (q = 0; q < kwc; ++q)
-                    dst[q] = 0;
+                for (q = 0; q < count; ++q, dst += k)
+                    fnn_conv_zero(dst, (size_t)kwc * es);
                 continue;
             }
             xrow = xn + ih * g->w * c;
-            if (g->dw == 1 && iw0 >= 0 && iw0 + g->kw <= g->w) {
-                /* the whole kernel row is one contiguous run of KW*C inputs */
-                const FNN_T *src = xrow + iw0 * c;
-                for (q = 0; q < kwc; ++q)
-                    dst[q] = src[q];
-                continue;
-            }
-            for (j = 0; j < g->kw; ++j, dst += c) {
-                const ptrdiff_t iw = iw0 + j * g->dw;
-                if (iw < 0 || iw >= g->w) {
-                    for (q = 0; q < c; ++q)
-                        dst[q] = 0;
-                } else {
-                    const FNN_T *src = xrow + iw * c;
-                    for (q = 0; q < c; ++q)
-                        dst[q] = src[q];
-                }
-            }
+            for (q = 0; q < q_lo; ++q)
+                FNN_F(fnn_im2col_row)(g, xrow, (ow0 + q) * g->sw - g->pad_left, dst + q * k);
+            if (q_hi > q_lo)
+                fnn_conv_copy_rows(dst + q_lo * k, k * (ptrdiff_t)es,
+                                   xrow + ((ow0 + q_lo) * g->sw - g->pad_left) * c,
+                                   g->sw * c * (ptrdiff_t)es, q_hi - q_lo, (size_t)kwc * es);
+            for (q = q_hi; q < count; ++q)
+                FNN_F(fnn_im2col_row)(g, xrow, (ow0 + q) * g->sw - g->pad_left, dst + q * k);
         }
+        p += count;
+        cols += count * k;
     }
 }
 

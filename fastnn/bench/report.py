@@ -82,6 +82,10 @@ def report_tables(doc):
         tables.append(_scaling_table(doc, names, gemm_names))
     if doc.get("distributed"):
         tables.append(_distributed_table(doc["distributed"]))
+    if doc.get("cnn"):
+        from .cnn import cnn_table
+
+        tables.append(cnn_table(doc["cnn"]))
     if doc.get("preset") == "smoke":
         # A smoke run checks that every contender runs; a reader who sees one of its
         # tables alone (a pasted screenshot, a chart) must not take it for a measurement.

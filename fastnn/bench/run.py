@@ -26,10 +26,11 @@ from .scenarios import gemm_shapes, inference_scenario, seed_models, sized_scena
 from .threads import scaling_thread_counts
 
 #: Sections of a run, in the order they are measured and reported.
-SECTIONS = ("gemm", "training", "inference", "scaling", "distributed")
+SECTIONS = ("gemm", "training", "inference", "scaling", "distributed", "cnn")
 
 #: The sections a run without ``--only`` measures: ``distributed`` starts MPI jobs
-#: (``fastnn.bench.distributed``), so it runs when asked for.
+#: (``fastnn.bench.distributed``) and ``cnn`` one process per model and contender
+#: (``fastnn.bench.cnn``), so they run when asked for.
 DEFAULT_SECTIONS = ("gemm", "training", "inference", "scaling")
 
 #: ``distributed``'s sizes per preset: samples per rank per step, steps per timed
@@ -198,9 +199,21 @@ def run_bench(preset="full", contenders=None, threads=None, sections=DEFAULT_SEC
         doc["distributed"] = distributed.measure(
             per_rank, steps, repeats if repeats is not None else rounds, layers,
             progress=lambda msg: say(len(plan), msg))
+    if "cnn" in sections:
+        from . import cnn
+
+        doc["cnn"] = cnn.measure(
+            preset, threads=threads,
+            contenders=[n for n in names if n in cnn.CONTENDERS],
+            progress=lambda msg: say(len(plan), msg), peak_gflops=peaks[threads]["gflops"])
     say(len(plan), "FMA peak again (the best of two is kept)")
     peaks = best_fma_peaks(peak_threads, size=p["peak_size"], previous=peaks)
     _apply_peaks(doc, peaks)
+    if doc.get("cnn"):  # against the final (best-of-two) peak, as every other section
+        doc["cnn"]["fma_peak_gflops"] = peaks[threads]["gflops"]
+        for r in doc["cnn"]["runs"]:
+            if r["status"] == "ok":
+                r["fraction_of_peak"] = r["conv_forward_gflops"] / peaks[threads]["gflops"]
     doc["fma_peak"] = {str(t): peak for t, peak in peaks.items()}
     doc["scaling"]["speedup"] = _speedups(doc["scaling"])
     # Read after the runs, so torch's thread count is known when torch was imported.

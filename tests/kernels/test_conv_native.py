@@ -41,6 +41,17 @@ CONV_CASES = {
     "kx1-kernel-pad-bottom": (2, 9, 4, 2, 4, 1, 3, (2, 1), (0, 3, 0, 0), (1, 1)),
     "more-images-than-chunks": (19, 5, 4, 2, 2, 2, 3, (1, 1), (1, 0, 0, 1), (1, 1)),
     "wide-patches": (2, 6, 5, 40, 3, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    # im2col's border / interior split and its copy size classes (runs of KW*C values:
+    # 4, 8, 12, 24, 60, 360 bytes in float32, twice that in float64)
+    "pads-wider-than-kernel": (2, 5, 6, 2, 3, 2, 3, (1, 1), (3, 4, 4, 3), (1, 1)),
+    "kernel-wider-than-image": (2, 4, 2, 3, 3, 5, 2, (1, 1), (1, 1, 2, 2), (1, 1)),
+    "padded-1x1-c1": (2, 5, 4, 1, 1, 1, 3, (1, 1), (1, 0, 1, 2), (1, 1)),
+    "run-2-values": (2, 6, 7, 2, 2, 1, 3, (1, 2), (0, 1, 1, 0), (1, 1)),
+    "run-3-values-stride3": (2, 9, 11, 1, 3, 3, 4, (3, 3), (1, 1, 2, 2), (1, 1)),
+    "run-6-values": (1, 7, 8, 2, 3, 3, 5, (1, 1), (1, 1, 1, 1), (1, 1)),
+    "run-15-values-stride2": (3, 9, 10, 5, 2, 3, 4, (2, 2), (0, 1, 1, 1), (1, 1)),
+    "run-90-values": (2, 5, 6, 30, 3, 3, 7, (1, 1), (1, 1, 1, 1), (1, 1)),
+    "tiles-cut-rows-and-images": (5, 21, 23, 1, 3, 3, 2, (1, 1), (1, 1, 1, 1), (1, 1)),
 }
 
 # (N, H, W, C, pool, strides, pads)
