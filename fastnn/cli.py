@@ -44,7 +44,7 @@ class _EpochTimer:
 
 
 # What each demo model trains with by default: the MLP as seed 001 prints it; LeNet-5
-# with the small batches that suit 1,437 training images (docs/convolutions.md).
+# with the small batches that suit 1,438 training images (docs/convolutions.md).
 DEMO_DEFAULTS = {"mlp": {"epochs": 20, "batch_size": 100},
                  "lenet": {"epochs": 15, "batch_size": 16}}
 
