@@ -66,7 +66,7 @@ def lenet5(input_shape=(16, 16, 1), classes=10, activation="tanh"):
 
     tanh is LeNet's own activation: after 15 epochs of Adam in batches of 16 it scores
     97.2% to 98.3% on the 359 test digits over ten seeds, where relu scatters between
-    about 95% and 98% (docs/convolutions.md).
+    about 94% and 98% (docs/convolutions.md).
     """
     from fastnn import layers
     from fastnn.models import Sequential

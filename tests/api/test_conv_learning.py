@@ -5,11 +5,14 @@ The digits are 8x8; LeNet-5's second 5x5 convolution needs at least 6x6 maps aft
 first pooling, so each pixel is repeated 2x2 (16x16 images, docs/convolutions.md).
 """
 
+import pathlib
+import re
+
 import numpy as np
 import pytest
 
 import fastnn
-from fastnn import backend, layers
+from fastnn import backend, cli, layers
 from fastnn.datasets import digits
 from fastnn.models import Sequential, load_model
 
@@ -20,29 +23,18 @@ FAST = "native" if backend.native_available() else "numpy"
 
 def _digit_images():
     (x_train, y_train), (x_test, y_test) = digits.load_data()
-
-    def images(x):
-        x = x.reshape(-1, 8, 8).astype("float32") / 16.0
-        return x.repeat(2, axis=1).repeat(2, axis=2)[..., None]
-    return (images(x_train), y_train), (images(x_test), y_test)
+    return ((cli.digits_as_images(x_train), y_train),
+            (cli.digits_as_images(x_test), y_test))
 
 
 def test_lenet5_reaches_97_percent_on_the_digits():
+    """The recipe of docs/convolutions.md and ``fastnn demo --model lenet``: conv 6@5x5
+    same, pool, conv 16@5x5 valid, pool, dense 120, 84, 10, all tanh."""
     (x_train, y_train), (x_test, y_test) = _digit_images()
     assert x_train.shape[1:] == (16, 16, 1)
     with backend.using(FAST):
         fastnn.utils.set_random_seed(0)
-        model = Sequential([
-            layers.Input((16, 16, 1)),
-            layers.Conv2D(6, 5, padding="same", activation="tanh"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(16, 5, activation="tanh"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dense(120, activation="tanh"),
-            layers.Dense(84, activation="tanh"),
-            layers.Dense(10, activation="softmax"),
-        ])
+        model = cli.lenet5()
         assert model.output_shape == (None, 10)
         shapes, shape = [], (None, 16, 16, 1)
         for layer in model.layers[:5]:
@@ -134,3 +126,47 @@ def test_batchnorm_cnn_predictions_agree_across_backends(backend_name, tmp_path)
     with backend.using(other):
         got = load_model(tmp_path / "m.fastnn").predict(x_test[:50], verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def _doc_blocks():
+    text = (pathlib.Path(__file__).parents[2] / "docs" / "convolutions.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_the_docs_seed_003_program_runs_as_written(monkeypatch):
+    """docs/convolutions.md's fashion_mnist program, with the download replaced by a few
+    random images of the same shapes and dtypes (tests never download)."""
+    from fastnn.datasets import fashion_mnist
+
+    rng = np.random.default_rng(4)
+
+    def stand_in(**kwargs):
+        def split(n):
+            return (rng.integers(0, 256, (n, 28, 28)).astype(np.uint8),
+                    rng.integers(0, 10, n).astype(np.uint8))
+        return split(40), split(8)
+    monkeypatch.setattr(fashion_mnist, "load_data", stand_in)
+    program = next(block for block in _doc_blocks() if "fashion_mnist" in block)
+    namespace = {}
+    with backend.using(FAST):
+        exec(compile(program, "convolutions.md", "exec"), namespace)
+    model = namespace["model"]
+    assert model.output_shape == (None, 10)
+    assert model.layers[-1].get_weights()[0].shape == (1024, 10)
+    assert namespace["x_train"].shape == (40, 28, 28, 1)
+
+
+def test_the_docs_lenet_recipe_is_the_tested_one():
+    """The LeNet block in the docs builds the model this file trains (same configs)."""
+    block = next(b for b in _doc_blocks() if "LeNet" in b or "Conv2D(6, 5" in b)
+    assert "epochs=15, batch_size=16" in block and "repeat(2, axis=1)" in block
+    namespace = {}
+    # everything up to the training, which test_lenet5_reaches_97_percent... runs
+    exec(compile(block.split("model.fit(")[0], "convolutions.md", "exec"), namespace)
+    ours = [layer.get_config() for layer in namespace["model"].layers]
+    demo = [layer.get_config() for layer in cli.lenet5().layers]
+    for a, b in zip(ours, demo):
+        a.pop("name"), b.pop("name")
+    assert len(ours) == len(demo) == 8 and ours == demo
+    x = digits.load_data()[0][0][:5]
+    np.testing.assert_array_equal(namespace["images"](x), cli.digits_as_images(x))
