@@ -1,6 +1,7 @@
 """The ``fastnn`` command (also ``python -m fastnn``).
 
-    fastnn demo   train the seeds' MLP on the bundled digits data, on each backend
+    fastnn demo   train the seeds' MLP (or, with --model lenet, LeNet-5) on the bundled
+                  digits data, on each backend
     fastnn info   print the build and runtime configuration (show_config)
     fastnn bench  compare fastnn's backends with PyTorch and NumPy on this machine
 """
@@ -42,13 +43,71 @@ class _EpochTimer:
         self.callback = _Timer(self)
 
 
-def run_demo(backends, epochs, batch_size, verbose, seed, print_fn=print, plot_path=None):
-    """Train seed 001's MLP (sigmoid 500-500, softmax 10, Adam) on the digits data.
+# What each demo model trains with by default: the MLP as seed 001 prints it; LeNet-5
+# with the small batches that suit 1,438 training images (docs/convolutions.md).
+DEMO_DEFAULTS = {"mlp": {"epochs": 20, "batch_size": 100},
+                 "lenet": {"epochs": 15, "batch_size": 16}}
+
+
+def digits_as_images(x):
+    """Flattened 8x8 digits (values 0..16) as ``(n, 16, 16, 1)`` float32 images in [0, 1].
+
+    Each pixel is repeated 2x2 (nearest-neighbour upscaling): LeNet-5's second 5x5
+    convolution needs at least 6x6 inputs after the first 2x2 pooling, which 8x8 images
+    do not leave.
+    """
+    images = x.reshape(-1, 8, 8).astype("float32") / 16.0
+    return images.repeat(2, axis=1).repeat(2, axis=2)[..., None]
+
+
+def lenet5(input_shape=(16, 16, 1), classes=10, activation="tanh"):
+    """LeNet-5 as a Sequential model: conv 6@5x5 same, max pool, conv 16@5x5 valid, max
+    pool, flatten, dense 120, 84, softmax ``classes``.
+
+    tanh is LeNet's own activation: after 15 epochs of Adam in batches of 16 it scores
+    97.2% to 98.3% on the 359 test digits over ten seeds, where relu scatters between
+    about 94% and 98% (docs/convolutions.md).
+    """
+    from fastnn import layers
+    from fastnn.models import Sequential
+
+    return Sequential([
+        layers.Input(input_shape),
+        layers.Conv2D(6, 5, padding="same", activation=activation),
+        layers.MaxPooling2D(),
+        layers.Conv2D(16, 5, activation=activation),
+        layers.MaxPooling2D(),
+        layers.Flatten(),
+        layers.Dense(120, activation=activation),
+        layers.Dense(84, activation=activation),
+        layers.Dense(classes, activation="softmax"),
+    ], name="lenet5")
+
+
+def _demo_model(model, input_dim):
+    import fastnn
+    from fastnn import layers
+
+    if model == "lenet":
+        return lenet5()
+    mlp = fastnn.Sequential()
+    mlp.add(layers.Dense(input_dim=input_dim, units=500, activation="sigmoid"))
+    mlp.add(layers.Dense(units=500, activation="sigmoid"))
+    mlp.add(layers.Dense(units=10, activation="softmax"))
+    return mlp
+
+
+def run_demo(backends, epochs=None, batch_size=None, verbose=1, seed=0, print_fn=print,
+             plot_path=None, model="mlp"):
+    """Train seed 001's MLP (sigmoid 500-500, softmax 10, Adam) or LeNet-5 on the digits.
 
     Args:
+        epochs, batch_size: None takes the model's defaults (``DEMO_DEFAULTS``).
         plot_path: where to save the training curves of the first backend
             (``fastnn.utils.plot_history``), or None.  Without matplotlib a note is
             printed instead.
+        model: "mlp" (the 64 pixels as features) or "lenet" (``lenet5`` on the images
+            upscaled to 16x16 by ``digits_as_images``).
 
     Returns a dict backend -> {"accuracy", "loss", "epoch_seconds", "samples_per_second",
     "history"} (history: the per-epoch logs of fit).
@@ -56,29 +115,34 @@ def run_demo(backends, epochs, batch_size, verbose, seed, print_fn=print, plot_p
     import numpy as np
 
     import fastnn
-    from fastnn import layers
     from fastnn.datasets import digits
+    from fastnn.utils.validation import check_choice
 
+    model = check_choice("model", model, tuple(DEMO_DEFAULTS))
+    epochs = DEMO_DEFAULTS[model]["epochs"] if epochs is None else epochs
+    batch_size = DEMO_DEFAULTS[model]["batch_size"] if batch_size is None else batch_size
     (x_train, y_train), (x_test, y_test) = digits.load_data()
-    x_train = x_train.astype("float32") / 16.0
-    x_test = x_test.astype("float32") / 16.0
+    if model == "lenet":
+        x_train, x_test = digits_as_images(x_train), digits_as_images(x_test)
+        shape_note = "of 8x8 pixels, upscaled to 16x16 for LeNet-5"
+    else:
+        x_train = x_train.astype("float32") / 16.0
+        x_test = x_test.astype("float32") / 16.0
+        shape_note = "of 8x8 pixels"
     y_train_1h, y_test_1h = _one_hot(y_train, 10), _one_hot(y_test, 10)
     print_fn(f"Digits (UCI, CC BY 4.0): {len(x_train)} training and {len(x_test)} test images "
-             "of 8x8 pixels")
+             f"{shape_note}")
     results = {}
     for name in backends:
         fastnn.set_backend(name)
         fastnn.utils.set_random_seed(seed)
-        model = fastnn.Sequential()
-        model.add(layers.Dense(input_dim=64, units=500, activation="sigmoid"))
-        model.add(layers.Dense(units=500, activation="sigmoid"))
-        model.add(layers.Dense(units=10, activation="softmax"))
-        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+        net = _demo_model(model, x_train.shape[1])
+        net.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
         print_fn(f"\n== backend: {name} ({fastnn.get_num_threads()} threads)")
         timer = _EpochTimer()
-        history = model.fit(x_train, y_train_1h, batch_size=batch_size, epochs=epochs,
-                            verbose=verbose, callbacks=[timer.callback])
-        loss, acc = model.evaluate(x_test, y_test_1h, verbose=0)
+        history = net.fit(x_train, y_train_1h, batch_size=batch_size, epochs=epochs,
+                          verbose=verbose, callbacks=[timer.callback])
+        loss, acc = net.evaluate(x_test, y_test_1h, verbose=0)
         per_epoch = float(np.median(timer.times)) if timer.times else float("nan")
         results[name] = {
             "accuracy": float(acc),
@@ -95,16 +159,17 @@ def run_demo(backends, epochs, batch_size, verbose, seed, print_fn=print, plot_p
         for name, r in results.items():
             print_fn(f"{name:>7}: {base / r['epoch_seconds']:.2f}x the NumPy backend's speed")
     if plot_path is not None and results:
-        _save_demo_plot(results, plot_path, print_fn)
+        _save_demo_plot(results, plot_path, print_fn, model)
     return results
 
 
-def _save_demo_plot(results, path, print_fn):
+def _save_demo_plot(results, path, print_fn, model="mlp"):
     """The first backend's training curves as a picture (the runs are alike)."""
     name = next(iter(results))
+    title = "digits LeNet-5" if model == "lenet" else "digits MLP"
     try:
         plot_history(results[name]["history"], path,
-                     title=f"fastnn demo: digits MLP, backend {name}")
+                     title=f"fastnn demo: {title}, backend {name}")
     except ImportError as exc:
         print_fn(f"note: no picture of the training curves ({exc})")
         return
@@ -119,7 +184,7 @@ def _cmd_demo(args):
     else:
         backends = [args.backend]
     run_demo(backends, args.epochs, args.batch_size, args.verbose, args.seed,
-             plot_path=None if args.no_plot else args.plot)
+             plot_path=None if args.no_plot else args.plot, model=args.model)
     return 0
 
 
@@ -222,10 +287,16 @@ def _add_bench_parser(sub):
 def build_parser():
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train the seeds' MLP on the bundled digits data")
+    demo = sub.add_parser("demo", help="train the seeds' MLP (or LeNet-5) on the bundled "
+                                       "digits data")
     demo.add_argument("--backend", choices=["all", "native", "numpy"], default="all")
-    demo.add_argument("--epochs", type=int, default=20)
-    demo.add_argument("--batch-size", type=int, default=100)
+    demo.add_argument("--model", choices=sorted(DEMO_DEFAULTS), default="mlp",
+                      help="mlp: seed 001's 500-500 sigmoid MLP (default); lenet: LeNet-5 "
+                           "on the digits upscaled to 16x16 (docs/convolutions.md)")
+    demo.add_argument("--epochs", type=int, default=None,
+                      help="default: 20 for mlp, 15 for lenet")
+    demo.add_argument("--batch-size", type=int, default=None,
+                      help="default: 100 for mlp, 16 for lenet")
     demo.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--plot", default="fastnn-demo.png", metavar="FILE",
@@ -241,7 +312,9 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if getattr(args, "epochs", 1) < 1 or getattr(args, "batch_size", 1) < 1:
+    # None: the demo model's default (DEMO_DEFAULTS)
+    given = [getattr(args, key, None) for key in ("epochs", "batch_size")]
+    if any(value is not None and value < 1 for value in given):
         print("fastnn: --epochs and --batch-size must be >= 1", file=sys.stderr)
         return 2
     return args.func(args)

@@ -104,14 +104,25 @@ class _Conv(Layer):
         """Set the kernel (and bias) from arrays in Keras's layout, checking that the
         kernel's input-channel count matches the inputs this layer was built for."""
         weights = list(weights)
-        if self.built and weights and np.ndim(weights[0]) == self.rank + 2:
-            want, got = self.kernel.shape, np.shape(weights[0])
-            if got[-2] != want[-2]:
+        if self.built and weights:
+            want, got = tuple(self.kernel.shape), tuple(np.shape(weights[0]))
+            owner = f"{type(self).__name__} {self.name!r}"
+            if len(got) == len(want) and got[-2] != want[-2]:
                 raise ValueError(
-                    f"{type(self).__name__} {self.name!r} was built for inputs of "
+                    f"{owner} was built for inputs of "
                     f"{want[-2] * self.groups} channels, so set_weights expects a kernel "
                     f"of shape {want} ({want[-2]} input channels per group). Received: a "
                     f"kernel of shape {got} in `weights`, with {got[-2]} input channels"
+                )
+            if got != want:
+                # name Keras's layout: a kernel from PyTorch (filters, in, kh, kw) or
+                # a flattened one lands here
+                layout = ("(kernel_h, kernel_w, in_channels // groups, filters)"
+                          if self.rank == 2 else
+                          "(kernel_size, in_channels // groups, filters)")
+                raise ValueError(
+                    f"{owner}: set_weights expects the kernel first in `weights`, of "
+                    f"shape {want} {layout}. Received: a first array of shape {got}"
                 )
         super().set_weights(weights)
 

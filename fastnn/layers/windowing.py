@@ -93,9 +93,15 @@ def check_rank(layer, input_shape, rank):
         if layer.data_format == "channels_first":
             layout = "(batch, channels, height, width)" if rank == 2 else \
                 "(batch, channels, steps)"
+        hint = ""
+        if len(input_shape) == rank + 1:
+            # the commonest case: grayscale images (or a sequence of scalars) without
+            # their channel axis, as fashion_mnist.load_data() and mnist return them
+            add = "x[..., None]" if layer.data_format == "channels_last" else "x[:, None]"
+            hint = f" (a single channel without its axis? Add it with {add})"
         raise ValueError(
-            f"{type(layer).__name__} {layer.name!r} expects {rank + 2}-D inputs {layout}. "
-            f"Received: input_shape={tuple(input_shape)}"
+            f"{type(layer).__name__} {layer.name!r} expects {rank + 2}-D inputs {layout}"
+            f"{hint}. Received: input_shape={tuple(input_shape)}"
         )
 
 

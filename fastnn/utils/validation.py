@@ -399,9 +399,16 @@ def check_model_inputs(x, input_shapes, input_names, dtype, name="x"):
         if arr.ndim != len(expected) + 1 or any(
             e is not None and e != g for e, g in zip(expected, arr.shape[1:])
         ):
+            hint = ""
+            if (arr.ndim == len(expected) and len(expected) > 1 and expected[-1] == 1
+                    and all(e is None or e == g
+                            for e, g in zip(expected[:-1], arr.shape[1:]))):
+                # grayscale images without their channel axis, as the MNIST-style
+                # loaders return them, into a Conv2D model
+                hint = f" (add the missing channel axis with {name}[..., None])"
             raise ValueError(
                 f"Input {label} is incompatible with the model: expected shape "
-                f"{(None,) + expected}, received shape {arr.shape}"
+                f"{(None,) + expected}, received shape {arr.shape}{hint}"
             )
         arrays.append(arr)
     check_lengths(arrays, [name] * len(arrays))

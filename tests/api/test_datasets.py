@@ -502,3 +502,27 @@ def test_fashion_mnist_wrong_magic_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "FILE_HASHES", hashes)
     with pytest.raises(ValueError, match="magic number 2051, expected 2049"):
         fashion_mnist.load_data()
+
+
+def test_fashion_mnist_images_feed_a_conv2d_after_adding_the_channel_axis(tmp_path,
+                                                                         monkeypatch):
+    """Seed 003's first CNN step: ``x[..., None]`` makes (n, 28, 28, 1) images (here the
+    loader reads small stand-in archives, offline)."""
+    from fastnn import layers
+    from fastnn.models import Sequential
+
+    base, hashes, _ = _fake_fashion(tmp_path)
+    monkeypatch.setattr(fashion_mnist, "ORIGIN", base)
+    monkeypatch.setattr(fashion_mnist, "FILE_HASHES", hashes)
+    (x_train, y_train), (x_test, _) = fashion_mnist.load_data()
+    model = Sequential([
+        layers.Conv2D(4, 3, activation="relu", input_shape=(28, 28, 1)),
+        layers.MaxPooling2D(),
+        layers.Flatten(),
+        layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"x\[\.\.\., None\]"):
+        model.fit(x_train / 255.0, y_train, epochs=1, verbose=0)
+    model.fit(x_train[..., None] / 255.0, y_train, epochs=1, verbose=0)
+    assert model.predict(x_test[..., None] / 255.0, verbose=0).shape == (4, 10)

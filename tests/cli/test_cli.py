@@ -65,3 +65,47 @@ def test_python_dash_m_and_bad_arguments():
     assert proc.returncode == 2 and "--epochs" in proc.stderr
     proc = run_python(["-m", "fastnn", "nonsense"])
     assert proc.returncode == 2
+
+
+def test_demo_lenet_trains_lenet5_with_the_progress_bar(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo", "--model", "lenet", "--backend", "numpy", "--epochs", "2",
+                     "--batch-size", "64", "--verbose", "1", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "upscaled to 16x16 for LeNet-5" in out
+    assert "Epoch 2/2" in out and "23/23" in out  # 1438 images in batches of 64
+    assert "test accuracy" in out and "ms per epoch" in out
+
+
+def test_demo_lenet_model_and_defaults():
+    model = cli.lenet5()
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense",
+        "Dense"]
+    assert [getattr(layer, "filters", getattr(layer, "units", None))
+            for layer in model.layers] == [6, None, 16, None, None, 120, 84, 10]
+    assert model.layers[0].padding == "same" and model.layers[2].padding == "valid"
+    assert model.layers[0].kernel_size == model.layers[2].kernel_size == (5, 5)
+    import numpy as np
+    images = cli.digits_as_images(np.arange(2 * 64).reshape(2, 64) % 17)
+    assert images.shape == (2, 16, 16, 1) and images.dtype == np.float32
+    # pixel (0, 1) of the first image is 1 (of 16); it fills rows 0-1, columns 2-3
+    np.testing.assert_array_equal(images[0, :2, 2:4, 0], np.full((2, 2), 1 / 16))
+    assert images.max() == 1.0 and images[0, 0, 0, 0] == 0
+    # the usage error for a model the demo does not have
+    with pytest.raises(SystemExit) as info:
+        cli.main(["demo", "--model", "resnet"])
+    assert info.value.code == 2
+    with pytest.raises(ValueError, match="Received: model='resnet'"):
+        cli.run_demo(["numpy"], model="resnet")
+
+
+@pytest.mark.skipif(not backend.native_available(), reason="native backend not built")
+def test_demo_lenet_compares_backends():
+    results = cli.run_demo(["native", "numpy"], epochs=1, batch_size=64, verbose=0, seed=0,
+                           print_fn=lambda *a: None, model="lenet")
+    assert set(results) == {"native", "numpy"}
+    for r in results.values():
+        assert 0.2 < r["accuracy"] <= 1 and r["samples_per_second"] > 0
+    # the same seed and the same model: the backends agree to rounding
+    assert abs(results["native"]["loss"] - results["numpy"]["loss"]) < 1e-3
