@@ -13,7 +13,9 @@ class ModelCheckpoint(MonitorCallback):
     """Saves the model, or its weights, during training.
 
     Args:
-        filepath: Where to save. It may hold `str.format` fields filled from
+        filepath: Where to save (not a `.h5`, `.keras`, `.hdf5` or `.onnx` name:
+            fastnn writes its own format, so such a name is refused here, as
+            `model.save` refuses it). It may hold `str.format` fields filled from
             the epoch number (counted from 1) and the logs, e.g.
             `"ckpt/{epoch:02d}-{val_loss:.2f}.fnn"`; with an integer
             `save_freq`, `{batch}` (from 1) is available too.
@@ -60,6 +62,11 @@ class ModelCheckpoint(MonitorCallback):
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
+        # A name promising another library's format (.h5, .keras, ...) is refused now,
+        # with model.save's own message, not after the first epoch of training.
+        from ..models.saving import check_extension  # models import callbacks
+        check_extension(self.filepath, weights_only=self.save_weights_only,
+                        owner="save_weights" if self.save_weights_only else "save")
         self.best = check_real("initial_value_threshold", initial_value_threshold,
                                allow_none=True, allow_inf=True, owner=owner)
         self._current_epoch = 0
