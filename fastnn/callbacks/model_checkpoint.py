@@ -4,6 +4,7 @@ import math
 import os
 
 from ..utils.files import make_parent_dirs, user_path
+from ..utils.model_files import check_extension
 from ..utils.validation import check_choice, check_int, check_real
 from .callback import print_message
 from .monitor import MonitorCallback
@@ -64,7 +65,6 @@ class ModelCheckpoint(MonitorCallback):
         self.save_weights_only = bool(save_weights_only)
         # A name promising another library's format (.h5, .keras, ...) is refused now,
         # with model.save's own message, not after the first epoch of training.
-        from ..models.saving import check_extension  # models import callbacks
         check_extension(self.filepath, weights_only=self.save_weights_only,
                         owner="save_weights" if self.save_weights_only else "save")
         self.best = check_real("initial_value_threshold", initial_value_threshold,
