@@ -420,6 +420,8 @@ def test_lenet5_trained_matches_predict(ort, floatx, tmp_path, rng):
     session, (out,) = _run_onnx(ort, path, [x[:5]])
     np.testing.assert_allclose(out, model.predict(x[:5], verbose=0), rtol=RTOL, atol=ATOL)
     assert session.get_outputs()[0].shape[1:] == [10]
+    ops = _op_types(onnx_export.model_to_onnx(model))
+    assert ops.count("Transpose") == 2  # after the input, before Flatten (8 unpaired)
 
 
 @pytest.mark.parametrize("case", ["conv_stack_then_flatten", "global_max_pooling2d",
