@@ -4,6 +4,7 @@ import math
 import os
 
 from ..utils.files import make_parent_dirs, user_path
+from ..utils.model_files import check_extension
 from ..utils.validation import check_choice, check_int, check_real
 from .callback import print_message
 from .monitor import MonitorCallback
@@ -13,7 +14,9 @@ class ModelCheckpoint(MonitorCallback):
     """Saves the model, or its weights, during training.
 
     Args:
-        filepath: Where to save. It may hold `str.format` fields filled from
+        filepath: Where to save (not a `.h5`, `.keras`, `.hdf5` or `.onnx` name:
+            fastnn writes its own format, so such a name is refused here, as
+            `model.save` refuses it). It may hold `str.format` fields filled from
             the epoch number (counted from 1) and the logs, e.g.
             `"ckpt/{epoch:02d}-{val_loss:.2f}.fnn"`; with an integer
             `save_freq`, `{batch}` (from 1) is available too.
@@ -60,6 +63,10 @@ class ModelCheckpoint(MonitorCallback):
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
+        # A name promising another library's format (.h5, .keras, ...) is refused now,
+        # with model.save's own message, not after the first epoch of training.
+        check_extension(self.filepath, weights_only=self.save_weights_only,
+                        owner="save_weights" if self.save_weights_only else "save")
         self.best = check_real("initial_value_threshold", initial_value_threshold,
                                allow_none=True, allow_inf=True, owner=owner)
         self._current_epoch = 0

@@ -7,6 +7,7 @@ new layer gets an exporter without touching the rest.
 
 from ..utils.validation import refuse_argument
 from . import onnx_layers  # noqa: F401  (registers the layer exporters)
+from . import onnx_spatial  # noqa: F401  (convolution, pooling, padding)
 from .onnx import export_onnx
 
 #: The formats ``Model.export`` writes.

@@ -19,11 +19,13 @@ registers them); docs/onnx.md says how to add one.
 """
 
 import os
+from collections import Counter
 
 import numpy as np
 
 from .. import __version__ as _fastnn_version
 from ..layers.core import InputLayer
+from ..layers.merging import Merge
 from ..utils.extras import require_extra
 from ..utils.files import atomic_write, make_parent_dirs, user_path
 from ..utils.validation import check_bool, check_int, refuse_argument
@@ -89,7 +91,7 @@ class GraphBuilder:
         self.nodes = []
         self.initializers = []
         self._names = set()
-        self._weights = {}
+        self._weights = {}  # (id(layer), key) -> initializer name
 
     @property
     def elem_type(self):
@@ -111,11 +113,16 @@ class GraphBuilder:
 
     def weight(self, layer, key, value):
         """The initializer holding ``value`` in the model dtype, named
-        ``<layer name>/<key>``; a layer used at several nodes stores it once."""
-        name = f"{layer.name}/{key}"
-        if name not in self._weights:
-            self._weights[name] = self.constant(np.asarray(value, dtype=self.dtype), name)
-        return self._weights[name]
+        ``<layer name>/<key>``; a layer used at several nodes stores it once.
+
+        Keyed by the layer object, not its name: the models a ``Merge`` joins may hold
+        layers of the same name as the outer model's, and those must not share weights
+        (the second one gets a ``_1`` suffix)."""
+        slot = (id(layer), key)
+        if slot not in self._weights:
+            self._weights[slot] = self.constant(np.asarray(value, dtype=self.dtype),
+                                                f"{layer.name}/{key}")
+        return self._weights[slot]
 
     def constant(self, value, hint):
         """An initializer holding ``value`` as given (its own dtype: shapes are int64)."""
@@ -143,12 +150,75 @@ class GraphBuilder:
             op_type, list(inputs), [out], name=out, **attributes))
         return out
 
+    def cancel_inverse_transposes(self):
+        """Drop each pair of Transpose nodes that undo each other.
+
+        The convolution and pooling exporters wrap their ONNX operator (channels
+        first) in a Transpose to channels first and one back, so that every layer's
+        output keeps fastnn's layout; in a stack of such layers the "back" of one and
+        the "to" of the next cancel, leaving one Transpose at each end of the stack.
+        A pair is removed only when the first one's output feeds nothing else, and the
+        graph's outputs always come from Identity nodes, so no named tensor is lost.
+        """
+        while True:
+            producers = {n.output[0]: n for n in self.nodes}
+            uses = Counter(name for n in self.nodes for name in n.input)
+            pair = next(((first, second) for second in self.nodes
+                         if second.op_type == "Transpose"
+                         for first in [producers.get(second.input[0])]
+                         if first is not None and first.op_type == "Transpose"
+                         and uses[first.output[0]] == 1
+                         and _composes_to_identity(_perm(first), _perm(second))), None)
+            if pair is None:
+                return
+            first, second = pair
+            source, dead = first.input[0], second.output[0]
+            self.nodes = [n for n in self.nodes if n is not first and n is not second]
+            for n in self.nodes:
+                for k, name in enumerate(n.input):
+                    if name == dead:
+                        n.input[k] = source
+
     def value_info(self, name, shape, elem_type=None):
         """A graph input/output description: None dims become symbolic (the batch)."""
         dims = ["batch" if i == 0 else (f"{name}_dim{i}" if d is None else int(d))
                 for i, d in enumerate(shape)]
         return self._onnx.helper.make_tensor_value_info(
             name, self.elem_type if elem_type is None else elem_type, dims)
+
+
+def _perm(node):
+    return next(list(a.ints) for a in node.attribute if a.name == "perm")
+
+
+def _composes_to_identity(first, second):
+    """Whether Transpose(``second``) after Transpose(``first``) is the identity: output
+    axis ``j`` of the pair is input axis ``first[second[j]]``."""
+    return len(first) == len(second) and all(
+        first[second[j]] == j for j in range(len(second)))
+
+
+def export_graph(builder, graph, inputs):
+    """Append the nodes of ``graph`` (a ``fastnn.models.graph.Graph``) to ``builder``.
+
+    Args:
+        builder: the GraphBuilder.
+        graph: the graph to translate, in topological order.
+        inputs: one ``OnnxTensor`` per input of the graph, in its order.
+
+    Returns:
+        One ``OnnxTensor`` per output of the graph.  Also used by the Merge exporter
+        for the models it joins.
+    """
+    tensors = {t.node.id: x for t, x in zip(graph.inputs, inputs)}  # node id -> tensor
+    for node in graph.nodes:
+        layer = node.layer
+        if isinstance(layer, InputLayer):
+            continue
+        node_inputs = [tensors[t.node.id] for t in node.inbound]
+        out = _EXPORTERS[type(layer)](builder, layer, node_inputs)
+        tensors[node.id] = OnnxTensor(out, node.output.shape)
+    return [tensors[t.node.id] for t in graph.outputs]
 
 
 def model_to_onnx(model, opset_version=None):
@@ -179,23 +249,17 @@ def model_to_onnx(model, opset_version=None):
     # The graph's own names first, so that inner tensors never take them.
     input_names = {t.node.id: builder.unique(t.node.layer.name) for t in graph.inputs}
     output_names = [builder.unique(name) for name in model.output_names]
-    tensors = {}  # node id -> OnnxTensor
-    for node in graph.nodes:
-        layer = node.layer
-        if isinstance(layer, InputLayer):
-            tensors[node.id] = OnnxTensor(input_names[node.id], node.output.shape)
-            continue
-        inputs = [tensors[t.node.id] for t in node.inbound]
-        out = _EXPORTERS[type(layer)](builder, layer, inputs)
-        tensors[node.id] = OnnxTensor(out, node.output.shape)
+    outputs = export_graph(builder, graph, [
+        OnnxTensor(input_names[t.node.id], t.shape) for t in graph.inputs])
 
     graph_inputs = [builder.value_info(input_names[t.node.id], t.shape) for t in graph.inputs]
     graph_outputs = []
-    for t, name in zip(graph.outputs, output_names):
+    for t, out, name in zip(graph.outputs, outputs, output_names):
         # Every output gets a node of its own: a layer exported as nothing (Dropout)
         # would otherwise make an output share its name with an input or another output.
-        builder.op("Identity", [tensors[t.node.id].name], name, output=name)
+        builder.op("Identity", [out.name], name, output=name)
         graph_outputs.append(builder.value_info(name, t.shape))
+    builder.cancel_inverse_transposes()
 
     onnx_graph = onnx.helper.make_graph(builder.nodes, model.name, graph_inputs,
                                         graph_outputs, builder.initializers)
@@ -209,9 +273,20 @@ def model_to_onnx(model, opset_version=None):
     return proto
 
 
+def _all_layers(graph):
+    """The layers of ``graph`` and, inside each Merge, of the models it joins."""
+    found = []
+    for layer in graph.layers:
+        found.append(layer)
+        if isinstance(layer, Merge):
+            for inner in layer._models:
+                found.extend(lyr for lyr in _all_layers(inner._graph) if lyr not in found)
+    return found
+
+
 def _refuse_unexportable(model, graph):
     """Raise, naming every layer that has no exporter, before anything is built."""
-    missing = [lyr for lyr in graph.layers
+    missing = [lyr for lyr in _all_layers(graph)
                if not isinstance(lyr, InputLayer) and type(lyr) not in _EXPORTERS]
     if missing:
         names = ", ".join(f"{lyr.name!r} ({type(lyr).__name__})" for lyr in missing)

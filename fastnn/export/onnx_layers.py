@@ -19,10 +19,10 @@ import numpy as np
 from ..backend import activations as _act
 from ..layers import (
     Activation, Add, BatchNormalization, Concatenate, Dense, Dropout, Embedding, Flatten,
-    LeakyReLU, Maxout, PReLU, Reshape,
+    LeakyReLU, Maxout, Merge, PReLU, Reshape,
 )
 from ..layers.base import feature_axis
-from .onnx import register_exporter
+from .onnx import export_graph, register_exporter
 
 # --------------------------------------------------------------------------- activations
 
@@ -229,3 +229,35 @@ def export_embedding(g, layer, inputs):
     ids = g.op("Cast", [inputs[0].name], f"{layer.name}_ids", to=g.elem_type_of(np.int64))
     table = g.weight(layer, "embeddings", layer.embeddings.value)
     return g.op("Gather", [table, ids], layer.name, axis=0)
+
+
+@register_exporter(Merge)
+def export_merge(g, layer, inputs):
+    if layer._models:
+        # Joining models: each model's graph is written inline, on its own input.
+        branches = [export_graph(g, model._graph, [x])[0]
+                    for model, x in zip(layer._models, inputs)]
+    else:
+        branches = list(inputs)
+    names = [t.name for t in branches]
+    mode = layer.mode
+    if mode == "concat":
+        axis = feature_axis(layer, layer.concat_axis, branches[0].rank)
+        return g.op("Concat", names, layer.name, axis=axis)
+    if mode in ("sum", "max"):
+        return g.op("Sum" if mode == "sum" else "Max", names, layer.name)
+    if mode == "ave":
+        # Sum times 1/n, as the layer computes it (onnxruntime's Mean is float32 only)
+        total = g.op("Sum", names, f"{layer.name}_sum")
+        return g.op("Mul", [total, g.scalar(1.0 / len(names))], layer.name)
+    if mode == "mul":
+        y = names[0]
+        for k, name in enumerate(names[1:], 1):
+            y = g.op("Mul", [y, name], layer.name if k == len(names) - 1
+                     else f"{layer.name}_product{k}")
+        return y
+    # dot: the per-sample dot product of two (batch, features) inputs, as (batch, 1);
+    # ReduceSum has taken its axes as an input since opset 13.
+    product = g.op("Mul", names, f"{layer.name}_product")
+    axes = g.constant(np.array([1], dtype=np.int64), f"{layer.name}_axes")
+    return g.op("ReduceSum", [product, axes], layer.name, keepdims=1)

@@ -32,7 +32,8 @@ def normalize_padding(value, owner, allowed=("valid", "same")):
     lowered = value.lower() if isinstance(value, str) else value
     if lowered not in allowed:
         refuse_argument("padding", value, "one of " + ", ".join(map(repr, allowed)),
-                        wrong_type=not isinstance(value, str), owner=owner)
+                        wrong_type=not isinstance(value, str), owner=owner,
+                        choices=allowed)
     return lowered
 
 
@@ -42,7 +43,8 @@ def normalize_data_format(value, owner):
         return "channels_last"
     if value not in DATA_FORMATS:
         refuse_argument("data_format", value, "'channels_last', 'channels_first' or None",
-                        wrong_type=not isinstance(value, str), owner=owner)
+                        wrong_type=not isinstance(value, str), owner=owner,
+                        choices=DATA_FORMATS)
     return value
 
 

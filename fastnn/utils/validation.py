@@ -26,16 +26,20 @@ import sys
 
 import numpy as np
 
+from .naming import did_you_mean
+
 
 class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (a ``TypeError`` and a ``ValueError`` alike)."""
 
 
-def _refuse(name, value, expected, owner, error=ValueError):
+def _refuse(name, value, expected, owner, error=ValueError, choices=None):
     prefix = f"{owner}: " if owner else ""
+    # a misspelt choice gets the hint every registry gives ("Did you mean 'same'?")
+    hint = did_you_mean(value, choices) if choices is not None else ""
     raise error(
         f"{prefix}Invalid value for argument `{name}`: expected {expected}. "
-        f"Received: {name}={value!r}"
+        f"Received: {name}={value!r}{hint}"
     )
 
 
@@ -105,7 +109,8 @@ def check_choice(name, value, choices, *, owner=None):
     except TypeError:  # an unhashable value against a set
         ok = False
     if not ok:
-        _refuse(name, value, "one of " + ", ".join(repr(c) for c in choices), owner)
+        _refuse(name, value, "one of " + ", ".join(repr(c) for c in choices), owner,
+                choices=choices)
     return value
 
 
@@ -177,7 +182,7 @@ def check_shape(name, value, *, allow_none=False, unknown_dims=False, inferred_d
     return tuple(None if d is None else int(d) for d in shape)
 
 
-def refuse_argument(name, value, expected, *, wrong_type=False, owner=None):
+def refuse_argument(name, value, expected, *, wrong_type=False, owner=None, choices=None):
     """Raise the one argument error, for a check the ``check_*`` functions cannot
     express (an axis valid only for a given rank, a value fastnn does not support):
     ``Invalid value for argument `name`: expected <expected>. Received: name=value``.
@@ -189,8 +194,11 @@ def refuse_argument(name, value, expected, *, wrong_type=False, owner=None):
         wrong_type: raise ``ArgumentTypeError`` (a value of the wrong kind) instead of
             ``ValueError`` (a value of the right kind that is not accepted).
         owner: prefix of the message (a class name), as for ``check_int``.
+        choices: the names accepted, when ``value`` is one name among them: a close
+            one is suggested ("Did you mean 'same'?").
     """
-    _refuse(name, value, expected, owner, ArgumentTypeError if wrong_type else ValueError)
+    _refuse(name, value, expected, owner, ArgumentTypeError if wrong_type else ValueError,
+            choices)
 
 
 # What a data argument may be, for the message when it is something else.

@@ -388,6 +388,32 @@ def test_model_checkpoint_bad_name_field(tmp_path):
         run_epochs(mc, [0.5])
 
 
+@pytest.mark.parametrize("name", ["m.h5", "m.keras", "ckpt/{epoch:02d}.hdf5", "M.H5",
+                                  "m.onnx"])
+@pytest.mark.parametrize("weights_only", [False, True])
+def test_model_checkpoint_refuses_a_foreign_extension_at_construction(
+        name, weights_only, tmp_path):
+    import fastnn
+    from fastnn import layers
+
+    path = str(tmp_path / name)
+    with pytest.raises(ValueError) as refused:
+        callbacks.ModelCheckpoint(path, save_weights_only=weights_only)
+    # the very message model.save / save_weights gives for that name
+    model = fastnn.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    with pytest.raises(ValueError) as saving:
+        (model.save_weights if weights_only else model.save)(path)
+    assert str(refused.value) == str(saving.value)
+    assert ("'.npz'" if weights_only else "'.fastnn'") in str(refused.value)
+    assert not os.listdir(tmp_path)
+
+
+def test_model_checkpoint_accepts_fastnn_names(tmp_path):
+    for name, weights_only in [("m.fastnn", False), ("m.npz", True), ("m-{val_loss:.2f}", False),
+                               ("m.weights.npz", True)]:
+        callbacks.ModelCheckpoint(str(tmp_path / name), save_weights_only=weights_only)
+
+
 def test_model_checkpoint_refuses_a_directory(tmp_path):
     mc = callbacks.ModelCheckpoint(str(tmp_path))
     with pytest.raises(IsADirectoryError, match="directory"):

@@ -163,3 +163,27 @@ def test_backend_names_are_untouched_by_the_hint():
     # the hint is additive: an exact name still resolves as before
     assert activations.get("relu") is fastnn.activations.relu
     assert type(optimizers.get("Adam")).__name__ == "Adam"
+
+
+# ----------------------------------------------------------------- choice arguments
+@pytest.mark.parametrize("make, meant", [
+    (lambda: fastnn.layers.Conv2D(2, 3, padding="smae"), "same"),
+    (lambda: fastnn.layers.Conv1D(2, 3, padding="casual"), "causal"),
+    (lambda: fastnn.layers.MaxPooling2D(padding="vaild"), "valid"),
+    (lambda: fastnn.layers.Conv2D(2, 3, data_format="channel_first"), "channels_first"),
+    (lambda: fastnn.layers.Flatten(data_format="channel_last"), "channels_last"),
+    (lambda: EarlyStopping(mode="mni"), "min"),
+    (lambda: ModelCheckpoint("m.fastnn", save_freq="epcoh"), "epoch"),
+    (lambda: fastnn.config.set_floatx("flaot32"), "float32"),
+])
+def test_choice_arguments_suggest_the_choice_meant(make, meant):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(ValueError, match=f"Received: .*Did you mean '{meant}'\\?$"):
+            make()
+
+
+def test_a_choice_far_from_every_option_gets_no_hint():
+    with pytest.raises(ValueError) as info:
+        fastnn.layers.Conv2D(2, 3, padding="zzzzz")
+    assert "Did you mean" not in str(info.value)
