@@ -130,21 +130,45 @@ def _worker(threads, batch, steps, repeats, layers):
     model.compile(fastnn.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     timers = _StepTimers(_data_parallel.DataParallel)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # warm-up: buffers, caches
-    seconds = []
+    seconds, allreduce, pack = [], [], []
     for _ in range(repeats):
         timers.reset()
         fastnn.distributed.barrier()
         start = time.perf_counter()
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
         seconds.append(time.perf_counter() - start)
+        allreduce.append(timers.allreduce)
+        pack.append(timers.pack)
     median = float(np.median(seconds))
     result = {"batch": batch, "samples_per_s": n / median, "seconds_per_step": median / steps}
     if fastnn.distributed.size() > 1:
-        per_epoch = repeats
-        result["allreduce_share"] = timers.allreduce / per_epoch / median
-        result["pack_share"] = timers.pack / per_epoch / median
+        result.update(step_shares(seconds, allreduce, pack))
     if fastnn.distributed.is_primary():
         print(json.dumps(result), flush=True)
+
+
+def step_shares(seconds, allreduce, pack):
+    """The shares of the timed epochs spent reducing and packing.
+
+    Args:
+        seconds: each timed epoch's duration.
+        allreduce, pack: the time spent in the reduction and in packing during each of
+            those epochs (the timers are reset before every epoch, so each entry is one
+            epoch's total, never a running sum).
+
+    Returns:
+        ``{"allreduce_share": ..., "pack_share": ...}``: the time summed over the epochs
+        over the epochs' summed duration, so that one epoch's totals are compared with
+        that same epoch's duration.
+    """
+    if not (len(seconds) == len(allreduce) == len(pack)) or not seconds:
+        raise ValueError(
+            f"step_shares expects one allreduce and one pack time per timed epoch; "
+            f"received {len(seconds)} epochs, {len(allreduce)} allreduce and {len(pack)} "
+            "pack times.")
+    total = float(sum(seconds))
+    return {"allreduce_share": float(sum(allreduce)) / total,
+            "pack_share": float(sum(pack)) / total}
 
 
 class _StepTimers:
