@@ -41,6 +41,49 @@ class _World:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.local_size = node_comm.Get_size()
+        # one choice for the whole job (every rank must take part in the same calls):
+        # shared memory as soon as any node holds several ranks
+        self.reduction = _reduction_setting(comm.allreduce(self.local_size, op=_max_op()))
+        self._reducer = None
+
+    def reducer(self):
+        """The ``NodeReducer`` the step reductions go through, or None for one plain
+        ``Allreduce`` per step (made on first use: its creation is collective)."""
+        if self.reduction != "shared":
+            return None
+        if self._reducer is None:
+            from ._shared_memory import NodeReducer
+
+            self._reducer = NodeReducer(self.comm, self.node_comm)
+        return self._reducer
+
+
+# How a step's buffer is summed: "shared" (MPI-3 shared memory on each node, then the
+# nodes' sums across nodes; see _shared_memory), "allreduce" (one MPI Allreduce), or
+# "auto": shared memory when a node holds several ranks, where it measured fastest
+# (docs/distributed.md), Allreduce otherwise.
+REDUCTION_VARIABLE = "FASTNN_DISTRIBUTED_REDUCTION"
+_REDUCTIONS = ("auto", "shared", "allreduce")
+# For testing the several-node path on one machine: split each node's ranks into
+# groups of this many, each group then counting as a node.
+RANKS_PER_NODE_VARIABLE = "FASTNN_DISTRIBUTED_RANKS_PER_NODE"
+
+
+def _max_op():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+def _reduction_setting(local_size):
+    value = os.environ.get(REDUCTION_VARIABLE, "auto").strip().lower() or "auto"
+    if value not in _REDUCTIONS:
+        raise ValueError(
+            f"{REDUCTION_VARIABLE} must be one of {list(_REDUCTIONS)}; received "
+            f"{os.environ[REDUCTION_VARIABLE]!r}.")
+    if value == "auto":
+        return "shared" if local_size > 1 else "allreduce"
+    return value
 
 
 _world = None
@@ -77,6 +120,16 @@ def initialize():
         raise ImportError(_INSTALL_HINT) from exc
     comm = MPI.COMM_WORLD.Dup()
     node_comm = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+    group = os.environ.get(RANKS_PER_NODE_VARIABLE)
+    if group:
+        try:
+            group = int(group)
+            if group < 1:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{RANKS_PER_NODE_VARIABLE} must be a positive integer; "
+                             f"received {os.environ[RANKS_PER_NODE_VARIABLE]!r}.") from None
+        node_comm = node_comm.Split(node_comm.Get_rank() // group, comm.Get_rank())
     _world = _World(comm, node_comm)
     _threads.set_default_num_threads(_node_share_of_cores(node_comm))
     if _world.size > 1:
@@ -193,7 +246,7 @@ def data_parallel(model):
         return None
     from ._data_parallel import DataParallel
 
-    return DataParallel(_world.comm, model)
+    return DataParallel(_world.comm, model, _world.reducer())
 
 
 __all__ = ["initialize", "is_initialized", "rank", "size", "local_size", "is_primary",
