@@ -16,6 +16,7 @@ optional extra ``pip install 'fastnn[mpi]'``, which also brings the ``mpich`` wh
 import os
 import sys
 import traceback
+import weakref
 
 from .. import threads as _threads
 
@@ -246,7 +247,16 @@ def data_parallel(model):
         return None
     from ._data_parallel import DataParallel
 
-    return DataParallel(_world.comm, model, _world.reducer())
+    # one per model, kept while the model lives: its step buffers are reused from one
+    # call to the next (a custom loop calls train_on_batch every step)
+    reducer = _world.reducer()
+    dp = _data_parallels.get(model)
+    if dp is None or dp.comm is not _world.comm or dp.reducer is not reducer:
+        dp = _data_parallels[model] = DataParallel(_world.comm, model, reducer)
+    return dp
+
+
+_data_parallels = weakref.WeakKeyDictionary()
 
 
 __all__ = ["initialize", "is_initialized", "rank", "size", "local_size", "is_primary",

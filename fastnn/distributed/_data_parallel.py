@@ -27,6 +27,7 @@ Metric state is read from the attributes fastnn's metrics keep it in (``total``,
 """
 
 import copy
+import weakref
 
 import numpy as np
 
@@ -70,16 +71,28 @@ class DataParallel:
         self._mpi = MPI
         self.comm = comm
         self.reducer = reducer  # a NodeReducer, or None: one Allreduce of the buffer
-        self.model = model
+        # weakly: DataParallel objects are kept per model (distributed.data_parallel)
+        # in a weak dictionary, which a strong reference back would keep forever
+        self._model = weakref.ref(model)
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.primary = self.rank == 0
         self._layouts = {}
 
+    @property
+    def model(self):
+        return self._model()
+
     # ------------------------------------------------------------------ fit start
     def agree(self, value):
         """Rank 0's ``value`` (a small picklable object), on every rank."""
         return self.comm.bcast(value, root=0)
+
+    def any_rank(self, flag):
+        """Whether ``flag`` is true on at least one rank (one tiny Allreduce)."""
+        buf = np.array([1 if flag else 0], dtype=np.int32)
+        self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.MAX)
+        return bool(buf[0])
 
     def broadcast_model(self, model):
         """Copy rank 0's weights, optimizer state and Dropout positions to every rank.

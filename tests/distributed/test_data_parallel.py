@@ -241,6 +241,26 @@ def test_several_nodes_reduce_hierarchically(tmp_path, env):
     assert_close_arrays(ranks[0][0], alone, "float64")
 
 
+def test_train_and_test_on_batch_take_their_share_of_the_global_batch(tmp_path):
+    parallel, single = tmp_path / "parallel", tmp_path / "single"
+    parallel.mkdir()
+    single.mkdir()
+    launch(parallel, "on_batch")
+    launch(single, "on_batch", ranks=1)
+    rank0, log0 = load(parallel, "on_batch", 0)
+    rank1, log1 = load(parallel, "on_batch", 1)
+    alone, log_alone = load(single, "on_batch", 0)
+    # rank 1 started from other weights: the first call broadcast rank 0's
+    assert_bit_identical(rank0, rank1)
+    assert_close_arrays(rank0, alone, "float64")
+    assert log0["train"] == log1["train"] and log0["test"] == log1["test"]
+    assert len(log0["train"]) == 6 and len(log0["test"]) == 2
+    for got, want in zip(log0["train"] + log0["test"], log_alone["train"] + log_alone["test"]):
+        assert_close_logs(got, want, "float64")
+    # rank 1's set_weights was undone by the broadcast: the same result as before
+    assert log1["test"][1] == log1["test"][0]
+
+
 # --------------------------------------------------------------------- callbacks, files
 def test_callbacks_decide_alike_and_rank_0_writes(tmp_path):
     parallel, single = tmp_path / "parallel", tmp_path / "single"

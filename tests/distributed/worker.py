@@ -286,6 +286,29 @@ def weights(out):
          {"history": history.history, "local_size": fastnn.distributed.local_size()})
 
 
+def on_batch(out):
+    """A custom loop: train_on_batch on global batches (uneven ones, one smaller than
+    the ranks), then test_on_batch, also after a rank changed its weights."""
+    fastnn.utils.set_random_seed(1 + 10 * RANK)
+    model, shape = build("mlp", "float64")
+    scramble_other_ranks(model)
+    x, y, sw = data(111, shape, 3, "float64")
+    train_logs = []
+    for start in range(0, 111, 25):  # 25, 25, 25, 25, 11 rows
+        rows = slice(start, start + 25)
+        train_logs.append(model.train_on_batch(x[rows], y[rows], sample_weight=sw[rows],
+                                               return_dict=True))
+    train_logs.append(model.train_on_batch(x[:1], y[:1], return_dict=True))  # 1 row
+    xv, yv, _ = data(37, shape, 3, "float64", seed=1)
+    test_logs = [model.test_on_batch(xv, yv, return_dict=True)]
+    # set_weights on one rank: the next call starts from rank 0's weights again
+    if RANK:
+        model.set_weights([w + 1.0 for w in model.get_weights()])
+    test_logs.append(model.test_on_batch(xv, yv, return_dict=True))
+    save(out, "on_batch", {f"w{i}": w for i, w in enumerate(model.get_weights())},
+         {"train": train_logs, "test": test_logs})
+
+
 def save(out, tag, arrays, record):
     stem = os.path.join(out, f"{tag}-rank{RANK}")
     np.savez(stem + ".npz", **arrays)
@@ -303,6 +326,8 @@ def main(scenario, out, arg=None):
             batch_norm(out)
             dropout(out)
             thread_counts(out)
+    elif scenario == "on_batch":
+        on_batch(out)
     elif scenario == "weights":
         weights(out)
     elif scenario == "files":
