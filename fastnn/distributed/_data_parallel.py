@@ -195,6 +195,8 @@ class DataParallel:
         layout = self._layouts.get(key)
         generation = 0 if self.reducer is None else self.reducer.generation
         if layout is None or layout.generation != generation:
+            if len(self._layouts) >= 8:  # trainable sets come and go: keep the cache small
+                self._layouts.clear()
             layout = self._layouts[key] = _Layout(self.model, variables,
                                                   metric_run.state_size, self.reducer)
         return layout
@@ -232,6 +234,8 @@ class _Layout:
 
     def __init__(self, model, variables, metric_state_size, reducer=None):
         dtype = model._dtype()
+        # held so that the ids in the cache key cannot be reused by other variables
+        self.variables = list(variables)
         self.stats = _moving_statistics(model) if variables else []
         sizes = [v.value.size for v in variables] + [s.value.size for s in self.stats]
         self.loss_index = sum(sizes)
