@@ -254,11 +254,13 @@ def test_train_and_test_on_batch_take_their_share_of_the_global_batch(tmp_path):
     assert_bit_identical(rank0, rank1)
     assert_close_arrays(rank0, alone, "float64")
     assert log0["train"] == log1["train"] and log0["test"] == log1["test"]
-    assert len(log0["train"]) == 6 and len(log0["test"]) == 2
+    assert len(log0["train"]) == 6 and len(log0["test"]) == 3
     for got, want in zip(log0["train"] + log0["test"], log_alone["train"] + log_alone["test"]):
         assert_close_logs(got, want, "float64")
     # rank 1's set_weights was undone by the broadcast: the same result as before
-    assert log1["test"][1] == log1["test"][0]
+    assert log1["test"][2] == log1["test"][1]
+    assert log0["test"][0] != log0["test"][1]  # before and after training
+    assert log0["generation"] == 2  # the segments grew once, the small layout was redone
 
 
 # --------------------------------------------------------------------- callbacks, files

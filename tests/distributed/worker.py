@@ -293,20 +293,25 @@ def on_batch(out):
     model, shape = build("mlp", "float64")
     scramble_other_ranks(model)
     x, y, sw = data(111, shape, 3, "float64")
+    xv, yv, _ = data(37, shape, 3, "float64", seed=1)
+    # first a small step buffer (loss and metrics only), then the training one needs
+    # more room: the shared segments are reallocated and the small one made again
+    test_logs = [model.test_on_batch(xv, yv, return_dict=True)]
     train_logs = []
     for start in range(0, 111, 25):  # 25, 25, 25, 25, 11 rows
         rows = slice(start, start + 25)
         train_logs.append(model.train_on_batch(x[rows], y[rows], sample_weight=sw[rows],
                                                return_dict=True))
     train_logs.append(model.train_on_batch(x[:1], y[:1], return_dict=True))  # 1 row
-    xv, yv, _ = data(37, shape, 3, "float64", seed=1)
-    test_logs = [model.test_on_batch(xv, yv, return_dict=True)]
+    test_logs.append(model.test_on_batch(xv, yv, return_dict=True))
     # set_weights on one rank: the next call starts from rank 0's weights again
     if RANK:
         model.set_weights([w + 1.0 for w in model.get_weights()])
     test_logs.append(model.test_on_batch(xv, yv, return_dict=True))
     save(out, "on_batch", {f"w{i}": w for i, w in enumerate(model.get_weights())},
-         {"train": train_logs, "test": test_logs})
+         {"train": train_logs, "test": test_logs,
+          "generation": (fastnn.distributed._world._reducer.generation
+                         if SIZE > 1 else None)})
 
 
 def save(out, tag, arrays, record):
