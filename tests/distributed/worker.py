@@ -296,6 +296,9 @@ def on_batch(out):
     xv, yv, _ = data(37, shape, 3, "float64", seed=1)
     # first a small step buffer (loss and metrics only), then the training one needs
     # more room: the shared segments are reallocated and the small one made again
+    # (slots rounded to 64 bytes, not a page, so that this small model outgrows them)
+    from fastnn.distributed import _shared_memory
+    _shared_memory._ALIGN = 64
     test_logs = [model.test_on_batch(xv, yv, return_dict=True)]
     train_logs = []
     for start in range(0, 111, 25):  # 25, 25, 25, 25, 11 rows
