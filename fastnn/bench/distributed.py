@@ -8,12 +8,17 @@ cross-entropy, float32) on synthetic data, each in fresh processes:
 - ``2 ranks x 1 thread`` under ``mpiexec -n 2``, global batch ``2b``: the
   data-parallel run, which would ideally train at twice the baseline's samples/s;
 - ``1 rank x 2 threads``, batch ``2b``: the same work per step on the same cores,
-  split by OpenMP instead of MPI.
+  split by OpenMP instead of MPI;
+- ``2 ranks x 1 thread, Allreduce``: the data-parallel run again with the step buffer
+  summed by one MPI ``Allreduce`` (``FASTNN_DISTRIBUTED_REDUCTION=allreduce``) instead
+  of the node's shared memory (the default on one node), to show what that saves.
 
 Each run times ``fit`` epochs after an untimed warm-up epoch and reports samples/s
 (the median over ``repeats`` epochs).  The data-parallel run also reports the share of
-a step spent in the gradient ``Allreduce`` and in packing the gradients into its buffer
-(the copy ``fastnn.distributed`` makes), timed around those calls on rank 0.
+a step spent in the gradient reduction ("allreduce": the shared-memory sum or the
+``Allreduce``, with the loss and metric state around it) and in packing the gradients
+into its buffer (the copy ``fastnn.distributed`` makes), timed around those calls on
+rank 0 and divided by the duration of the same epochs.
 
 Run as ``python -m fastnn.bench.distributed --worker ...`` it is one of those processes
 and prints one JSON line.
@@ -30,6 +35,7 @@ import time
 import numpy as np
 
 MLP = (784, 500, 500, 10)
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def measure(samples_per_rank=128, steps=8, repeats=3, layers=MLP, timeout=600,
@@ -51,7 +57,8 @@ def measure(samples_per_rank=128, steps=8, repeats=3, layers=MLP, timeout=600,
     """
     settings = {"samples_per_rank": samples_per_rank, "steps": steps, "repeats": repeats,
                 "layers": list(layers)}
-    doc = {"settings": settings, "runs": [], "weak_scaling": None, "status": "ok"}
+    doc = {"settings": settings, "runs": [], "weak_scaling": None,
+           "weak_scaling_allreduce": None, "status": "ok"}
     mpiexec = _find_mpiexec()
     try:
         import mpi4py  # noqa: F401
@@ -60,10 +67,11 @@ def measure(samples_per_rank=128, steps=8, repeats=3, layers=MLP, timeout=600,
     if mpiexec is None:
         doc["status"] = "skipped: needs mpi4py and mpiexec (pip install 'fastnn[mpi]')"
         return doc
-    plan = [("1 rank x 1 thread", 1, 1, samples_per_rank),
-            ("2 ranks x 1 thread", 2, 1, 2 * samples_per_rank),
-            ("1 rank x 2 threads", 1, 2, 2 * samples_per_rank)]
-    for label, ranks, threads, batch in plan:
+    plan = [("1 rank x 1 thread", 1, 1, samples_per_rank, None),
+            ("2 ranks x 1 thread", 2, 1, 2 * samples_per_rank, None),
+            ("1 rank x 2 threads", 1, 2, 2 * samples_per_rank, None),
+            ("2 ranks x 1 thread, Allreduce", 2, 1, 2 * samples_per_rank, "allreduce")]
+    for label, ranks, threads, batch, reduction in plan:
         if progress:
             progress(f"distributed: {label}, global batch {batch}")
         command = [sys.executable, "-m", "fastnn.bench.distributed", "--worker",
@@ -73,6 +81,13 @@ def measure(samples_per_rank=128, steps=8, repeats=3, layers=MLP, timeout=600,
             command = [mpiexec, "-n", str(ranks), *command]
         env = dict(os.environ)
         env.pop("OMP_NUM_THREADS", None)
+        env.pop("FASTNN_DISTRIBUTED_REDUCTION", None)
+        # the workers import the fastnn this process runs (a checkout, not another
+        # installed copy)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        if reduction is not None:
+            env["FASTNN_DISTRIBUTED_REDUCTION"] = reduction
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                               env=env)
         if proc.returncode != 0:
@@ -80,8 +95,9 @@ def measure(samples_per_rank=128, steps=8, repeats=3, layers=MLP, timeout=600,
             return doc
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         doc["runs"].append(dict(result, label=label, ranks=ranks, threads=threads))
-    base, parallel = doc["runs"][0], doc["runs"][1]
+    base, parallel, plain = doc["runs"][0], doc["runs"][1], doc["runs"][3]
     doc["weak_scaling"] = parallel["samples_per_s"] / (2 * base["samples_per_s"])
+    doc["weak_scaling_allreduce"] = plain["samples_per_s"] / (2 * base["samples_per_s"])
     return doc
 
 
@@ -97,16 +113,17 @@ def format_table(doc):
              f"{s['samples_per_rank']} samples per rank per step"]
     if doc["status"] != "ok":
         return lines + [f"  {doc['status']}"]
-    lines.append(f"  {'configuration':<20} {'batch':>6} {'samples/s':>11} "
+    lines.append(f"  {'configuration':<30} {'batch':>6} {'samples/s':>11} "
                  f"{'allreduce':>10} {'packing':>8}")
     for run in doc["runs"]:
         share = run.get("allreduce_share")
         pack = run.get("pack_share")
-        lines.append(f"  {run['label']:<20} {run['batch']:>6} {run['samples_per_s']:>11.0f} "
+        lines.append(f"  {run['label']:<30} {run['batch']:>6} {run['samples_per_s']:>11.0f} "
                      f"{'' if share is None else f'{share:.1%}':>10} "
                      f"{'' if pack is None else f'{pack:.1%}':>8}")
     lines.append(f"  weak scaling: 2 ranks reach {doc['weak_scaling']:.2f} of twice "
-                 "1 rank x 1 thread (target >= 0.90)")
+                 "1 rank x 1 thread (target >= 0.90); "
+                 f"{doc['weak_scaling_allreduce']:.2f} with Allreduce")
     return lines
 
 
@@ -130,21 +147,46 @@ def _worker(threads, batch, steps, repeats, layers):
     model.compile(fastnn.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     timers = _StepTimers(_data_parallel.DataParallel)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # warm-up: buffers, caches
-    seconds = []
+    seconds, allreduce, pack = [], [], []
     for _ in range(repeats):
         timers.reset()
         fastnn.distributed.barrier()
         start = time.perf_counter()
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
         seconds.append(time.perf_counter() - start)
+        allreduce.append(timers.allreduce)
+        pack.append(timers.pack)
     median = float(np.median(seconds))
     result = {"batch": batch, "samples_per_s": n / median, "seconds_per_step": median / steps}
     if fastnn.distributed.size() > 1:
-        per_epoch = repeats
-        result["allreduce_share"] = timers.allreduce / per_epoch / median
-        result["pack_share"] = timers.pack / per_epoch / median
+        result.update(step_shares(seconds, allreduce, pack))
+        result["reduction"] = fastnn.distributed._world.reduction
     if fastnn.distributed.is_primary():
         print(json.dumps(result), flush=True)
+
+
+def step_shares(seconds, allreduce, pack):
+    """The shares of the timed epochs spent reducing and packing.
+
+    Args:
+        seconds: each timed epoch's duration.
+        allreduce, pack: the time spent in the reduction and in packing during each of
+            those epochs (the timers are reset before every epoch, so each entry is one
+            epoch's total, never a running sum).
+
+    Returns:
+        ``{"allreduce_share": ..., "pack_share": ...}``: the time summed over the epochs
+        over the epochs' summed duration, so that one epoch's totals are compared with
+        that same epoch's duration.
+    """
+    if not (len(seconds) == len(allreduce) == len(pack)) or not seconds:
+        raise ValueError(
+            f"step_shares expects one allreduce and one pack time per timed epoch; "
+            f"received {len(seconds)} epochs, {len(allreduce)} allreduce and {len(pack)} "
+            "pack times.")
+    total = float(sum(seconds))
+    return {"allreduce_share": float(sum(allreduce)) / total,
+            "pack_share": float(sum(pack)) / total}
 
 
 class _StepTimers:

@@ -16,6 +16,7 @@ optional extra ``pip install 'fastnn[mpi]'``, which also brings the ``mpich`` wh
 import os
 import sys
 import traceback
+import weakref
 
 from .. import threads as _threads
 
@@ -41,6 +42,49 @@ class _World:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.local_size = node_comm.Get_size()
+        # one choice for the whole job (every rank must take part in the same calls):
+        # shared memory as soon as any node holds several ranks
+        self.reduction = _reduction_setting(comm.allreduce(self.local_size, op=_max_op()))
+        self._reducer = None
+
+    def reducer(self):
+        """The ``NodeReducer`` the step reductions go through, or None for one plain
+        ``Allreduce`` per step (made on first use: its creation is collective)."""
+        if self.reduction != "shared":
+            return None
+        if self._reducer is None:
+            from ._shared_memory import NodeReducer
+
+            self._reducer = NodeReducer(self.comm, self.node_comm)
+        return self._reducer
+
+
+# How a step's buffer is summed: "shared" (MPI-3 shared memory on each node, then the
+# nodes' sums across nodes; see _shared_memory), "allreduce" (one MPI Allreduce), or
+# "auto": shared memory when a node holds several ranks, where it measured fastest
+# (docs/distributed.md), Allreduce otherwise.
+REDUCTION_VARIABLE = "FASTNN_DISTRIBUTED_REDUCTION"
+_REDUCTIONS = ("auto", "shared", "allreduce")
+# For testing the several-node path on one machine: split each node's ranks into
+# groups of this many, each group then counting as a node.
+RANKS_PER_NODE_VARIABLE = "FASTNN_DISTRIBUTED_RANKS_PER_NODE"
+
+
+def _max_op():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+def _reduction_setting(local_size):
+    value = os.environ.get(REDUCTION_VARIABLE, "auto").strip().lower() or "auto"
+    if value not in _REDUCTIONS:
+        raise ValueError(
+            f"{REDUCTION_VARIABLE} must be one of {list(_REDUCTIONS)}; received "
+            f"{os.environ[REDUCTION_VARIABLE]!r}.")
+    if value == "auto":
+        return "shared" if local_size > 1 else "allreduce"
+    return value
 
 
 _world = None
@@ -77,6 +121,16 @@ def initialize():
         raise ImportError(_INSTALL_HINT) from exc
     comm = MPI.COMM_WORLD.Dup()
     node_comm = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+    group = os.environ.get(RANKS_PER_NODE_VARIABLE)
+    if group:
+        try:
+            group = int(group)
+            if group < 1:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{RANKS_PER_NODE_VARIABLE} must be a positive integer; "
+                             f"received {os.environ[RANKS_PER_NODE_VARIABLE]!r}.") from None
+        node_comm = node_comm.Split(node_comm.Get_rank() // group, comm.Get_rank())
     _world = _World(comm, node_comm)
     _threads.set_default_num_threads(_node_share_of_cores(node_comm))
     if _world.size > 1:
@@ -193,7 +247,16 @@ def data_parallel(model):
         return None
     from ._data_parallel import DataParallel
 
-    return DataParallel(_world.comm, model)
+    # one per model, kept while the model lives: its step buffers are reused from one
+    # call to the next (a custom loop calls train_on_batch every step)
+    reducer = _world.reducer()
+    dp = _data_parallels.get(model)
+    if dp is None or dp.comm is not _world.comm or dp.reducer is not reducer:
+        dp = _data_parallels[model] = DataParallel(_world.comm, model, reducer)
+    return dp
+
+
+_data_parallels = weakref.WeakKeyDictionary()
 
 
 __all__ = ["initialize", "is_initialized", "rank", "size", "local_size", "is_primary",

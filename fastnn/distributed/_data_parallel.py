@@ -27,6 +27,7 @@ Metric state is read from the attributes fastnn's metrics keep it in (``total``,
 """
 
 import copy
+import weakref
 
 import numpy as np
 
@@ -64,21 +65,34 @@ class DataParallel:
         model: the model; every rank builds the same one.
     """
 
-    def __init__(self, comm, model):
+    def __init__(self, comm, model, reducer=None):
         from mpi4py import MPI
 
         self._mpi = MPI
         self.comm = comm
-        self.model = model
+        self.reducer = reducer  # a NodeReducer, or None: one Allreduce of the buffer
+        # weakly: DataParallel objects are kept per model (distributed.data_parallel)
+        # in a weak dictionary, which a strong reference back would keep forever
+        self._model = weakref.ref(model)
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.primary = self.rank == 0
         self._layouts = {}
 
+    @property
+    def model(self):
+        return self._model()
+
     # ------------------------------------------------------------------ fit start
     def agree(self, value):
         """Rank 0's ``value`` (a small picklable object), on every rank."""
         return self.comm.bcast(value, root=0)
+
+    def any_rank(self, flag):
+        """Whether ``flag`` is true on at least one rank (one tiny Allreduce)."""
+        buf = np.array([1 if flag else 0], dtype=np.int32)
+        self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.MAX)
+        return bool(buf[0])
 
     def broadcast_model(self, model):
         """Copy rank 0's weights, optimizer state and Dropout positions to every rank.
@@ -147,12 +161,12 @@ class DataParallel:
             buffer (the same arrays every step), and the global batch's loss.
         """
         layout = self._layout(variables, metric_run)
-        for view, g in zip(layout.grads, grads):
+        for view, g in zip(layout.grads_in, grads):
             np.copyto(view, g, casting="same_kind")
-        for view, stat in zip(layout.stats_views, layout.stats):
+        for view, stat in zip(layout.stats_in, layout.stats):
             np.copyto(view, stat.value, casting="same_kind")
         loss = self._reduce_tail(layout, loss, metric_run)
-        for view, stat in zip(layout.stats_views, layout.stats):
+        for view, stat in zip(layout.stats_out, layout.stats):
             np.divide(view, self.size, out=stat.value, casting="same_kind")
         return layout.grads, loss
 
@@ -161,19 +175,30 @@ class DataParallel:
         return self._reduce_tail(self._layout((), metric_run), loss, metric_run)
 
     def _reduce_tail(self, layout, loss, metric_run):
-        buf = layout.buffer
-        buf[layout.loss_index] = loss
-        metric_run.write_state(buf[layout.loss_index + 1:])
-        self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
-        metric_run.read_global_state(buf[layout.loss_index + 1:])
-        return float(buf[layout.loss_index])
+        send, result = layout.send, layout.result
+        send[layout.loss_index] = loss
+        metric_run.write_state(send[layout.loss_index + 1:])
+        self._reduce_buffer(layout)
+        metric_run.read_global_state(result[layout.loss_index + 1:])
+        return float(result[layout.loss_index])
+
+    def _reduce_buffer(self, layout):
+        """The one reduction of a step: ``layout.result`` becomes the sum over the
+        ranks of their ``layout.send``."""
+        if self.reducer is None:  # send is result: in place
+            self.comm.Allreduce(self._mpi.IN_PLACE, layout.result, op=self._mpi.SUM)
+        else:
+            self.reducer.reduce(layout.slots, layout.result)
 
     def _layout(self, variables, metric_run):
         key = (tuple(id(v) for v in variables), metric_run.state_size)
         layout = self._layouts.get(key)
-        if layout is None:
+        generation = 0 if self.reducer is None else self.reducer.generation
+        if layout is None or layout.generation != generation:
+            if len(self._layouts) >= 8:  # trainable sets come and go: keep the cache small
+                self._layouts.clear()
             layout = self._layouts[key] = _Layout(self.model, variables,
-                                                  metric_run.state_size)
+                                                  metric_run.state_size, self.reducer)
         return layout
 
     def metric_run(self, local_run):
@@ -198,21 +223,42 @@ class _AbortOnError:
 
 
 class _Layout:
-    """The step buffer of one (variables, metric state size) pair, and its views."""
+    """The step buffer of one (variables, metric state size) pair, and its views.
 
-    def __init__(self, model, variables, metric_state_size):
+    ``send`` is what this rank writes (its gradients, statistics, loss, metric state),
+    ``result`` where the sum over the ranks appears.  With ``Allreduce`` they are one
+    private array (reduced in place); with a ``NodeReducer`` ``send`` is this rank's
+    slot of the node's shared segment and ``result`` the node's shared sum, so the
+    gradients are written once, straight where the other ranks read them.
+    """
+
+    def __init__(self, model, variables, metric_state_size, reducer=None):
         dtype = model._dtype()
+        # held so that the ids in the cache key cannot be reused by other variables
+        self.variables = list(variables)
         self.stats = _moving_statistics(model) if variables else []
         sizes = [v.value.size for v in variables] + [s.value.size for s in self.stats]
         self.loss_index = sum(sizes)
-        self.buffer = np.zeros(self.loss_index + 1 + metric_state_size, dtype=dtype)
-        views, offset = [], 0
-        for shape, size in zip([v.value.shape for v in variables]
-                               + [s.value.shape for s in self.stats], sizes):
-            views.append(self.buffer[offset:offset + size].reshape(shape))
-            offset += size
-        self.grads = views[:len(variables)]
-        self.stats_views = views[len(variables):]
+        size = self.loss_index + 1 + metric_state_size
+        if reducer is None:
+            self.slots, self.generation = None, 0
+            self.send = self.result = np.zeros(size, dtype=dtype)
+        else:
+            self.slots, self.result = reducer.buffers(size, dtype)
+            self.send, self.generation = self.slots[reducer.local_rank], reducer.generation
+        shapes = [v.value.shape for v in variables] + [s.value.shape for s in self.stats]
+        sent, summed = _views(self.send, shapes, sizes), _views(self.result, shapes, sizes)
+        k = len(variables)
+        self.grads_in, self.stats_in = sent[:k], sent[k:]
+        self.grads, self.stats_out = summed[:k], summed[k:]
+
+
+def _views(buffer, shapes, sizes):
+    views, offset = [], 0
+    for shape, size in zip(shapes, sizes):
+        views.append(buffer[offset:offset + size].reshape(shape))
+        offset += size
+    return views
 
 
 def _moving_statistics(model):

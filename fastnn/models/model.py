@@ -127,6 +127,8 @@ class Model(Trainer):
     def set_weights(self, weights):
         """Set all weights from a list like ``get_weights()`` returns."""
         assign_all(self.weights, weights, f"Model {self.name!r}")
+        # a data-parallel train_on_batch broadcasts rank 0's weights again
+        self._data_parallel_synced = False
 
     def count_params(self):
         """Number of scalars in all weights."""

@@ -41,6 +41,9 @@ class Trainer:
         # the metric objects of the latest fit epoch / evaluate / *_on_batch call, which
         # `metrics` shows (each call updates its own; see compile_metrics)
         self._latest_metric_run = None
+        # whether a data-parallel *_on_batch call may skip broadcasting rank 0's model
+        # (see _data_parallel_batch)
+        self._data_parallel_synced = False
         self._reset_compiled_state()
 
     def _reset_compiled_state(self):
@@ -103,6 +106,7 @@ class Trainer:
         self._latest_metric_run = None
         self._fused = self._find_fusions()
         self._train_caches = {}
+        self._data_parallel_synced = False  # a new optimizer: broadcast again
 
     def _per_output(self, value, what):
         names = self.output_names
@@ -439,6 +443,7 @@ class Trainer:
                 initial_epoch = self._resume_epoch
             if dp is not None:  # every rank starts from rank 0's model and position
                 dp.broadcast_model(self)
+                self._data_parallel_synced = True
                 rng.bit_generator.state = dp.agree(rng.bit_generator.state)
                 initial_epoch = dp.agree(initial_epoch)
             logs = {}
@@ -611,9 +616,11 @@ class Trainer:
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
         sw = self._prepare_weights(ys, n, sample_weight, class_weight, "train_on_batch")
-        with self._training("train_on_batch"):
-            metric_run = self._new_metric_run()
-            loss = self._train_step(xs, ys, sw, metric_run)
+        dp = _distributed.data_parallel(self)
+        with self._training("train_on_batch"), _data_parallel_call(self, dp):
+            xs, ys, sw, shard = self._data_parallel_batch(dp, xs, ys, sw)
+            metric_run = self._new_metric_run(dp)
+            loss = self._train_step(xs, ys, sw, metric_run, shard)
         return self._batch_result(loss, metric_run, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -623,9 +630,29 @@ class Trainer:
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
         sw = V.check_sample_weight(sample_weight, n, self._dtype())
-        metric_run = self._new_metric_run()
-        loss = self._test_step(xs, ys, sw, metric_run)
+        dp = _distributed.data_parallel(self)
+        with _data_parallel_call(self, dp):
+            xs, ys, sw, shard = self._data_parallel_batch(dp, xs, ys, sw)
+            metric_run = self._new_metric_run(dp)
+            loss = self._test_step(xs, ys, sw, metric_run, shard)
         return self._batch_result(loss, metric_run, return_dict)
+
+    def _data_parallel_batch(self, dp, xs, ys, sw):
+        """In a data-parallel run, this rank's share of the global batch a
+        ``*_on_batch`` call got (every rank passes the same one), and its ``Shard``;
+        the batch itself, and None, otherwise.
+
+        The first such call after ``compile``, ``set_weights`` or a load on any rank
+        broadcasts rank 0's weights and optimizer state (as ``fit`` does when it
+        starts), so that a custom loop over ``train_on_batch`` starts every rank equal.
+        """
+        if dp is None:
+            return xs, ys, sw, None
+        # decided together: a rank that broadcasts alone would wait for the others
+        if dp.any_rank(not self._data_parallel_synced):
+            dp.broadcast_model(self)
+            self._data_parallel_synced = True
+        return next(iter(dp.batches(xs, ys, sw, xs[0].shape[0], None)))
 
     def predict_on_batch(self, x):
         """Outputs for one batch."""
@@ -654,6 +681,7 @@ class Trainer:
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` (shapes are checked first)."""
         saving.load_weights(self, filepath)
+        self._data_parallel_synced = False
 
     # ----------------------------------------------------------------- resuming fit
     def save_training_state(self, filepath, epoch):
@@ -700,6 +728,7 @@ class Trainer:
                 architecture (then checked before any weight changes).
         """
         state = saving.restore_training_state(self, filepath)
+        self._data_parallel_synced = False
         if self._fit_rng is not None:
             self._fit_rng.bit_generator.state = state["fit_rng"]
         _random.set_state(state["global_rng"])

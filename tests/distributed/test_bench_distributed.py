@@ -14,18 +14,24 @@ def test_measure_runs_the_three_configurations():
         pytest.skip(doc["status"])
     assert doc["status"] == "ok"
     runs = {r["label"]: r for r in doc["runs"]}
-    assert [r["ranks"] for r in doc["runs"]] == [1, 2, 1]
-    assert [r["threads"] for r in doc["runs"]] == [1, 1, 2]
-    assert [r["batch"] for r in doc["runs"]] == [4, 8, 8]
+    assert [r["ranks"] for r in doc["runs"]] == [1, 2, 1, 2]
+    assert [r["threads"] for r in doc["runs"]] == [1, 1, 2, 1]
+    assert [r["batch"] for r in doc["runs"]] == [4, 8, 8, 8]
     assert all(r["samples_per_s"] > 0 for r in doc["runs"])
     parallel = runs["2 ranks x 1 thread"]
-    assert 0 < parallel["allreduce_share"] < 1 and 0 <= parallel["pack_share"] < 1
+    plain = runs["2 ranks x 1 thread, Allreduce"]
+    assert parallel["reduction"] == "shared" and plain["reduction"] == "allreduce"
+    for run in (parallel, plain):
+        assert 0 < run["allreduce_share"] < 1 and 0 <= run["pack_share"] < 1
+        assert run["allreduce_share"] + run["pack_share"] < 1
     assert doc["weak_scaling"] == pytest.approx(
         parallel["samples_per_s"] / (2 * runs["1 rank x 1 thread"]["samples_per_s"]))
+    assert doc["weak_scaling_allreduce"] == pytest.approx(
+        plain["samples_per_s"] / (2 * runs["1 rank x 1 thread"]["samples_per_s"]))
     text = "\n".join(distributed.format_table(doc))
     assert "2 ranks x 1 thread" in text and "weak scaling" in text
     table = report._distributed_table(doc)
-    assert len(table["rows"]) == 3 and table["header"][0] == "configuration"
+    assert len(table["rows"]) == 4 and table["header"][0] == "configuration"
 
 
 def test_distributed_is_a_bench_section_run_only_when_asked():

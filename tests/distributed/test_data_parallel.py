@@ -42,14 +42,15 @@ def _env():
     return env
 
 
-def launch(out, *args, ranks=2, check=True):
-    """Run worker.py under mpiexec (ranks > 1) or alone; returns (process, seconds)."""
+def launch(out, *args, ranks=2, check=True, env=None):
+    """Run worker.py under mpiexec (ranks > 1) or alone; returns (process, seconds).
+    ``env``: variables added to the environment."""
     command = [sys.executable, WORKER, *args[:1], str(out), *args[1:]]
     if ranks > 1:
         command = [MPIEXEC, "-n", str(ranks), *command]
     start = time.monotonic()
-    proc = subprocess.run(command, env=_env(), cwd=str(out), capture_output=True,
-                          text=True, timeout=TIMEOUT)
+    proc = subprocess.run(command, env=dict(_env(), **(env or {})), cwd=str(out),
+                          capture_output=True, text=True, timeout=TIMEOUT)
     elapsed = time.monotonic() - start
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -125,13 +126,17 @@ def test_ranks_bit_identical_and_equal_to_one_process(trained, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_one_buffer_allreduce_per_step(trained, dtype):
+def test_one_buffer_reduction_per_step(trained, dtype):
     builder, parallel, _ = trained
     arrays, log = load(parallel, f"{builder}-{dtype}", 0)
     n = 110 if dtype == "float64" else 101
     train_steps = 3 * -(-n // 25)
     test_steps = 3 * -(-37 // 25) + -(-37 // 17)  # validation each epoch, evaluate
-    assert log["buffer_allreduces"] == train_steps + test_steps
+    assert log["reductions"] == train_steps + test_steps
+    # both ranks on this machine: the reduction goes through shared memory, no
+    # Allreduce at all
+    assert log["local_size"] == 2 and log["reduction"] == "shared"
+    assert log["buffer_allreduces"] == 0
     assert log["pickled_allreduces"] == 0
     params = sum(a.size for k, a in arrays.items() if k.startswith("w"))
     # the step buffer: every gradient, the loss and the metric state (accuracy and
@@ -180,6 +185,82 @@ def test_threads_default_to_the_node_share(trained):
         assert log["local_size"] == 2
         assert log["default"] == max(1, log["usable"] // 2)
         assert log["set"] == 3  # set_num_threads overrides
+
+
+@pytest.fixture(scope="module")
+def trained_with_allreduce(tmp_path_factory):
+    """The MLP scenarios reduced by plain Allreduce instead of shared memory."""
+    out = tmp_path_factory.mktemp("mlp-allreduce")
+    launch(out, "train", "mlp", env={"FASTNN_DISTRIBUTED_REDUCTION": "allreduce"})
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_allreduce_path_counts_one_allreduce_per_step(trained_with_allreduce, dtype):
+    arrays, log = load(trained_with_allreduce, f"mlp-{dtype}", 0)
+    assert log["reduction"] == "allreduce"
+    assert log["buffer_allreduces"] == log["reductions"] > 0
+    assert log["pickled_allreduces"] == 0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_shared_memory_sum_equals_allreduce_bit_for_bit(trained, trained_with_allreduce,
+                                                        dtype):
+    builder, parallel, _ = trained
+    if builder != "mlp":
+        pytest.skip("the Allreduce run trains the MLP")
+    # two ranks: each element is a + b either way, and float addition commutes, so the
+    # two reductions must agree exactly, every step, hence in the trained weights
+    shared, log_shared = load(parallel, f"mlp-{dtype}", 0)
+    plain, log_plain = load(trained_with_allreduce, f"mlp-{dtype}", 1)
+    assert_bit_identical(shared, plain)
+    assert log_shared["history"] == log_plain["history"]
+
+
+@pytest.mark.parametrize("env", [
+    # two "nodes" of two ranks: each node rank reduces its slice across the nodes
+    {"FASTNN_DISTRIBUTED_RANKS_PER_NODE": "2"},
+    # "nodes" of 3 and 1 ranks: the node leaders reduce the whole node sums
+    {"FASTNN_DISTRIBUTED_RANKS_PER_NODE": "3"},
+])
+def test_several_nodes_reduce_hierarchically(tmp_path, env):
+    parallel, single = tmp_path / "parallel", tmp_path / "single"
+    parallel.mkdir()
+    single.mkdir()
+    launch(parallel, "weights", ranks=4, env=env)
+    launch(single, "weights", ranks=1)
+    alone, _ = load(single, "weights", 0)
+    ranks = [load(parallel, "weights", r) for r in range(4)]
+    local_sizes = [log["local_size"] for _, log in ranks]
+    assert local_sizes == ([2, 2, 2, 2] if env["FASTNN_DISTRIBUTED_RANKS_PER_NODE"] == "2"
+                           else [3, 3, 3, 1])
+    for arrays, log in ranks:
+        assert log["size"] == 4
+        assert_bit_identical(arrays, ranks[0][0])
+        assert log["history"] == ranks[0][1]["history"]
+    assert_close_arrays(ranks[0][0], alone, "float64")
+
+
+def test_train_and_test_on_batch_take_their_share_of_the_global_batch(tmp_path):
+    parallel, single = tmp_path / "parallel", tmp_path / "single"
+    parallel.mkdir()
+    single.mkdir()
+    launch(parallel, "on_batch")
+    launch(single, "on_batch", ranks=1)
+    rank0, log0 = load(parallel, "on_batch", 0)
+    rank1, log1 = load(parallel, "on_batch", 1)
+    alone, log_alone = load(single, "on_batch", 0)
+    # rank 1 started from other weights: the first call broadcast rank 0's
+    assert_bit_identical(rank0, rank1)
+    assert_close_arrays(rank0, alone, "float64")
+    assert log0["train"] == log1["train"] and log0["test"] == log1["test"]
+    assert len(log0["train"]) == 6 and len(log0["test"]) == 3
+    for got, want in zip(log0["train"] + log0["test"], log_alone["train"] + log_alone["test"]):
+        assert_close_logs(got, want, "float64")
+    # rank 1's set_weights was undone by the broadcast: the same result as before
+    assert log1["test"][2] == log1["test"][1]
+    assert log0["test"][0] != log0["test"][1]  # before and after training
+    assert log0["generation"] == 2  # the segments grew once, the small layout was redone
 
 
 # --------------------------------------------------------------------- callbacks, files

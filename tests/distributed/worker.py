@@ -42,6 +42,28 @@ class CountingComm:
         return getattr(self._comm, name)
 
 
+class CountingReductions:
+    """Counts the step reductions (shared memory or Allreduce alike) and their sizes."""
+
+    def __init__(self):
+        from fastnn.distributed import _data_parallel
+
+        self._cls = _data_parallel.DataParallel
+        self._original = self._cls._reduce_buffer
+        self.count, self.sizes = 0, set()
+        counter = self
+
+        def counted(dp, layout):
+            counter.count += 1
+            counter.sizes.add(layout.result.size)
+            return counter._original(dp, layout)
+
+        self._cls._reduce_buffer = counted
+
+    def remove(self):
+        self._cls._reduce_buffer = self._original
+
+
 def data(n, features, classes, dtype, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, *features)).astype(dtype)
@@ -90,20 +112,25 @@ def train(builder, dtype, n, out):
     x, y, sw = data(n, shape, 3, dtype)
     xv, yv, _ = data(37, shape, 3, dtype, seed=1)
     comm = fastnn.distributed.communicator()
-    counter = None
+    counter = reductions = None
     if comm is not None:
         counter = fastnn.distributed._world.comm = CountingComm(comm)
+        reductions = CountingReductions()
     history = model.fit(x, y, batch_size=25, epochs=3, sample_weight=sw,
                         validation_data=(xv, yv), verbose=0)
     evaluated = model.evaluate(xv, yv, batch_size=17, verbose=0, return_dict=True)
     predicted = model.predict(xv[:5], verbose=0)
     if counter is not None:
         fastnn.distributed._world.comm = comm
+        reductions.remove()
     record = {"history": history.history, "evaluate": evaluated}
     if counter is not None:
         record.update(buffer_allreduces=counter.buffer_allreduces,
                       pickled_allreduces=counter.pickled_allreduces,
-                      buffer_sizes=sorted(counter.sizes))
+                      reductions=reductions.count,
+                      buffer_sizes=sorted(reductions.sizes),
+                      reduction=fastnn.distributed._world.reduction,
+                      local_size=fastnn.distributed.local_size())
     tag = f"{builder}-{dtype}"
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     arrays["predicted"] = predicted
@@ -248,6 +275,48 @@ def fault(out, kind):
                                     "epochs": len(history.history["loss"])})
 
 
+def weights(out):
+    """A short float64 MLP fit on any number of ranks: the weights and the history."""
+    fastnn.utils.set_random_seed(1 + 10 * RANK)
+    model, shape = build("mlp", "float64")
+    scramble_other_ranks(model)
+    x, y, sw = data(90, shape, 3, "float64")
+    history = model.fit(x, y, batch_size=30, epochs=2, sample_weight=sw, verbose=0)
+    save(out, "weights", {f"w{i}": w for i, w in enumerate(model.get_weights())},
+         {"history": history.history, "local_size": fastnn.distributed.local_size()})
+
+
+def on_batch(out):
+    """A custom loop: train_on_batch on global batches (uneven ones, one smaller than
+    the ranks), then test_on_batch, also after a rank changed its weights."""
+    fastnn.utils.set_random_seed(1 + 10 * RANK)
+    model, shape = build("mlp", "float64")
+    scramble_other_ranks(model)
+    x, y, sw = data(111, shape, 3, "float64")
+    xv, yv, _ = data(37, shape, 3, "float64", seed=1)
+    # first a small step buffer (loss and metrics only), then the training one needs
+    # more room: the shared segments are reallocated and the small one made again
+    # (slots rounded to 64 bytes, not a page, so that this small model outgrows them)
+    from fastnn.distributed import _shared_memory
+    _shared_memory._ALIGN = 64
+    test_logs = [model.test_on_batch(xv, yv, return_dict=True)]
+    train_logs = []
+    for start in range(0, 111, 25):  # 25, 25, 25, 25, 11 rows
+        rows = slice(start, start + 25)
+        train_logs.append(model.train_on_batch(x[rows], y[rows], sample_weight=sw[rows],
+                                               return_dict=True))
+    train_logs.append(model.train_on_batch(x[:1], y[:1], return_dict=True))  # 1 row
+    test_logs.append(model.test_on_batch(xv, yv, return_dict=True))
+    # set_weights on one rank: the next call starts from rank 0's weights again
+    if RANK:
+        model.set_weights([w + 1.0 for w in model.get_weights()])
+    test_logs.append(model.test_on_batch(xv, yv, return_dict=True))
+    save(out, "on_batch", {f"w{i}": w for i, w in enumerate(model.get_weights())},
+         {"train": train_logs, "test": test_logs,
+          "generation": (fastnn.distributed._world._reducer.generation
+                         if SIZE > 1 else None)})
+
+
 def save(out, tag, arrays, record):
     stem = os.path.join(out, f"{tag}-rank{RANK}")
     np.savez(stem + ".npz", **arrays)
@@ -265,6 +334,10 @@ def main(scenario, out, arg=None):
             batch_norm(out)
             dropout(out)
             thread_counts(out)
+    elif scenario == "on_batch":
+        on_batch(out)
+    elif scenario == "weights":
+        weights(out)
     elif scenario == "files":
         files(out)
     elif scenario == "resume":
