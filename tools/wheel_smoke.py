@@ -6,7 +6,7 @@ a checkout; the native backend loaded with OpenMP and a GEMM micro-kernel; on Li
 OpenMP runtime in use is the copy the wheel bundles; ``fastnn info`` (the console script)
 runs and says the install is a wheel; and a short ``fit`` lowers the loss.
 
-Usage: python tools/wheel_smoke.py [--expect-kernel avx2-fma|portable]
+Usage: python tools/wheel_smoke.py [--expect-kernel avx512|avx2-fma|portable]
 """
 
 import argparse
@@ -44,7 +44,7 @@ def check_install(fastnn):
     check(facts["native_available"], "the native extensions did not load")
     check(facts["backend"] == "native", f"backend is {facts['backend']!r}, not native")
     check(facts["openmp"] is True, "the extensions were built without OpenMP")
-    check(facts["simd_kernel"] in ("avx2-fma", "portable"),
+    check(facts["simd_kernel"] in ("avx512", "avx2-fma", "portable"),
           f"unknown GEMM kernel {facts['simd_kernel']!r}")
     check(facts["install"].startswith("wheel"), f"install says {facts['install']!r}")
     bundled = os.path.join(os.path.dirname(package_dir), "fastnn.libs")
@@ -84,7 +84,7 @@ def check_fit(fastnn):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--expect-kernel", choices=("avx2-fma", "portable"),
+    parser.add_argument("--expect-kernel", choices=("avx512", "avx2-fma", "portable"),
                         help="fail unless the GEMM runs this micro-kernel")
     args = parser.parse_args(argv)
     import fastnn
