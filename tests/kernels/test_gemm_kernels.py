@@ -22,20 +22,10 @@ from fastnn.backend.numpy_ops import NumpyOps  # noqa: E402
 from subproc import run_python  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
-KERNELS = list(_gemm.KERNEL_NAMES)
 EPILOGUE_ACTS = sorted(a for a in _gemm.ACTIVATION_CODES if a != "softmax")
 ALPHAS = {"leaky_relu": 0.2, "elu": 1.0}
 REF = NumpyOps()
 
-
-@pytest.fixture(params=KERNELS)
-def kernel(request):
-    """Each kernel this build and CPU can run; the choice at import afterwards."""
-    before = _gemm.kernel_name()
-    if not _gemm.select_kernel(request.param):
-        pytest.skip(f"kernel {request.param} not built or not supported by this CPU")
-    yield request.param
-    assert _gemm.select_kernel(before)
 
 
 def _run(a, b, c, bias=None, act="linear", alpha=0.0, accumulate=False, nthreads=1):
@@ -123,8 +113,8 @@ def test_output_layer_products(kernel, dtype, order):
 def test_available_kernels():
     names = _gemm.available_kernels()
     assert "portable" in names and _gemm.kernel_name() in names
-    assert set(names) <= set(KERNELS)
-    for name in KERNELS:
+    assert set(names) <= set(_gemm.KERNEL_NAMES)
+    for name in _gemm.KERNEL_NAMES:
         assert _gemm.kernel_available(name) == (name in names)
     assert not _gemm.kernel_available("avx1024")
 
@@ -143,7 +133,7 @@ REPORT = ("import warnings\n"
           "print(_gemm.kernel_name(), _conv.gemm_kernel_name(), _gemm.block_sizes()['table'])\n")
 
 
-@pytest.mark.parametrize("name", KERNELS)
+@pytest.mark.parametrize("name", _gemm.KERNEL_NAMES)
 def test_env_forces_kernel_in_both_gemm_copies(name):
     if not _gemm.kernel_available(name):
         pytest.skip(f"kernel {name} not built or not supported by this CPU")
@@ -165,7 +155,7 @@ def test_disable_simd_wins_over_forced_kernel():
     assert out.stdout.split()[:3] == ["portable", "portable", "portable"]
 
 
-@pytest.mark.parametrize("name", KERNELS)
+@pytest.mark.parametrize("name", _gemm.KERNEL_NAMES)
 def test_conv_matches_numpy_under_each_kernel(name):
     """csrc/conv links its own copy of the GEMM: its forward and backward tests pass
     with each kernel forced into it."""
@@ -231,7 +221,7 @@ def test_avx512_rows_fit_their_caches(row):
         assert _gemm.select_table("auto")
 
 
-@pytest.mark.parametrize("name", KERNELS)
+@pytest.mark.parametrize("name", _gemm.KERNEL_NAMES)
 def test_fma_peak_per_kernel(name):
     if not _gemm.kernel_available(name):
         with pytest.raises(ValueError, match="kernel must be one of"):

@@ -3,10 +3,10 @@
 What these prove: ``_gemm.gemm`` with m == 1 and a row-major weight (the dense forward
 of one sample) matches NumpyOps in both dtypes on 1 and 2 threads, with awkward n and k
 (below, at and past the GEMV's 64-column block, k = 0 and 1), bias or none, every fused
-activation, strided x and out; the portable and AVX2 variants both (the GEMV follows the
-GEMM's kernel choice); results identical across thread counts; and that the one-row
+activation, strided x and out; on every GEMM kernel (the GEMV follows the GEMM's choice:
+portable runs the portable variant, avx2-fma and avx512 the AVX2 one); results identical across thread counts; and that the one-row
 product really takes the GEMV (its fused multiply-adds round differently from NumPy's
-separate ones on the AVX2 kernel, and identically on the portable one).
+separate ones on the AVX2 variant, and identically on the portable one).
 """
 
 import numpy as np
@@ -23,17 +23,7 @@ NATIVE = NativeOps()
 NUMPY = NumpyOps()
 DTYPES = [np.float32, np.float64]
 ACTS = [a for a in act_table.ACTIVATIONS if a != "softmax"]
-KERNELS = ["portable", "avx2-fma"]
 
-
-@pytest.fixture(params=KERNELS)
-def kernel(request):
-    """Run on each GEMM kernel this machine has (the GEMV follows it)."""
-    before = _gemm.kernel_name()
-    if not _gemm.select_kernel(request.param):
-        pytest.skip(f"the {request.param} kernel is not available here")
-    yield request.param
-    assert _gemm.select_kernel(before)
 
 
 def _tol(dtype, k):
@@ -114,7 +104,7 @@ def test_one_row_takes_the_gemv():
     x = _rand(rng, (1, k), np.float32)
     w = _rand(rng, (k, n), np.float32)
     before = _gemm.kernel_name()
-    for name in KERNELS:
+    for name in _gemm.KERNEL_NAMES:
         if not _gemm.select_kernel(name):
             continue
         try:
