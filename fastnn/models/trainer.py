@@ -22,6 +22,7 @@ from ..utils import random as _random
 from ..utils import validation as V
 from . import compile_metrics as _compile_metrics
 from . import saving
+from . import step_plan as _step_plan
 
 
 class Trainer:
@@ -46,6 +47,7 @@ class Trainer:
     def _reset_compiled_state(self):
         """Called when the graph changes: rebind compile settings to the new outputs."""
         self._train_caches = {}  # batch size -> {node id: cache}
+        self._step_plans = {}  # batch size -> StepPlan, or a _NoPlan marker
         self._compiled_metrics = _compile_metrics.CompiledMetrics([], [], [])
         self._losses, self._fused = [], {}
         if getattr(self, "compiled", False):
@@ -103,6 +105,7 @@ class Trainer:
         self._latest_metric_run = None
         self._fused = self._find_fusions()
         self._train_caches = {}
+        self._step_plans = {}
 
     def _per_output(self, value, what):
         names = self.output_names
@@ -294,11 +297,28 @@ class Trainer:
     def _train_step(self, xs, ys, sw, metric_run, shard=None):
         """One update.  With a ``shard`` (data-parallel ``fit``) the rows are this
         rank's share of a global batch and the gradients are summed over the ranks
-        before the update."""
+        before the update.
+
+        Without a shard, the steps after the first at a batch size replay the recorded
+        step plan (``step_plan``) when there is one and it is still valid; the first
+        step, and any step the plan refuses, runs the ordinary path below and records
+        a new plan."""
+        n = xs[0].shape[0]
+        record = False
+        if shard is None and n:
+            plan = self._step_plans.get(n)
+            if plan is None:
+                record = True
+            elif type(plan) is _NoPlan:
+                record = not plan.same(self)
+            elif plan.valid(self):
+                return plan.run(xs[0], ys[0], sw, metric_run, self)
+            else:
+                record = True
         variables = self.trainable_weights
         _, penalized, regularized = self._step_plan(variables)
-        if xs[0].shape[0]:
-            caches = self._train_caches.setdefault(xs[0].shape[0], {})
+        if n:
+            caches = self._train_caches.setdefault(n, {})
             loss, preds, out_grads = self._forward_loss(xs, ys, sw, True, caches,
                                                         need_grad=True, shard=shard)
             grads_by_var = self._graph.backward(caches, out_grads)
@@ -320,6 +340,11 @@ class Trainer:
                                                           variables)
         if variables:
             self.optimizer.apply(grads, variables)
+        if record:
+            plan = None
+            if variables and not penalized:
+                plan = _step_plan.build(self, n, caches, variables)
+            self._step_plans[n] = plan if plan is not None else _NoPlan(self)
         return loss
 
     def _test_step(self, xs, ys, sw, metric_run, shard=None):
@@ -705,6 +730,20 @@ class Trainer:
         _random.set_state(state["global_rng"])
         self._resume_epoch = state["epoch"]
         return self._resume_epoch
+
+
+class _NoPlan:
+    """What ``_step_plans`` holds for a batch size whose step has no plan: the backend
+    and optimizer it was decided under, so that the decision is made again (one
+    ``step_plan.build``) only when one of them changes, not at every step."""
+
+    __slots__ = ("ops", "optimizer")
+
+    def __init__(self, model):
+        self.ops, self.optimizer = backend.current(), model.optimizer
+
+    def same(self, model):
+        return self.ops is backend.current() and self.optimizer is model.optimizer
 
 
 def _batches(data_parallel, xs, ys, sw, batch_size, order):
