@@ -8,6 +8,7 @@ regularizer gradients -> one optimizer update.  Per-node caches are kept per bat
 so after the first epoch the step reuses every buffer.
 """
 
+import math
 import threading
 
 import numpy as np
@@ -17,7 +18,7 @@ from .. import config as _config
 from .. import distributed as _distributed
 from .. import losses as _losses
 from .. import optimizers as _optimizers
-from ..callbacks import CallbackList
+from ..callbacks import Callback, CallbackList
 from ..utils import random as _random
 from ..utils import validation as V
 from . import compile_metrics as _compile_metrics
@@ -452,6 +453,12 @@ class Trainer:
             verbose=verbose, epochs=epochs, steps=steps,
         )
         self.stop_training = False
+        # Without a callback that reads per-batch logs (the default: History and, with
+        # verbose=0, nothing else) the batch hooks are not dispatched and the logs are
+        # made once per epoch.  A data-parallel fit dispatches them always: its
+        # metric logs are collective calls, which every rank must make alike.
+        batch_hooks = dp is not None or _needs_batch_hooks(cbs)
+        gather = {}  # batch size -> shuffled-batch buffers, reused across epochs
         seed = _random.draw_seed()
         rng = np.random.default_rng(seed if dp is None else dp.agree(seed))
         with self._training("fit"), _data_parallel_call(self, dp):
@@ -472,19 +479,26 @@ class Trainer:
                 cbs.on_epoch_begin(epoch)
                 order = rng.permutation(n) if shuffle else None
                 seen, loss_sum = 0, 0.0
-                batches = _batches(dp, xs, ys, sw, batch_size, order)
+                batches = _batches(dp, xs, ys, sw, batch_size, order, gather)
                 for step, (bx, by, bw, shard) in enumerate(batches):
-                    cbs.on_train_batch_begin(step)
+                    if batch_hooks:
+                        cbs.on_train_batch_begin(step)
                     batch_loss = self._train_step(bx, by, bw, metric_run, shard)
                     m = bx[0].shape[0] if shard is None else shard.rows
                     seen += m
                     loss_sum += batch_loss * m
-                    logs = {"loss": loss_sum / seen, **metric_run.logs()}
-                    if not np.isfinite(batch_loss):
-                        logs["loss"] = batch_loss
-                    cbs.on_train_batch_end(step, logs)
+                    if batch_hooks:
+                        logs = {"loss": loss_sum / seen, **metric_run.logs()}
+                        if not math.isfinite(batch_loss):
+                            logs["loss"] = batch_loss
+                        cbs.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
+                if not batch_hooks and seen:
+                    # the logs the last batch would have had, made once per epoch
+                    logs = {"loss": loss_sum / seen, **metric_run.logs()}
+                    if not math.isfinite(batch_loss):
+                        logs["loss"] = batch_loss
                 epoch_logs = dict(logs)
                 if val is not None and not self.stop_training:
                     val_logs = self._evaluate_arrays(*val, batch_size=batch_size, cbs=cbs)
@@ -746,11 +760,27 @@ class _NoPlan:
         return self.ops is backend.current() and self.optimizer is model.optimizer
 
 
-def _batches(data_parallel, xs, ys, sw, batch_size, order):
+def _needs_batch_hooks(cbs):
+    """Whether any callback of ``cbs`` does something in a training batch hook (one
+    of them overridden, or set on the instance as LambdaCallback does)."""
+    for cb in cbs.callbacks:
+        for hook in _BATCH_HOOKS:
+            if getattr(getattr(cb, hook), "__func__", None) is not getattr(Callback, hook):
+                return True
+    return False
+
+
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
+                "on_batch_end")
+
+
+def _batches(data_parallel, xs, ys, sw, batch_size, order, gather=None):
     """``(xs, ys, sample_weight, shard)`` per batch: whole batches (shard None) in one
-    process, this rank's share of each global batch in a data-parallel call."""
+    process, this rank's share of each global batch in a data-parallel call.
+    ``gather`` (a dict kept by the caller) holds the buffers shuffled batches are
+    gathered into; without it each batch is a new array."""
     if data_parallel is None:
-        return _Batches(xs, ys, sw, batch_size, order)
+        return _Batches(xs, ys, sw, batch_size, order, gather)
     return data_parallel.batches(xs, ys, sw, batch_size, order)
 
 
@@ -790,23 +820,49 @@ class _Batches:
     """Iterates over (x, y, sample_weight, None) batches; shuffled batches are gathered
     into buffers reused from one epoch to the next."""
 
-    def __init__(self, xs, ys, sw, batch_size, order):
+    def __init__(self, xs, ys, sw, batch_size, order, gather=None):
         self.xs, self.ys, self.sw = xs, ys, sw
         self.batch_size, self.order = batch_size, order
         self.n = xs[0].shape[0]
+        self.gather = gather
 
     def __iter__(self):
-        bs = self.batch_size
-        for start in range(0, self.n, bs):
-            stop = min(start + bs, self.n)
-            if self.order is None:
-                yield ([a[start:stop] for a in self.xs], [a[start:stop] for a in self.ys],
-                       None if self.sw is None else self.sw[start:stop], None)
+        bs, n, xs, ys, sw, order = (self.batch_size, self.n, self.xs, self.ys, self.sw,
+                                    self.order)
+        if order is not None and self.gather is not None:
+            yield from self._gathered()
+            return
+        for start in range(0, n, bs):
+            stop = min(start + bs, n)
+            if order is None:
+                yield ([a[start:stop] for a in xs], [a[start:stop] for a in ys],
+                       None if sw is None else sw[start:stop], None)
             else:
-                idx = self.order[start:stop]
-                yield ([a.take(idx, axis=0) for a in self.xs],
-                       [a.take(idx, axis=0) for a in self.ys],
-                       None if self.sw is None else self.sw.take(idx), None)
+                idx = order[start:stop]
+                yield ([a.take(idx, axis=0) for a in xs], [a.take(idx, axis=0) for a in ys],
+                       None if sw is None else sw.take(idx), None)
+
+    def _gathered(self):
+        """Shuffled batches gathered into buffers kept per batch size: a batch is
+        overwritten by the next one of its size (nothing keeps a batch past its step:
+        the layers' caches are refilled by every forward)."""
+        bs, n, order, gather = self.batch_size, self.n, self.order, self.gather
+        arrays = self.xs + self.ys + ([] if self.sw is None else [self.sw])
+        nx, ny = len(self.xs), len(self.ys)
+        for start in range(0, n, bs):
+            stop = min(start + bs, n)
+            m = stop - start
+            bufs = gather.get(m)
+            if bufs is None or any(b.dtype != a.dtype or b.shape[1:] != a.shape[1:]
+                                   for b, a in zip(bufs, arrays)):
+                bufs = gather[m] = [np.empty((m,) + a.shape[1:], a.dtype) for a in arrays]
+            idx = order[start:stop]
+            for a, b in zip(arrays, bufs):
+                # "clip" cannot clip here (a permutation's indices are in range) and,
+                # unlike the default "raise", writes into ``out`` without a temporary
+                np.take(a, idx, axis=0, out=b, mode="clip")
+            yield (bufs[:nx], bufs[nx:nx + ny], bufs[nx + ny] if self.sw is not None
+                   else None, None)
 
 
 def _index_of_first(variables, var):
