@@ -832,6 +832,14 @@ class _Batches:
         if order is not None and self.gather is not None:
             yield from self._gathered()
             return
+        if order is None and len(xs) == 1 and len(ys) == 1:
+            # the common case without the two list comprehensions per batch
+            x0, y0 = xs[0], ys[0]
+            for start in range(0, n, bs):
+                stop = start + bs
+                yield ([x0[start:stop]], [y0[start:stop]],
+                       None if sw is None else sw[start:stop], None)
+            return
         for start in range(0, n, bs):
             stop = min(start + bs, n)
             if order is None:
