@@ -453,11 +453,6 @@ class Trainer:
             verbose=verbose, epochs=epochs, steps=steps,
         )
         self.stop_training = False
-        # Without a callback that reads per-batch logs (the default: History and, with
-        # verbose=0, nothing else) the batch hooks are not dispatched and the logs are
-        # made once per epoch.  A data-parallel fit dispatches them always: its
-        # metric logs are collective calls, which every rank must make alike.
-        batch_hooks = dp is not None or _needs_batch_hooks(cbs)
         gather = {}  # batch size -> shuffled-batch buffers, reused across epochs
         seed = _random.draw_seed()
         rng = np.random.default_rng(seed if dp is None else dp.agree(seed))
@@ -477,6 +472,12 @@ class Trainer:
             for epoch in range(initial_epoch, epochs):
                 metric_run = self._new_metric_run(dp)
                 cbs.on_epoch_begin(epoch)
+                # Without a callback that reads per-batch logs (the default: History
+                # and, with verbose=0, nothing else) the batch hooks are not dispatched
+                # and the logs are made once per epoch (decided per epoch: a callback
+                # may add another).  A data-parallel fit dispatches them always: its
+                # metric logs are collective calls, which every rank must make alike.
+                batch_hooks = dp is not None or _needs_batch_hooks(cbs)
                 order = rng.permutation(n) if shuffle else None
                 seen, loss_sum = 0, 0.0
                 batches = _batches(dp, xs, ys, sw, batch_size, order, gather)
