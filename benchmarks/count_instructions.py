@@ -19,6 +19,9 @@ Cases (the 784-500-500-10 relu/softmax MLP of ``fastnn.bench.seed_models``, floa
   of ``fastnn.bench.contenders`` (one ``fit(epochs=1)`` for fastnn, as the benchmark
   runs it, so its per-epoch set-up is shared out as there; the hand-written loop's
   ``step`` TRAIN_STEPS times), reported per step;
+- ``train_step_tabular``: as ``train_step``, for the 100-32-8-1 relu/sigmoid tabular
+  net (binary cross-entropy, Adam) at batch 32, where the per-step Python around the
+  kernels is most of the step;
 - ``predict_b1``: one row through the net: ``model.predict_on_batch(x)`` for fastnn,
   ``model(x)`` with ``--call``, the hand-written ``predict`` otherwise.
 
@@ -35,11 +38,13 @@ import sys
 if importlib.util.find_spec("fastnn") is None:  # run from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-CASES = ("adam_step", "train_step", "predict_b1")
+CASES = ("adam_step", "train_step", "train_step_tabular", "predict_b1")
 CONTENDERS = ("fastnn-native", "fastnn-numpy", "numpy-handwritten")
 LAYERS = [784, 500, 500, 10]
 TRAIN_BATCH = 128
 TRAIN_STEPS = 8
+TABULAR_LAYERS = [100, 32, 8, 1]
+TABULAR_BATCH = 32
 
 
 def _adam_unit(contender):
@@ -74,18 +79,22 @@ def _adam_unit(contender):
     return unit
 
 
-def _train_unit(contender):
-    """One training step at batch TRAIN_BATCH, as a zero-argument callable."""
+def _train_unit(contender, tabular=False):
+    """One epoch of TRAIN_STEPS training steps, as a zero-argument callable."""
     import fastnn
     from fastnn.bench import contenders, scenarios
 
-    scenario = scenarios.mlp_scenario(LAYERS, batch_size=TRAIN_BATCH,
-                                      n_samples=TRAIN_BATCH * TRAIN_STEPS)
+    batch = TABULAR_BATCH if tabular else TRAIN_BATCH
+    if tabular:
+        scenario = scenarios.mlp_scenario(TABULAR_LAYERS, "relu", "sigmoid",
+                                          batch_size=batch, n_samples=batch * TRAIN_STEPS)
+    else:
+        scenario = scenarios.mlp_scenario(LAYERS, batch_size=batch,
+                                          n_samples=batch * TRAIN_STEPS)
     x, y = scenarios.synthetic_data(scenario, 0)
     if contender == "numpy-handwritten":
         net = contenders._HandwrittenMLP(scenario, seed=0)
-        batches = [(x[i:i + TRAIN_BATCH], y[i:i + TRAIN_BATCH])
-                   for i in range(0, x.shape[0], TRAIN_BATCH)]
+        batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, x.shape[0], batch)]
 
         def unit():
             for xb, yb in batches:
@@ -96,7 +105,7 @@ def _train_unit(contender):
 
     def unit():
         with fastnn.backend.using(name):
-            model.fit(x, y, batch_size=TRAIN_BATCH, epochs=1, verbose=0, shuffle=False)
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
     return unit
 
 
@@ -123,8 +132,8 @@ def _inside(args):
     fastnn.set_num_threads(1)
     if args.case == "adam_step":
         unit = _adam_unit(args.contender)
-    elif args.case == "train_step":
-        unit = _train_unit(args.contender)
+    elif args.case in ("train_step", "train_step_tabular"):
+        unit = _train_unit(args.contender, tabular=args.case == "train_step_tabular")
     else:
         unit = _predict_unit(args.contender, args.call)
     unit()
@@ -162,11 +171,11 @@ def main(argv=None):
     if many <= few:
         parser.error(f"--calls needs FEW < MANY. Received: {few} {many}")
     per_unit = (_count(args, many) - _count(args, few)) / (many - few)
-    if args.case == "train_step":
+    if args.case.startswith("train_step"):
         per_unit /= TRAIN_STEPS
     what = args.case + (" (model(x))" if args.call else "")
     print(f"{what} {args.contender}: {per_unit:,.0f} instructions per "
-          f"{'step' if args.case == 'train_step' else 'unit'} "
+          f"{'step' if args.case.startswith('train_step') else 'unit'} "
           f"(callgrind, 1 thread, {many} - {few} units)")
     return 0
 

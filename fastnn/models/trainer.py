@@ -8,6 +8,7 @@ regularizer gradients -> one optimizer update.  Per-node caches are kept per bat
 so after the first epoch the step reuses every buffer.
 """
 
+import math
 import threading
 
 import numpy as np
@@ -17,11 +18,12 @@ from .. import config as _config
 from .. import distributed as _distributed
 from .. import losses as _losses
 from .. import optimizers as _optimizers
-from ..callbacks import CallbackList
+from ..callbacks import Callback, CallbackList
 from ..utils import random as _random
 from ..utils import validation as V
 from . import compile_metrics as _compile_metrics
 from . import saving
+from . import step_plan as _step_plan
 
 
 class Trainer:
@@ -49,6 +51,7 @@ class Trainer:
     def _reset_compiled_state(self):
         """Called when the graph changes: rebind compile settings to the new outputs."""
         self._train_caches = {}  # batch size -> {node id: cache}
+        self._step_plans = {}  # batch size -> StepPlan, or a _NoPlan marker
         self._compiled_metrics = _compile_metrics.CompiledMetrics([], [], [])
         self._losses, self._fused = [], {}
         if getattr(self, "compiled", False):
@@ -107,6 +110,7 @@ class Trainer:
         self._fused = self._find_fusions()
         self._train_caches = {}
         self._data_parallel_synced = False  # a new optimizer: broadcast again
+        self._step_plans = {}
 
     def _per_output(self, value, what):
         names = self.output_names
@@ -275,12 +279,12 @@ class Trainer:
     def _regularization_penalty(self):
         return sum(layer.regularization_penalty() for layer in self.layers)
 
-    def _step_plan(self, variables):
+    def _regularization_plan(self, variables):
         """What a training step needs beyond the graph, worked out when the trainable
         variables change (build, compile, a ``trainable`` flag) instead of every step:
         the layers with regularized weights and where their gradients sit in
         ``variables``."""
-        plan = self.__dict__.get("_cached_step_plan")
+        plan = self.__dict__.get("_cached_regularization_plan")
         if plan is not None and plan[0] == variables:
             return plan
         layers = self.layers
@@ -292,17 +296,34 @@ class Trainer:
             if weights and any(w.regularizer is not None for w in weights):
                 start = _index_of_first(variables, weights[0])
                 regularized.append((layer, start, len(weights)))
-        plan = self._cached_step_plan = (list(variables), penalized, regularized)
+        plan = self._cached_regularization_plan = (list(variables), penalized, regularized)
         return plan
 
     def _train_step(self, xs, ys, sw, metric_run, shard=None):
         """One update.  With a ``shard`` (data-parallel ``fit``) the rows are this
         rank's share of a global batch and the gradients are summed over the ranks
-        before the update."""
+        before the update.
+
+        Without a shard, the steps after the first at a batch size replay the recorded
+        step plan (``step_plan``) when there is one and it is still valid; the first
+        step, and any step the plan refuses, runs the ordinary path below and records
+        a new plan."""
+        n = xs[0].shape[0]
+        record = False
+        if shard is None and n:
+            plan = self._step_plans.get(n)
+            if plan is None:
+                record = True
+            elif type(plan) is _NoPlan:
+                record = not plan.same(self)
+            elif plan.valid(self):
+                return plan.run(xs[0], ys[0], sw, metric_run, self)
+            else:
+                record = True
         variables = self.trainable_weights
-        _, penalized, regularized = self._step_plan(variables)
-        if xs[0].shape[0]:
-            caches = self._train_caches.setdefault(xs[0].shape[0], {})
+        _, penalized, regularized = self._regularization_plan(variables)
+        if n:
+            caches = self._train_caches.setdefault(n, {})
             loss, preds, out_grads = self._forward_loss(xs, ys, sw, True, caches,
                                                         need_grad=True, shard=shard)
             grads_by_var = self._graph.backward(caches, out_grads)
@@ -324,6 +345,11 @@ class Trainer:
                                                           variables)
         if variables:
             self.optimizer.apply(grads, variables)
+        if record:
+            plan = None
+            if variables and not penalized:
+                plan = _step_plan.build(self, n, caches, variables)
+            self._step_plans[n] = plan if plan is not None else _NoPlan(self)
         return loss
 
     def _test_step(self, xs, ys, sw, metric_run, shard=None):
@@ -431,6 +457,7 @@ class Trainer:
             verbose=verbose, epochs=epochs, steps=steps,
         )
         self.stop_training = False
+        gather = {}  # batch size -> shuffled-batch buffers, reused across epochs
         seed = _random.draw_seed()
         rng = np.random.default_rng(seed if dp is None else dp.agree(seed))
         with self._training("fit"), _data_parallel_call(self, dp):
@@ -450,21 +477,34 @@ class Trainer:
             for epoch in range(initial_epoch, epochs):
                 metric_run = self._new_metric_run(dp)
                 cbs.on_epoch_begin(epoch)
+                # Without a callback that reads per-batch logs (the default: History
+                # and, with verbose=0, nothing else) the batch hooks are not dispatched
+                # and the logs are made once per epoch (decided per epoch: a callback
+                # may add another).  A data-parallel fit dispatches them always: its
+                # metric logs are collective calls, which every rank must make alike.
+                batch_hooks = dp is not None or _needs_batch_hooks(cbs)
                 order = rng.permutation(n) if shuffle else None
                 seen, loss_sum = 0, 0.0
-                batches = _batches(dp, xs, ys, sw, batch_size, order)
+                batches = _batches(dp, xs, ys, sw, batch_size, order, gather)
                 for step, (bx, by, bw, shard) in enumerate(batches):
-                    cbs.on_train_batch_begin(step)
+                    if batch_hooks:
+                        cbs.on_train_batch_begin(step)
                     batch_loss = self._train_step(bx, by, bw, metric_run, shard)
                     m = bx[0].shape[0] if shard is None else shard.rows
                     seen += m
                     loss_sum += batch_loss * m
-                    logs = {"loss": loss_sum / seen, **metric_run.logs()}
-                    if not np.isfinite(batch_loss):
-                        logs["loss"] = batch_loss
-                    cbs.on_train_batch_end(step, logs)
+                    if batch_hooks:
+                        logs = {"loss": loss_sum / seen, **metric_run.logs()}
+                        if not math.isfinite(batch_loss):
+                            logs["loss"] = batch_loss
+                        cbs.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
+                if not batch_hooks and seen:
+                    # the logs the last batch would have had, made once per epoch
+                    logs = {"loss": loss_sum / seen, **metric_run.logs()}
+                    if not math.isfinite(batch_loss):
+                        logs["loss"] = batch_loss
                 epoch_logs = dict(logs)
                 if val is not None and not self.stop_training:
                     val_logs = self._evaluate_arrays(*val, batch_size=batch_size, cbs=cbs)
@@ -736,11 +776,41 @@ class Trainer:
         return self._resume_epoch
 
 
-def _batches(data_parallel, xs, ys, sw, batch_size, order):
+class _NoPlan:
+    """What ``_step_plans`` holds for a batch size whose step has no plan: the backend
+    and optimizer it was decided under, so that the decision is made again (one
+    ``step_plan.build``) only when one of them changes, not at every step."""
+
+    __slots__ = ("ops", "optimizer")
+
+    def __init__(self, model):
+        self.ops, self.optimizer = backend.current(), model.optimizer
+
+    def same(self, model):
+        return self.ops is backend.current() and self.optimizer is model.optimizer
+
+
+def _needs_batch_hooks(cbs):
+    """Whether any callback of ``cbs`` does something in a training batch hook (one
+    of them overridden, or set on the instance as LambdaCallback does)."""
+    for cb in cbs.callbacks:
+        for hook in _BATCH_HOOKS:
+            if getattr(getattr(cb, hook), "__func__", None) is not getattr(Callback, hook):
+                return True
+    return False
+
+
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
+                "on_batch_end")
+
+
+def _batches(data_parallel, xs, ys, sw, batch_size, order, gather=None):
     """``(xs, ys, sample_weight, shard)`` per batch: whole batches (shard None) in one
-    process, this rank's share of each global batch in a data-parallel call."""
+    process, this rank's share of each global batch in a data-parallel call.
+    ``gather`` (a dict kept by the caller) holds the buffers shuffled batches are
+    gathered into; without it each batch is a new array."""
     if data_parallel is None:
-        return _Batches(xs, ys, sw, batch_size, order)
+        return _Batches(xs, ys, sw, batch_size, order, gather)
     return data_parallel.batches(xs, ys, sw, batch_size, order)
 
 
@@ -780,23 +850,57 @@ class _Batches:
     """Iterates over (x, y, sample_weight, None) batches; shuffled batches are gathered
     into buffers reused from one epoch to the next."""
 
-    def __init__(self, xs, ys, sw, batch_size, order):
+    def __init__(self, xs, ys, sw, batch_size, order, gather=None):
         self.xs, self.ys, self.sw = xs, ys, sw
         self.batch_size, self.order = batch_size, order
         self.n = xs[0].shape[0]
+        self.gather = gather
 
     def __iter__(self):
-        bs = self.batch_size
-        for start in range(0, self.n, bs):
-            stop = min(start + bs, self.n)
-            if self.order is None:
-                yield ([a[start:stop] for a in self.xs], [a[start:stop] for a in self.ys],
-                       None if self.sw is None else self.sw[start:stop], None)
+        bs, n, xs, ys, sw, order = (self.batch_size, self.n, self.xs, self.ys, self.sw,
+                                    self.order)
+        if order is not None and self.gather is not None:
+            yield from self._gathered()
+            return
+        if order is None and len(xs) == 1 and len(ys) == 1:
+            # the common case without the two list comprehensions per batch
+            x0, y0 = xs[0], ys[0]
+            for start in range(0, n, bs):
+                stop = start + bs
+                yield ([x0[start:stop]], [y0[start:stop]],
+                       None if sw is None else sw[start:stop], None)
+            return
+        for start in range(0, n, bs):
+            stop = min(start + bs, n)
+            if order is None:
+                yield ([a[start:stop] for a in xs], [a[start:stop] for a in ys],
+                       None if sw is None else sw[start:stop], None)
             else:
-                idx = self.order[start:stop]
-                yield ([a.take(idx, axis=0) for a in self.xs],
-                       [a.take(idx, axis=0) for a in self.ys],
-                       None if self.sw is None else self.sw.take(idx), None)
+                idx = order[start:stop]
+                yield ([a.take(idx, axis=0) for a in xs], [a.take(idx, axis=0) for a in ys],
+                       None if sw is None else sw.take(idx), None)
+
+    def _gathered(self):
+        """Shuffled batches gathered into buffers kept per batch size: a batch is
+        overwritten by the next one of its size (nothing keeps a batch past its step:
+        the layers' caches are refilled by every forward)."""
+        bs, n, order, gather = self.batch_size, self.n, self.order, self.gather
+        arrays = self.xs + self.ys + ([] if self.sw is None else [self.sw])
+        nx, ny = len(self.xs), len(self.ys)
+        for start in range(0, n, bs):
+            stop = min(start + bs, n)
+            m = stop - start
+            bufs = gather.get(m)
+            if bufs is None or any(b.dtype != a.dtype or b.shape[1:] != a.shape[1:]
+                                   for b, a in zip(bufs, arrays)):
+                bufs = gather[m] = [np.empty((m,) + a.shape[1:], a.dtype) for a in arrays]
+            idx = order[start:stop]
+            for a, b in zip(arrays, bufs):
+                # "clip" cannot clip here (a permutation's indices are in range) and,
+                # unlike the default "raise", writes into ``out`` without a temporary
+                np.take(a, idx, axis=0, out=b, mode="clip")
+            yield (bufs[:nx], bufs[nx:nx + ny], bufs[nx + ny] if self.sw is not None
+                   else None, None)
 
 
 def _index_of_first(variables, var):
