@@ -43,3 +43,22 @@ __all__ = [
     "datasets", "distributed", "initializers", "layers", "losses", "metrics", "models", "optimizers",
     "regularizers", "threads", "utils",
 ]
+
+# Keras top-level modules a Keras program imports that fastnn does not have.
+_NOT_YET = {
+    "ops": "fastnn has no tensor-operations module (keras.ops); layers and models work on "
+           "NumPy arrays, so use NumPy functions on them",
+    "applications": "fastnn has no pretrained models (keras.applications) yet",
+    "preprocessing": "fastnn has no preprocessing module yet; prepare arrays with NumPy "
+                     "or scikit-learn",
+    "mixed_precision": "fastnn trains in float32 or float64 "
+                       "(fastnn.config.set_floatx), not in mixed precision",
+}
+
+
+def __getattr__(name):
+    # ``fastnn.Sequentail`` gets a "Did you mean 'Sequential'?" and keras.ops a reason
+    if name.startswith("__"):  # import machinery probes (__path__, __wrapped__...)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .utils.naming import missing_name_error
+    raise missing_name_error(__name__, name, _NOT_YET, __all__)

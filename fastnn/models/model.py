@@ -304,13 +304,29 @@ class Model(Trainer):
                             input_signature=input_signature, **kwargs)
 
     def __call__(self, inputs, training=False):
-        """On symbolic tensors: apply this model's layers (nesting); on arrays: predict."""
-        if type(inputs) is np.ndarray:
-            return self.predict_on_batch(inputs)
+        """On symbolic tensors: apply this model's layers (nesting).  On arrays: the
+        outputs for that batch, with inference behaviour (``predict_on_batch``) unless
+        ``training=True``, which runs the layers as ``fit`` does: Dropout drops and
+        BatchNormalization normalizes by the batch's statistics and updates its moving
+        ones, as in Keras.  No gradient is kept and no weight is trained."""
+        if training is not None and not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"Model {self.name!r}: training must be True, False or None. "
+                            f"Received: training={training!r} "
+                            f"(of type {type(training).__name__})")
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        if all(isinstance(t, SymbolicTensor) for t in flat):
+        if type(inputs) is not np.ndarray and all(isinstance(t, SymbolicTensor)
+                                                   for t in flat):
             return self._call_symbolic(flat)
+        if training:
+            outs = self._graph_forward_training(inputs)
+            return outs if self._multi_output else outs[0]
         return self.predict_on_batch(inputs)
+
+    def _graph_forward_training(self, inputs):
+        """The graph's outputs on ``inputs`` in training mode, in fresh buffers (the
+        caches of ``fit``'s steps are left alone)."""
+        xs = self._prepare_x(inputs)
+        return self._graph.forward(xs, True, {})
 
     def _call_symbolic(self, flat):
         self._require_built("Calling a model on tensors")

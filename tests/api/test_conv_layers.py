@@ -84,8 +84,7 @@ def test_shapes_summary_and_parameter_count(make, in_shape, out_shape, params,
     # what runs has the shape that inference promised, in training and inference
     x = _batch(in_shape)
     assert model.predict(x, verbose=0).shape == (3,) + out_shape
-    # (through the graph: model(x, training=True) on arrays runs inference today)
-    assert model._graph.forward([x], True, {})[0].shape == (3,) + out_shape
+    assert model(x, training=True).shape == (3,) + out_shape
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)

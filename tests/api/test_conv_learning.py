@@ -103,10 +103,9 @@ def test_batchnorm_cnn_trains_and_round_trips_save_and_load(tmp_path):
         for a, b in zip(loaded.get_weights(), model.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         # inference uses the moving statistics, training the batch's: they differ.
-        # (model(x, training=True) on arrays runs inference today, hence the graph;
-        # this updates the moving statistics, so it comes last)
+        # (model(x, training=True) updates the moving statistics, so it comes last)
         batch = x_test[:32]
-        in_training = loaded._graph.forward([batch], True, {})[0]
+        in_training = loaded(batch, training=True)
         assert np.abs(in_training - loaded.predict(batch, verbose=0)).max() > 1e-3
 
 

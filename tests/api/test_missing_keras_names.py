@@ -49,3 +49,23 @@ def test_other_unknown_names_stay_attribute_errors_with_a_hint():
 def test_existing_names_still_import():
     from fastnn.layers import Dense, Merge  # noqa: F401
     from fastnn.utils import set_random_seed  # noqa: F401
+
+
+def test_top_level_typos_get_a_hint():
+    import fastnn
+    with pytest.raises(AttributeError, match="Did you mean 'Sequential'"):
+        fastnn.Sequentail  # noqa: B018
+    with pytest.raises(AttributeError, match="Did you mean 'load_model'"):
+        fastnn.load_modle  # noqa: B018
+    with pytest.raises(AttributeError, match="has no attribute 'zzz'.$"):
+        fastnn.zzz  # noqa: B018
+
+
+def test_top_level_keras_modules_fastnn_lacks_say_so():
+    import fastnn
+    with pytest.raises(NotInFastnnError, match="fastnn.ops does not exist.*NumPy"):
+        fastnn.ops  # noqa: B018
+    with pytest.raises(ImportError, match="pretrained"):
+        exec("from fastnn import applications", {})
+    for name in fastnn._NOT_YET:
+        assert name not in fastnn.__all__ and name not in vars(fastnn)

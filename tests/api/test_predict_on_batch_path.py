@@ -85,3 +85,66 @@ def test_sequential_built_from_data_then_fast():
     x = np.random.default_rng(2).standard_normal((3, 7)).astype(np.float32)
     first = model.predict_on_batch(x)  # builds from the data on the general path
     np.testing.assert_array_equal(model.predict_on_batch(x), first)
+
+
+# ------------------------------------------------------- model(x, training=True)
+def _dropout_bn_model():
+    fastnn.utils.set_random_seed(4)
+    inp = fastnn.Input(shape=(6,))
+    h = layers.BatchNormalization(momentum=0.5)(layers.Dense(8)(inp))
+    out = layers.Dense(3)(layers.Dropout(0.5)(h))
+    return fastnn.Model(inputs=inp, outputs=out)
+
+
+def test_training_true_runs_dropout_and_batch_statistics(ops_backend):
+    """As in Keras: training=True drops units and normalizes by the batch, and the
+    BatchNormalization moving statistics move; training=False and None do neither."""
+    model = _dropout_bn_model()
+    x = np.random.default_rng(1).standard_normal((16, 6)).astype(np.float32) * 3 + 1
+    bn = model.layers[2]
+    moving = [w.copy() for w in bn.get_weights()[2:]]
+    inference = model(x)
+    np.testing.assert_array_equal(model(x, training=None), inference)
+    np.testing.assert_array_equal(model(x, training=False), inference)
+    for before, after in zip(moving, bn.get_weights()[2:]):
+        np.testing.assert_array_equal(before, after)
+    trained = model(x, training=True)
+    assert trained.shape == inference.shape
+    assert np.abs(trained - inference).max() > 1e-3
+    assert not np.allclose(model(x, training=True), trained)  # a new dropout mask
+    for before, after in zip(moving, bn.get_weights()[2:]):
+        assert np.abs(before - after).max() > 1e-3
+
+
+def test_training_true_matches_the_fit_forward(ops_backend):
+    """Without Dropout, model(x, training=True) is the forward pass fit runs: batch
+    statistics, computed by hand here."""
+    fastnn.utils.set_random_seed(5)
+    inp = fastnn.Input(shape=(4,))
+    dense = layers.Dense(5)
+    out = layers.BatchNormalization(epsilon=1e-3)(dense(inp))
+    model = fastnn.Model(inputs=inp, outputs=out)
+    x = np.random.default_rng(2).standard_normal((10, 4))
+    z = x @ dense.get_weights()[0] + dense.get_weights()[1]
+    want = (z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + 1e-3)
+    np.testing.assert_allclose(model(x.astype(np.float32), training=True), want,
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_training_true_leaves_weights_and_fit_alone(ops_backend):
+    model = _model()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x = np.random.default_rng(3).standard_normal((8, 6)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(8) % 3]
+    weights = [w.copy() for w in model.get_weights()]
+    model(x, training=True)
+    for a, b in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert model(x, training=True).shape == (8, 3)
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, 0.0])
+def test_training_must_be_a_bool(bad):
+    with pytest.raises(TypeError, match="training must be True, False or None"):
+        _model()(np.ones((1, 6), np.float32), training=bad)
