@@ -131,9 +131,15 @@ class DataParallel:
         """This rank's rows ``[lo, hi)`` of a global batch of ``rows``."""
         return rows * self.rank // self.size, rows * (self.rank + 1) // self.size
 
-    def batches(self, xs, ys, sw, batch_size, order):
+    def batches(self, xs, ys, sw, batch_size, order, gather=None):
         """Like the trainer's ``_Batches``, but each item is this rank's share of a
-        global batch: ``(xs, ys, sample_weight, Shard)``."""
+        global batch: ``(xs, ys, sample_weight, Shard)``.
+
+        ``gather`` (a dict the caller keeps across epochs) holds the buffers a
+        shuffled share is gathered into, per share size: a fresh ``take`` per step
+        costs a new allocation of the share (400 kB for the benchmark's MLP), whose
+        page faults were a measured 5% of a 2-rank step.  Nothing keeps a share past
+        its step (the layers' caches are refilled by every forward)."""
         n = xs[0].shape[0]
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
@@ -145,8 +151,11 @@ class DataParallel:
                 gw = None if sw is None else sw[start:stop]
             else:
                 idx = order[start + lo:start + hi]
-                bx = [a.take(idx, axis=0) for a in xs]
-                by = [a.take(idx, axis=0) for a in ys]
+                if gather is None:
+                    bx = [a.take(idx, axis=0) for a in xs]
+                    by = [a.take(idx, axis=0) for a in ys]
+                else:
+                    bx, by = _gather(gather, xs, ys, idx)
                 gw = None if sw is None else sw.take(order[start:stop])
             bw = None if gw is None else gw[lo:hi]
             yield bx, by, bw, Shard(stop - start, lo, hi, gw, self.primary)
@@ -169,6 +178,19 @@ class DataParallel:
         for view, stat in zip(layout.stats_out, layout.stats):
             np.divide(view, self.size, out=stat.value, casting="same_kind")
         return layout.grads, loss
+
+    def step_layout(self, variables, metric_run):
+        """The step buffer ``reduce_step`` uses for these variables and metric state
+        (``step_plan`` writes a replayed step's gradients straight into its
+        ``grads_in`` views).  The same object while it stays valid."""
+        return self._layout(variables, metric_run)
+
+    def finish_step(self, layout, loss, metric_run):
+        """``reduce_step`` for a step whose gradients are already in
+        ``layout.grads_in`` (a replayed step plan; no moving statistics): sum the
+        buffer over the ranks and return the global batch's loss.  The summed
+        gradients are ``layout.grads``."""
+        return self._reduce_tail(layout, loss, metric_run)
 
     def reduce_test_step(self, loss, metric_run):
         """Sum one evaluation batch's loss and metric state over the ranks."""
@@ -210,6 +232,22 @@ class DataParallel:
         """A context in which an exception ends every rank (the others would wait for
         this one in their next Allreduce forever), after printing it."""
         return _AbortOnError()
+
+
+def _gather(gather, xs, ys, idx):
+    """Rows ``idx`` of every array of ``xs`` and ``ys``, in buffers kept in ``gather``
+    per row count (and replaced when the arrays' dtypes or row shapes change)."""
+    arrays = list(xs) + list(ys)
+    m = idx.shape[0]
+    bufs = gather.get(m)
+    if bufs is None or len(bufs) != len(arrays) or any(
+            b.dtype != a.dtype or b.shape[1:] != a.shape[1:] for b, a in zip(bufs, arrays)):
+        bufs = gather[m] = [np.empty((m,) + a.shape[1:], a.dtype) for a in arrays]
+    for a, b in zip(arrays, bufs):
+        # "clip" cannot clip (a permutation's indices are in range) and, unlike the
+        # default "raise", writes into ``out`` without a temporary
+        np.take(a, idx, axis=0, out=b, mode="clip")
+    return bufs[:len(xs)], bufs[len(xs):]
 
 
 class _AbortOnError:

@@ -14,13 +14,21 @@ are bit-identical to it (tests/api/test_step_plan.py checks that).
 
 A plan covers what it can replay exactly: a chain of ``Dense`` layers whose
 activations run in the GEMM epilogue, one output and one loss, no regularizers, no
-data-parallel shard, an optimizer whose step is the base class's (clipping included),
+BatchNormalization, an optimizer whose step is the base class's (clipping included),
 the native backend.  Anything else gets no plan (``build`` returns None) and the step
 runs as before.  ``StepPlan.valid`` is checked before each replay and refuses (the
 trainer then runs the ordinary step, which records a new plan) when the backend,
 optimizer, its rule, state or weight decay, a layer's ``trainable`` flag, a variable's
 array, trainability or regularizer have changed; recompiling drops every plan.  The
 learning rate and the thread count are read at each step, as the ordinary path does.
+
+A data-parallel step (a ``shard``, ``fastnn.distributed``) is replayed too, keyed by
+the share's position in its global batch: its backward writes the gradients straight
+into this rank's part of the step buffer (the shared-memory slot with a
+``NodeReducer``: no packing copy), the buffer is reduced over the ranks as the
+ordinary path does (``DataParallel.finish_step``), and the optimizer reads the summed
+gradients from the reduced buffer.  The plan holds that buffer's views and is refused
+when the ``DataParallel`` or its buffer changes.
 
 If a native entry refuses an operand during a replay (it cannot for the recorded
 arrays; a new input array might), that one call goes through the backend's method,
@@ -41,7 +49,7 @@ from ..optimizers.base import Optimizer
 _OK = _native_ops._OK
 
 
-def build(model, n, caches, variables):
+def build(model, n, caches, variables, shard=None, metric_run=None):
     """A ``StepPlan`` for the step just run on a batch of ``n`` rows, or None when the
     step is one a plan does not replay (see the module docstring).
 
@@ -50,6 +58,8 @@ def build(model, n, caches, variables):
         n: the batch size.
         caches: that step's per-node caches (the layers' reused buffers).
         variables: the trainable variables the step updated, in optimizer order.
+        shard: the step's ``Shard`` in a data-parallel step, else None.
+        metric_run: the step's metric run (it sizes a data-parallel step buffer).
     """
     ops = backend.current()
     if (type(ops) is not _native_ops.NativeOps or _native_ops._gemm is None
@@ -62,6 +72,14 @@ def build(model, n, caches, variables):
     if not steps:
         return None
     opt = model.optimizer
+    dp = layout = None
+    if shard is not None:
+        dp = model.__dict__.get("_data_parallel")
+        if dp is None or not n:
+            return None
+        layout = dp.step_layout(variables, metric_run)
+        if layout is None or layout.stats:
+            return None  # BatchNormalization statistics: the ordinary path packs them
     if (not opt.built or type(opt).apply is not Optimizer.apply
             or type(opt)._update_all is not Optimizer._update_all
             or len(opt._state) != len(variables)):
@@ -122,8 +140,8 @@ def build(model, n, caches, variables):
         dz = None if code == _native_ops._LINEAR else np.empty(y.shape, y.dtype)
         forward.append((w, b, y, act, code, alpha))
         inp = forward[-2][2] if k else None
-        backward.append((inp, w, y, act, code, alpha, layer.use_bias, need_dx, dz, dx,
-                         dx_buf, dw, db))
+        backward.append([inp, w, y, act, code, alpha, layer.use_bias, need_dx, dz, dx,
+                         dx_buf, dw, db])
         if layer.trainable:
             grad_of[id(layer.kernel)] = dw
             if layer.use_bias:
@@ -135,12 +153,23 @@ def build(model, n, caches, variables):
             return None
         grads.append(g)
     params = [v.value for v in variables]
+    if layout is not None:
+        # the backward writes into this rank's part of the step buffer and the
+        # optimizer reads the sum (as the ordinary data-parallel step hands it); a
+        # frozen layer's gradients (not in the buffer) stay in its own arrays
+        sent = {id(g): view for g, view in zip(grads, layout.grads_in)}
+        for entry in backward:
+            entry[11] = sent.get(id(entry[11]), entry[11])
+            if entry[12] is not None:
+                entry[12] = sent.get(id(entry[12]), entry[12])
+        grads = list(layout.grads)
     checked_params, checked_grads = opt._checked
     if not (_same(params, checked_params) and _same(grads, checked_grads)):
         return None  # the optimizer would not take its no-check route on these arrays
     backward.reverse()
-    return StepPlan(model, ops, layers, variables, params, grads, forward, backward,
-                    fused, fused_entry, loss, n)
+    return StepPlan(model, ops, layers, variables, params, grads,
+                    forward, [tuple(entry) for entry in backward],
+                    fused, fused_entry, loss, n, shard, dp, layout)
 
 
 def _same(a, b):
@@ -151,7 +180,7 @@ class StepPlan:
     """One batch size's recorded step (made by ``build``)."""
 
     def __init__(self, model, ops, layers, variables, params, grads, forward, backward,
-                 fused, fused_entry, loss, n):
+                 fused, fused_entry, loss, n, shard=None, dp=None, layout=None):
         opt = model.optimizer
         out = forward[-1][2]
         self.ops = ops
@@ -180,7 +209,16 @@ class StepPlan:
         self.has_metrics = bool(model._compiled_metrics.templates)
         self.n = n
         self.dtype = out.dtype
-        self.scale, self.scale64 = model._loss_scale(0, loss, n, None, out.dtype)
+        self.dp, self.layout = dp, layout
+        if shard is None:
+            self.scale, self.scale64 = model._loss_scale(0, loss, n, None, out.dtype)
+        else:
+            # this share's rows of the global batch's scale (without sample weights
+            # it depends on the rows and the position only, which key the plan)
+            self.scale64 = np.asarray(loss.reduction_scale(shard.rows, None),
+                                      dtype=np.float64)[shard.lo:shard.hi]
+            self.scale = self.scale64.astype(out.dtype)
+            self.scale.flags.writeable = self.scale64.flags.writeable = False
         self.loss_out = np.empty(n, out.dtype)
         self.grad_out = np.empty(out.shape, out.dtype)
         self.entry = getattr(_native_ops._opt, opt.rule.kernel + "_update")
@@ -190,8 +228,15 @@ class StepPlan:
         self.ones = [1.0] * len(grads)
         self.clipvalue = opt.clipvalue or 0.0
 
-    def valid(self, model):
-        """Whether this plan still replays ``model``'s ordinary step exactly."""
+    def valid(self, model, shard=None, metric_run=None):
+        """Whether this plan still replays ``model``'s ordinary step exactly (with
+        ``shard`` and ``metric_run``: its data-parallel step)."""
+        if (shard is None) is not (self.dp is None):
+            return False
+        if shard is not None and (
+                model.__dict__.get("_data_parallel") is not self.dp
+                or self.dp.step_layout(self.variables, metric_run) is not self.layout):
+            return False
         opt = model.optimizer
         if (backend.current() is not self.ops or opt is not self.optimizer
                 or opt.rule is not self.rule or opt._slot_lists is not self.slots
@@ -207,9 +252,10 @@ class StepPlan:
                 return False
         return True
 
-    def run(self, x, y, sw, metric_run, model):
+    def run(self, x, y, sw, metric_run, model, shard=None):
         """One training step on ``x`` (the batch, ``n`` rows) and ``y`` (its prepared
-        targets); returns the loss as the ordinary step does."""
+        targets); returns the loss as the ordinary step does (with a ``shard``: the
+        global batch's, summed over the ranks)."""
         ops = self.ops
         nt = _threads.get_num_threads()
         gemm = _native_ops._gemm.gemm
@@ -221,6 +267,10 @@ class StepPlan:
         # x is now the output layer's result: the logits when the loss is fused
         if sw is None:
             scale, scale64 = self.scale, self.scale64
+        elif shard is not None:
+            from .trainer import _shard_loss_scale  # trainer imports this module
+
+            scale, scale64 = _shard_loss_scale(self.loss, shard, self.dtype)
         else:
             scale, scale64 = model._loss_scale(0, self.loss, self.n, sw, self.dtype)
         lw = self.lw
@@ -247,6 +297,8 @@ class StepPlan:
             dy = dx
         if self.has_metrics:
             metric_run.update([y], [pred], sw)
+        if self.dp is not None:  # the gradients are in the step buffer already
+            total = self.dp.finish_step(self.layout, total, metric_run)
         opt = self.optimizer
         params, grads = self.params, self.grads
         step = opt.iterations + 1

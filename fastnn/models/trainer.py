@@ -304,20 +304,23 @@ class Trainer:
         rank's share of a global batch and the gradients are summed over the ranks
         before the update.
 
-        Without a shard, the steps after the first at a batch size replay the recorded
-        step plan (``step_plan``) when there is one and it is still valid; the first
-        step, and any step the plan refuses, runs the ordinary path below and records
-        a new plan."""
+        The steps after the first at a batch size (with a shard: at a share of the
+        same rows and position) replay the recorded step plan (``step_plan``) when
+        there is one and it is still valid; the first step, and any step the plan
+        refuses, runs the ordinary path below and records a new plan."""
         n = xs[0].shape[0]
         record = False
-        if shard is None and n:
-            plan = self._step_plans.get(n)
+        # a shard's plan also depends on where its rows sit in the global batch (the
+        # loss scale) and on the step buffer it writes its gradients into
+        key = n if shard is None else (n, shard.rows, shard.lo)
+        if n:
+            plan = self._step_plans.get(key)
             if plan is None:
                 record = True
             elif type(plan) is _NoPlan:
                 record = not plan.same(self)
-            elif plan.valid(self):
-                return plan.run(xs[0], ys[0], sw, metric_run, self)
+            elif plan.valid(self, shard, metric_run):
+                return plan.run(xs[0], ys[0], sw, metric_run, self, shard)
             else:
                 record = True
         variables = self.trainable_weights
@@ -348,8 +351,8 @@ class Trainer:
         if record:
             plan = None
             if variables and not penalized:
-                plan = _step_plan.build(self, n, caches, variables)
-            self._step_plans[n] = plan if plan is not None else _NoPlan(self)
+                plan = _step_plan.build(self, n, caches, variables, shard, metric_run)
+            self._step_plans[key] = plan if plan is not None else _NoPlan(self)
         return loss
 
     def _test_step(self, xs, ys, sw, metric_run, shard=None):
@@ -811,7 +814,7 @@ def _batches(data_parallel, xs, ys, sw, batch_size, order, gather=None):
     gathered into; without it each batch is a new array."""
     if data_parallel is None:
         return _Batches(xs, ys, sw, batch_size, order, gather)
-    return data_parallel.batches(xs, ys, sw, batch_size, order)
+    return data_parallel.batches(xs, ys, sw, batch_size, order, gather)
 
 
 class _data_parallel_call:

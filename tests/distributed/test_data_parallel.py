@@ -88,11 +88,7 @@ def assert_close_logs(got, want, dtype):
 
 
 # --------------------------------------------------------------------- training
-BUILDERS = [
-    "mlp",
-    pytest.param("cnn", marks=pytest.mark.skipif(
-        not hasattr(fastnn.layers, "Conv2D"), reason="no convolution layers yet")),
-]
+BUILDERS = ["mlp", "cnn"]
 
 
 @pytest.fixture(scope="module", params=BUILDERS)
@@ -193,6 +189,36 @@ def trained_with_allreduce(tmp_path_factory):
     out = tmp_path_factory.mktemp("mlp-allreduce")
     launch(out, "train", "mlp", env={"FASTNN_DISTRIBUTED_REDUCTION": "allreduce"})
     return out
+
+
+@pytest.mark.parametrize("threads, reduction", [("1", "shared"), ("2", "allreduce")])
+def test_replayed_step_plan_equals_the_ordinary_data_parallel_step(tmp_path, threads,
+                                                                   reduction):
+    # a plain Dense chain: each rank replays its recorded step plan, writing the
+    # gradients straight into the step buffer (shared-memory slot or Allreduce buffer)
+    parallel, single = tmp_path / "parallel", tmp_path / "single"
+    parallel.mkdir()
+    single.mkdir()
+    launch(parallel, "replay", threads,
+           env={"FASTNN_DISTRIBUTED_REDUCTION": reduction})
+    launch(single, "replay", threads, ranks=1)
+    for dtype in ("float64", "float32"):
+        rank0, log0 = load(parallel, f"replay-{dtype}", 0)
+        rank1, log1 = load(parallel, f"replay-{dtype}", 1)
+        alone, _ = load(single, f"replay-{dtype}", 0)
+        assert log0["replayed"]["replays"] > 0 and log1["replayed"]["replays"] > 0
+        assert log0["ordinary"]["replays"] == 0
+        assert_bit_identical(rank0, rank1)
+        # the replay makes the ordinary step's native calls on the same operands
+        replayed = {k[len("replayed-"):]: v for k, v in rank0.items()
+                    if k.startswith("replayed-")}
+        ordinary = {k[len("ordinary-"):]: v for k, v in rank0.items()
+                    if k.startswith("ordinary-")}
+        assert_bit_identical(replayed, ordinary)
+        assert log0["replayed"]["history"] == log0["ordinary"]["history"]
+        assert log0["replayed"]["history"] == log1["replayed"]["history"]
+        assert_close_arrays(replayed, {k[len("ordinary-"):]: v for k, v in alone.items()
+                                       if k.startswith("ordinary-")}, dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

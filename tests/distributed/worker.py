@@ -317,6 +317,52 @@ def on_batch(out):
                          if SIZE > 1 else None)})
 
 
+def replay(out, threads):
+    """Data-parallel fits of a plain Dense chain, whose steps the step plan replays
+    (``step_plan``: the gradients written straight into the step buffer), and the
+    same fits with the plan disabled (the ordinary step); each rank saves both."""
+    from fastnn.models import step_plan
+
+    fastnn.set_num_threads(int(threads))
+    build_plan, run_plan = step_plan.build, step_plan.StepPlan.run
+    replays = {"count": 0}
+
+    def counted_run(plan, *args, **kwargs):
+        replays["count"] += plan.dp is not None
+        return run_plan(plan, *args, **kwargs)
+
+    step_plan.StepPlan.run = counted_run
+    for dtype in ("float64", "float32"):
+        arrays, record = {}, {}
+        for mode in ("replayed", "ordinary"):
+            step_plan.build = build_plan if mode == "replayed" else (lambda *a, **k: None)
+            replays["count"] = 0
+            fastnn.utils.set_random_seed(3 + 10 * RANK)
+            fastnn.config.set_floatx(dtype)
+            model = fastnn.Sequential([layers.Input((12,)),
+                                       layers.Dense(16, activation="relu"),
+                                       layers.Dense(9, activation="tanh"),
+                                       layers.Dense(3, activation="softmax")])
+            model.compile("adam", "sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            scramble_other_ranks(model)
+            # 101 rows in global batches of 25: shares of 12 and 13 rows, and a last
+            # batch of one row (one rank's share is empty)
+            x, y, sw = data(101, (12,), 3, dtype, seed=4)
+            h1 = model.fit(x, y, batch_size=25, epochs=2, verbose=0).history
+            h2 = model.fit(x, y, batch_size=25, epochs=1, sample_weight=sw,
+                           verbose=0).history
+            # other trainable variables and no metric: another step buffer
+            model.layers[0].trainable = False
+            model.compile("adam", "sparse_categorical_crossentropy")
+            h3 = model.fit(x, y, batch_size=25, epochs=1, verbose=0).history
+            for i, w in enumerate(model.get_weights()):
+                arrays[f"{mode}-w{i}"] = w
+            record[mode] = {"history": [h1, h2, h3], "replays": replays["count"]}
+        save(out, f"replay-{dtype}", arrays, record)
+    step_plan.build, step_plan.StepPlan.run = build_plan, run_plan
+
+
 def save(out, tag, arrays, record):
     stem = os.path.join(out, f"{tag}-rank{RANK}")
     np.savez(stem + ".npz", **arrays)
@@ -334,6 +380,8 @@ def main(scenario, out, arg=None):
             batch_norm(out)
             dropout(out)
             thread_counts(out)
+    elif scenario == "replay":
+        replay(out, arg)
     elif scenario == "on_batch":
         on_batch(out)
     elif scenario == "weights":
