@@ -14,11 +14,18 @@ cross-entropy, float32) on synthetic data, each in fresh processes:
   of the node's shared memory (the default on one node), to show what that saves.
 
 Each run times ``fit`` epochs after an untimed warm-up epoch and reports samples/s
-(the median over ``repeats`` epochs).  The data-parallel run also reports the share of
+(the median over ``repeats`` epochs, each one ``fit`` call, so that a fit's start --
+input checks and, on several ranks, the broadcast of the weights and optimizer state
+from rank 0 -- is in it), and the steady-state samples/s of the epoch bodies alone
+(from ``on_epoch_begin`` to ``on_epoch_end``: the steps and what runs between them).  The data-parallel run also reports the share of
 a step spent in the gradient reduction ("allreduce": the shared-memory sum or the
 ``Allreduce``, with the loss and metric state around it) and in packing the gradients
 into its buffer (the copy ``fastnn.distributed`` makes), timed around those calls on
-rank 0 and divided by the duration of the same epochs.
+rank 0 and divided by the duration of the same epochs.  It also reports every rank's
+timeline of a step in thread CPU time (robust to other processes on the machine, unlike
+wall-clock): the whole ``fit``, the training steps, the reduction and, within it, the
+node barriers (MPI spins in them, so their CPU time is the waiting for the other rank),
+each in milliseconds per step, beside the wall-clock of the same spans.
 
 Run as ``python -m fastnn.bench.distributed --worker ...`` it is one of those processes
 and prints one JSON line.
@@ -98,6 +105,8 @@ def measure(samples_per_rank=128, steps=8, repeats=3, layers=MLP, timeout=600,
     base, parallel, plain = doc["runs"][0], doc["runs"][1], doc["runs"][3]
     doc["weak_scaling"] = parallel["samples_per_s"] / (2 * base["samples_per_s"])
     doc["weak_scaling_allreduce"] = plain["samples_per_s"] / (2 * base["samples_per_s"])
+    doc["weak_scaling_steady"] = (parallel["steady_samples_per_s"]
+                                  / (2 * base["steady_samples_per_s"]))
     return doc
 
 
@@ -113,17 +122,25 @@ def format_table(doc):
              f"{s['samples_per_rank']} samples per rank per step"]
     if doc["status"] != "ok":
         return lines + [f"  {doc['status']}"]
-    lines.append(f"  {'configuration':<30} {'batch':>6} {'samples/s':>11} "
+    lines.append(f"  {'configuration':<30} {'batch':>6} {'samples/s':>11} {'steady':>9} "
                  f"{'allreduce':>10} {'packing':>8}")
     for run in doc["runs"]:
         share = run.get("allreduce_share")
         pack = run.get("pack_share")
         lines.append(f"  {run['label']:<30} {run['batch']:>6} {run['samples_per_s']:>11.0f} "
+                     f"{run['steady_samples_per_s']:>9.0f} "
                      f"{'' if share is None else f'{share:.1%}':>10} "
                      f"{'' if pack is None else f'{pack:.1%}':>8}")
     lines.append(f"  weak scaling: 2 ranks reach {doc['weak_scaling']:.2f} of twice "
                  "1 rank x 1 thread (target >= 0.90); "
-                 f"{doc['weak_scaling_allreduce']:.2f} with Allreduce")
+                 f"{doc['weak_scaling_allreduce']:.2f} with Allreduce; "
+                 f"{doc['weak_scaling_steady']:.2f} in the steady state (epoch bodies)")
+    lines.append("  per step, ms of thread CPU (wall):")
+    for run in doc["runs"]:
+        for rank, timeline in enumerate(run.get("timeline", [])):
+            parts = ", ".join(f"{name} {cpu:.3f} ({wall:.3f})"
+                              for name, (cpu, wall) in timeline.items())
+            lines.append(f"    {run['label']}, rank {rank}: {parts}")
     return lines
 
 
@@ -146,23 +163,90 @@ def _worker(threads, batch, steps, repeats, layers):
         + [L.Dense(layers[-1], activation="softmax")])
     model.compile(fastnn.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     timers = _StepTimers(_data_parallel.DataParallel)
+    clock = _EpochClock()
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # warm-up: buffers, caches
-    seconds, allreduce, pack = [], [], []
+    spans = _Spans()
+    spans.wrap(type(model), "fit", "fit")
+    spans.wrap(type(model), "_train_step", "steps")
+    spans.wrap(_data_parallel.DataParallel, "_reduce_tail", "reduction")
+    from fastnn.distributed import _shared_memory
+    spans.wrap(_shared_memory.NodeReducer, "_sync", "barriers")
+    seconds, allreduce, pack, bodies = [], [], [], []
     for _ in range(repeats):
         timers.reset()
         fastnn.distributed.barrier()
         start = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[clock])
         seconds.append(time.perf_counter() - start)
+        bodies.append(clock.seconds)
         allreduce.append(timers.allreduce)
         pack.append(timers.pack)
+    spans.remove()
     median = float(np.median(seconds))
-    result = {"batch": batch, "samples_per_s": n / median, "seconds_per_step": median / steps}
+    result = {"batch": batch, "samples_per_s": n / median, "seconds_per_step": median / steps,
+              "steady_samples_per_s": n / float(np.median(bodies))}
+    timeline = spans.per_step(repeats * steps)
     if fastnn.distributed.size() > 1:
         result.update(step_shares(seconds, allreduce, pack))
         result["reduction"] = fastnn.distributed._world.reduction
+        timelines = fastnn.distributed.communicator().gather(timeline, root=0)
+    else:
+        timelines = [timeline]
+    result["timeline"] = timelines
     if fastnn.distributed.is_primary():
         print(json.dumps(result), flush=True)
+
+
+class _EpochClock:
+    """A callback timing the body of an epoch (``on_epoch_begin`` to ``on_epoch_end``):
+    the steps without the fit's start.  Not a batch hook, so it leaves the trainer's
+    batch loop as it is without callbacks."""
+
+    def __new__(cls):
+        from fastnn.callbacks import Callback
+
+        class EpochClock(Callback):
+            seconds = 0.0
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.seconds = time.perf_counter() - self._start
+
+        return EpochClock()
+
+
+class _Spans:
+    """Thread CPU time and wall-clock spent in wrapped methods, summed per name."""
+
+    def __init__(self):
+        self.totals, self._undo = {}, []
+
+    def wrap(self, owner, name, label):
+        original = getattr(owner, name)
+        totals = self.totals.setdefault(label, [0.0, 0.0])
+
+        def timed(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                totals[0] += time.thread_time() - cpu
+                totals[1] += time.perf_counter() - wall
+
+        setattr(owner, name, timed)
+        self._undo.append((owner, name, original))
+
+    def remove(self):
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo = []
+
+    def per_step(self, steps):
+        """``{label: [cpu ms, wall ms]}`` per step, for the spans that ran."""
+        return {label: [cpu * 1e3 / steps, wall * 1e3 / steps]
+                for label, (cpu, wall) in self.totals.items() if wall > 0}
 
 
 def step_shares(seconds, allreduce, pack):
