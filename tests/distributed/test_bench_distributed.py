@@ -28,6 +28,20 @@ def test_measure_runs_the_three_configurations():
         parallel["samples_per_s"] / (2 * runs["1 rank x 1 thread"]["samples_per_s"]))
     assert doc["weak_scaling_allreduce"] == pytest.approx(
         plain["samples_per_s"] / (2 * runs["1 rank x 1 thread"]["samples_per_s"]))
+    assert doc["weak_scaling_steady"] == pytest.approx(
+        parallel["steady_samples_per_s"]
+        / (2 * runs["1 rank x 1 thread"]["steady_samples_per_s"]))
+    for run in doc["runs"]:
+        # the epoch bodies are part of the fits: never slower than them
+        assert run["steady_samples_per_s"] >= run["samples_per_s"]
+        assert len(run["timeline"]) == run["ranks"]
+        for timeline in run["timeline"]:
+            cpu, wall = zip(*timeline.values())
+            assert all(t >= 0 for t in cpu) and all(t > 0 for t in wall)
+            assert timeline["steps"][1] <= timeline["fit"][1]
+            if run["ranks"] > 1:
+                assert timeline["reduction"][1] <= timeline["steps"][1]
+    assert "barriers" in parallel["timeline"][0] and "barriers" not in plain["timeline"][0]
     text = "\n".join(distributed.format_table(doc))
     assert "2 ranks x 1 thread" in text and "weak scaling" in text
     table = report._distributed_table(doc)
