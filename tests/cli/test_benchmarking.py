@@ -206,9 +206,9 @@ def _busy_thread():
 def test_wait_until_quiet_waits_for_spinning_threads():
     if not os.path.exists("/proc/self/task"):
         pytest.skip("needs Linux's /proc/self/task/*/schedstat")
-    start = time.perf_counter()
-    assert timing.wait_until_quiet(1.0) is True  # nothing else runs: at once
-    assert time.perf_counter() - start < 0.5
+    # Idle pools left by earlier tests in this process may spin for a while: the wait
+    # must end once they stop, whenever that is.
+    assert timing.wait_until_quiet(10.0) is True
     with _busy_thread():
         start = time.perf_counter()
         assert timing.wait_until_quiet(0.1) is False  # it spins all along: gives up
