@@ -231,7 +231,18 @@ def _bench_command(args, preset):
         command += ["--only", *args.only]
     if args.repeats:
         command += ["--repeats", str(args.repeats)]
+    if args.in_process:
+        command += ["--in-process"]
+    if args.isolated:
+        command += ["--isolated"]
     return " ".join(command + ["--out", args.out])
+
+
+def _isolation(args):
+    """The isolation mode the flags ask for, None for the preset's default."""
+    if args.in_process:
+        return "in-process"
+    return "processes" if args.isolated else None
 
 
 def _cmd_bench(args):
@@ -242,7 +253,8 @@ def _cmd_bench(args):
     try:
         doc = run.run_bench(preset, contenders=args.contenders, threads=args.threads,
                             sections=args.only or run.DEFAULT_SECTIONS, repeats=args.repeats,
-                            progress=show, command=_bench_command(args, preset))
+                            progress=show, command=_bench_command(args, preset),
+                            isolation=_isolation(args))
     finally:
         done()
     outputs = report.write_outputs(doc, args.out)
@@ -259,7 +271,8 @@ def _add_bench_parser(sub):
         "bench", help="compare fastnn's backends with PyTorch and NumPy on this machine",
         description="GEMM GFLOP/s, training and inference samples/s of the seeds' models, "
                     "and thread scaling, for fastnn native, fastnn's NumPy backend, PyTorch "
-                    "and scikit-learn (when installed), interleaved in one process. Writes "
+                    "and scikit-learn (when installed), interleaved, each contender in its "
+                    "own worker process (--in-process: all in one). Writes "
                     "results.json, report.md and chart.png (with matplotlib) to --out; "
                     "see docs/benchmarks.md.")
     size = bench.add_mutually_exclusive_group()
@@ -281,6 +294,13 @@ def _add_bench_parser(sub):
                        help=f"run only these sections: {', '.join(SECTIONS)}")
     bench.add_argument("--repeats", type=_positive_int("repeats"), default=None,
                        help="timed rounds per measurement (default 5, --quick 3)")
+    mode = bench.add_mutually_exclusive_group()
+    mode.add_argument("--in-process", action="store_true",
+                      help="time every contender in this one process, as before isolation "
+                           "(their idle thread pools then compete for the cores)")
+    mode.add_argument("--isolated", action="store_true",
+                      help="one worker process per contender (the default, but for "
+                           "--smoke, which runs in-process unless given this)")
     bench.set_defaults(func=_cmd_bench)
 
 

@@ -1,6 +1,7 @@
 """``fastnn bench``'s run: its presets, its plan, and the one result dict it returns.
 
-``run_bench`` measures, in one process and with the contenders interleaved:
+``run_bench`` measures, with the contenders interleaved (each in its own worker process,
+``fastnn.bench.isolate``, unless ``isolation="in-process"``):
 
 - GEMM GFLOP/s of fastnn's native ``matmul`` against the NumPy backend's
   (``numpy.matmul``) over square products and the products of the seeds' MLP;
@@ -15,10 +16,12 @@ The result is one plain dict (written as JSON by ``fastnn.bench.report.write_out
 ``docs/benchmarks.md`` documents its keys.
 """
 
+import contextlib
 import datetime
 import time
 
 from .. import threads as fastnn_threads
+from . import isolate
 from .compare import benchmark_gemm, benchmark_inference, benchmark_training, set_peak
 from .contenders import CONTENDERS, GEMM_CONTENDERS, contender_table
 from .machine import best_fma_peaks, machine_info
@@ -46,23 +49,28 @@ DISTRIBUTED_SIZES = {
 #: call per batch (at least one batch).  Kept small so that the slowest contender's run
 #: stays short on the big MLPs; ``min_seconds``: least duration of a timed sample, fast contenders
 #: repeat their run up to it (the untimed run that measures this is also a warm-up, so
-#: the short presets add none); ``peak_size``: side of the FMA-peak proxy matmul.
+#: the short presets add none); ``peak_size``: side of the FMA-peak proxy matmul;
+#: ``isolation``: the default mode (``fastnn.bench.isolate.ISOLATION_MODES``): the
+#: measuring presets give each contender its own worker process, the smoke preset keeps
+#: them in this one (starting workers would be most of its few seconds).
 PRESETS = {
     "full": {"repeats": 5, "warmup": 1, "train_samples": 1024, "infer_samples": 256,
              "min_seconds": 0.25, "gemm_squares": (512, 1024, 2048),
              "gemm_batches": (32, 128, 256), "gemm_min_seconds": 0.05,
              "train_batches": (32, 128, 256), "infer_batches": (1, 32, 1024),
-             "peak_size": 2048, "scaling_square": 1024, "settle_seconds": 1.0},
+             "peak_size": 2048, "scaling_square": 1024, "settle_seconds": 1.0,
+             "isolation": "processes"},
     "quick": {"repeats": 3, "warmup": 0, "train_samples": 256, "infer_samples": 64,
               "min_seconds": 0.04, "gemm_squares": (256, 512), "gemm_batches": (128,),
               "gemm_min_seconds": 0.01, "train_batches": (32, 128, 256),
               "infer_batches": (1, 32, 1024), "peak_size": 1024, "scaling_square": 512,
-              "settle_seconds": 1.0},
+              "settle_seconds": 1.0, "isolation": "processes"},
     # For tests and for checking an installation: seconds long, numbers meaningless.
     "smoke": {"repeats": 1, "warmup": 0, "train_samples": 64, "infer_samples": 32,
               "min_seconds": None, "gemm_squares": (64,), "gemm_batches": (32,),
               "gemm_min_seconds": 0.0, "train_batches": (32,), "infer_batches": (1, 32),
-              "peak_size": 256, "scaling_square": 64, "settle_seconds": 0.0},
+              "peak_size": 256, "scaling_square": 64, "settle_seconds": 0.0,
+              "isolation": "in-process"},
 }
 
 
@@ -105,8 +113,7 @@ def _plan(preset, sections, contenders, threads, thread_counts):
 
 
 def run_bench(preset="full", contenders=None, threads=None, sections=DEFAULT_SECTIONS,
-              repeats=None,
-              seed=0, progress=None, command=None):
+              repeats=None, seed=0, progress=None, command=None, isolation=None):
     """Run the comparison and return every measurement as one plain dict.
 
     Args:
@@ -122,15 +129,20 @@ def run_bench(preset="full", contenders=None, threads=None, sections=DEFAULT_SEC
         seed: Seeds data and initialisation.
         progress: Optional callable taking one status string.
         command: The command line, recorded in the result.
+        isolation: ``"processes"`` (each contender in its own persistent worker
+            process, ``fastnn.bench.isolate``) or ``"in-process"`` (all in this one);
+            defaults to the preset's (``processes`` but for ``smoke``).
 
     Returns:
         The result dict; see ``docs/benchmarks.md`` for its keys.
 
     Raises:
-        ValueError: For an unknown preset, section or contender.
+        ValueError: For an unknown preset, section, contender or isolation mode.
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}. Received: {preset!r}")
+    isolation = isolate.check_isolation(PRESETS[preset]["isolation"] if isolation is None
+                                        else isolation)
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ValueError(f"Unknown sections {unknown}; expected some of {SECTIONS}")
@@ -163,7 +175,7 @@ def run_bench(preset="full", contenders=None, threads=None, sections=DEFAULT_SEC
             "min_seconds_per_sample": p["min_seconds"], "sections": sections,
             "contenders": names, "training_batch_sizes": list(p["train_batches"]),
             "inference_batch_sizes": list(p["infer_batches"]), "gemm_dtype": "float32",
-            "seed": seed,
+            "seed": seed, "isolation": isolation,
         },
         "machine": None, "contenders": status, "fma_peak": None,
         "gemm": [], "training": [], "inference": [],
@@ -171,27 +183,10 @@ def run_bench(preset="full", contenders=None, threads=None, sections=DEFAULT_SEC
         "notes": [], "elapsed_s": None, "outputs": {},
     }
     gemm_names = [n for n in names if n in GEMM_CONTENDERS]
-    for step, (section, label, job) in enumerate(plan, 1):
-        def show(msg, step=step, label=label):
-            say(step, f"{label}: {msg}")
-
-        t = job["threads"]
-        # settle_seconds: the longest wait before each timed run for the other contenders'
-        # threads to stop spinning (timing.wait_until_quiet)
-        common = dict(repeats=p["repeats"], warmup=p["warmup"], threads=t, progress=show,
-                      peak_gflops=peaks[t]["gflops"], settle_seconds=p["settle_seconds"])
-        if "shape" in job:
-            res = benchmark_gemm(job["shape"], contenders=gemm_names,
-                                 min_seconds=p["gemm_min_seconds"], **common)
-            (doc["scaling"]["gemm"] if section == "scaling" else doc["gemm"]).append(res)
-        elif section == "inference":
-            doc["inference"].append(benchmark_inference(
-                job["scenario"], contenders=names, seed=seed, min_seconds=p["min_seconds"],
-                **common))
-        else:
-            res = benchmark_training(job["scenario"], contenders=names, seed=seed,
-                                     min_seconds=p["min_seconds"], **common)
-            (doc["scaling"]["training"] if section == "scaling" else doc["training"]).append(res)
+    # The pool's workers are stopped on the way out, on an error or Ctrl-C too.
+    with (isolate.WorkerPool() if isolation == "processes"
+          else contextlib.nullcontext()) as pool:
+        _measure_plan(doc, plan, p, names, gemm_names, peaks, seed, say, pool)
     if "distributed" in sections:
         from . import distributed
 
@@ -221,6 +216,32 @@ def run_bench(preset="full", contenders=None, threads=None, sections=DEFAULT_SEC
     doc["notes"] = _notes(doc)
     doc["elapsed_s"] = time.perf_counter() - started
     return doc
+
+
+def _measure_plan(doc, plan, p, names, gemm_names, peaks, seed, say, pool):
+    """Run every GEMM, training, inference and scaling measurement of ``plan`` into
+    ``doc``; ``pool`` is the ``WorkerPool`` of an isolated run, None in-process."""
+    for step, (section, label, job) in enumerate(plan, 1):
+        def show(msg, step=step, label=label):
+            say(step, f"{label}: {msg}")
+
+        t = job["threads"]
+        # settle_seconds: the longest wait before each timed run for the other contenders'
+        # threads to stop spinning (timing.wait_until_quiet)
+        common = dict(repeats=p["repeats"], warmup=p["warmup"], threads=t, progress=show,
+                      peak_gflops=peaks[t]["gflops"], settle_seconds=p["settle_seconds"])
+        if "shape" in job:
+            res = benchmark_gemm(job["shape"], contenders=gemm_names,
+                                 min_seconds=p["gemm_min_seconds"], pool=pool, **common)
+            (doc["scaling"]["gemm"] if section == "scaling" else doc["gemm"]).append(res)
+        elif section == "inference":
+            doc["inference"].append(benchmark_inference(
+                job["scenario"], contenders=names, seed=seed, min_seconds=p["min_seconds"],
+                pool=pool, **common))
+        else:
+            res = benchmark_training(job["scenario"], contenders=names, seed=seed,
+                                     min_seconds=p["min_seconds"], pool=pool, **common)
+            (doc["scaling"]["training"] if section == "scaling" else doc["training"]).append(res)
 
 
 def _apply_peaks(doc, peaks):
@@ -265,10 +286,12 @@ def _notes(doc):
                 + doc["scaling"]["training"] + doc["scaling"]["gemm"])
     noisy = sum(r.get("noisy_starts", 0) for r in measured)
     if noisy:
-        notes.append(f"{noisy} timed run(s) started while another thread of this process "
-                     "was still running after waiting the longest settle time: another "
-                     "contender's pool spinning, or a busy machine. Read those figures as "
-                     "low.")
+        where = ("another contender's worker process or a thread of this one"
+                 if doc["settings"].get("isolation") == "processes"
+                 else "another thread of this process")
+        notes.append(f"{noisy} timed run(s) started while {where} was still running after "
+                     "waiting the longest settle time: another contender's pool spinning, "
+                     "or a busy machine. Read those figures as low.")
     if doc["machine"]["blas_thread_control"] == "uncontrolled":
         notes.append("NumPy's BLAS thread count could not be controlled (install "
                      "threadpoolctl): the NumPy contenders used their default.")

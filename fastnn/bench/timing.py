@@ -50,10 +50,7 @@ def interleaved_times(runners, repeats=5, warmup=1, progress=None, settle_second
     if settle_seconds is None:
         settle_seconds = SETTLE_SECONDS
     for r in range(warmup + repeats):
-        # Rotating the start means no contender always runs right after the same other
-        # one (whose spinning threads or dirty caches it would always inherit).
-        k = r % len(names) if names else 0
-        for name in names[k:] + names[:k]:
+        for name in round_order(names, r):
             if progress is not None:
                 phase = "warm-up" if r < warmup else f"round {r - warmup + 1}/{repeats}"
                 progress(f"{phase}: {name}")
@@ -66,40 +63,71 @@ def interleaved_times(runners, repeats=5, warmup=1, progress=None, settle_second
     return times
 
 
-def _other_threads_cpu_ns():
-    """CPU nanoseconds used so far by every thread of this process but the caller, or
-    None where ``/proc/self/task/*/schedstat`` cannot be read (not Linux)."""
-    me = threading.get_native_id()
+def round_order(names, r):
+    """The order of round ``r``: ``names`` rotated left by ``r`` places.
+
+    Rotating the start means no contender always runs right after the same other one
+    (whose spinning threads or dirty caches it would always inherit).  Used by
+    ``interleaved_times`` and by the worker processes of ``fastnn.bench.isolate``.
+    """
+    names = list(names)
+    k = r % len(names) if names else 0
+    return names[k:] + names[:k]
+
+
+def _threads_cpu_ns(pids=None):
+    """CPU nanoseconds used so far by the threads watched by ``wait_until_quiet``.
+
+    ``pids`` None: every thread of this process but the caller.  Otherwise every thread
+    of each process in ``pids``; for this process's own pid, every thread but the
+    caller.  A process that has ended counts 0.  Returns None where
+    ``/proc/<pid>/task/*/schedstat`` cannot be read at all (not Linux).
+    """
+    me_pid, me_tid = os.getpid(), str(threading.get_native_id())
     total = 0
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return None
-    for tid in tids:
-        if tid == str(me):
-            continue
+    readable = False
+    for pid in ((me_pid,) if pids is None else pids):
+        base = "/proc/self/task" if pid == me_pid else f"/proc/{int(pid)}/task"
         try:
-            with open(f"/proc/self/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue  # the thread ended meanwhile
+            tids = os.listdir(base)
+        except OSError:
+            continue  # the process ended (or there is no /proc)
+        readable = True
+        for tid in tids:
+            if pid == me_pid and tid == me_tid:
+                continue
+            try:
+                with open(f"{base}/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue  # the thread ended meanwhile
+    if not readable and not os.path.isdir("/proc/self/task"):
+        return None
     return total
 
 
-def wait_until_quiet(max_seconds=SETTLE_SECONDS):
-    """Wait until no other thread of this process is running, at most ``max_seconds``.
+def wait_until_quiet(max_seconds=SETTLE_SECONDS, pids=None):
+    """Wait until no other watched thread is running, at most ``max_seconds``.
 
     Idle thread pools (OpenBLAS's, PyTorch's, libgomp's) spin for a while after their
     last job; a contender timed meanwhile shares the cores with them and measures slower
-    than it runs alone.  The other threads' CPU time is read from
-    ``/proc/self/task/*/schedstat`` over windows of ``QUIET_WINDOW_SECONDS``; the wait
-    ends at the first window in which they used less than ``QUIET_SHARE`` of one core.
-    Without ``/proc`` it sleeps ``max_seconds``.
+    than it runs alone.  The watched threads' CPU time is read from
+    ``/proc/<pid>/task/*/schedstat`` over windows of ``QUIET_WINDOW_SECONDS``; the wait
+    ends at the first window in which they used together less than ``QUIET_SHARE`` of
+    one core.  Without ``/proc`` it sleeps ``max_seconds``.
+
+    Args:
+        max_seconds: The longest wait.
+        pids: None to watch every other thread of this process (contenders sharing one
+            process); else the processes to watch, every thread of each (this process's
+            own pid: every thread but the caller).  ``fastnn.bench.isolate`` passes the
+            other contenders' worker processes and its own.
 
     Returns:
-        True when the process went quiet, False when ``max_seconds`` ran out first.
+        True when the watched threads went quiet, False when ``max_seconds`` ran out
+        first.
     """
-    before = _other_threads_cpu_ns()
+    before = _threads_cpu_ns(pids)
     if before is None:
         time.sleep(max_seconds)
         return True
@@ -107,7 +135,7 @@ def wait_until_quiet(max_seconds=SETTLE_SECONDS):
     while True:
         start = time.perf_counter()
         time.sleep(QUIET_WINDOW_SECONDS)
-        now = _other_threads_cpu_ns()
+        now = _threads_cpu_ns(pids)
         window = time.perf_counter() - start
         if now - before < QUIET_SHARE * window * 1e9:
             return True
