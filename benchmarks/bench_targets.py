@@ -2,13 +2,14 @@
 
 Run it as a plain script from the repository root, on a quiet machine (``uptime``):
 
-    python benchmarks/bench_targets.py [--quick] [--threads 2] [--json out.json]
-        [--markdown out.md]
+    python benchmarks/bench_targets.py [--quick | --smoke] [--threads 2] [--in-process]
+        [--json out.json] [--markdown out.md]
 
 Every target is a ratio between contenders timed in one run (``fastnn.bench``'s
-interleaved rounds, each timed run starting once the other contenders' thread pools have
-stopped spinning), or a share of the FMA peak measured in the same run, so that it holds
-on any CPU:
+interleaved rounds, each contender in its own persistent worker process, each timed
+sample starting once the other contenders' processes are quiet; ``--in-process`` runs
+them all in this process instead, as before ``fastnn.bench.isolate``), or a share of the
+FMA peak measured in the same run, so that it holds on any CPU:
 
 - GEMM 1024^3, float32: fastnn native against NumPy's BLAS (OpenBLAS), 1 thread and
   ``--threads``: at least 1.0x;
@@ -25,10 +26,12 @@ on any CPU:
 - thread scaling of the MLP at batch 256 from 1 thread to 2: at least 1.8x.
 
 It prints the CPU, the measured FMA peak, and one table: each target, the two figures it
-compares, the ratio, the goal and whether it was reached.
+compares, the ratio, the goal and whether it was reached.  ``--smoke`` runs every
+measurement once, briefly, to check that the script works: its numbers mean nothing.
 """
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
@@ -40,14 +43,19 @@ if importlib.util.find_spec("fastnn") is None:  # run from a source checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from fastnn import bench  # noqa: E402
-from fastnn.bench import optional  # noqa: E402
+from fastnn.bench import isolate, optional  # noqa: E402
 from fastnn.bench.scenarios import sized_scenario  # noqa: E402
 
 NATIVE, NUMPY_BE, TORCH, HAND = "fastnn-native", "fastnn-numpy", "torch", "numpy-handwritten"
 MODEL_CONTENDERS = (NATIVE, NUMPY_BE, TORCH, HAND)
 
-#: repeats, training seconds per timed sample, GEMM seconds per sample
-PRESETS = {"full": (7, 0.3, 0.05), "quick": (3, 0.1, 0.02)}
+#: repeats, warm-up rounds, training seconds per timed sample (None: one run), GEMM
+#: seconds per sample
+PRESETS = {"full": (7, 1, 0.3, 0.05), "quick": (3, 1, 0.1, 0.02),
+           "smoke": (1, 0, None, 0.0)}
+
+SMOKE_NOTE = ("--smoke run: these numbers mean nothing (one short round, no warm-up); "
+              "they only show that every measurement runs.")
 
 
 def _models():
@@ -59,12 +67,26 @@ def _median(result, name, metric):
     return entry[metric]["median"] if entry.get("status") == "ok" else None
 
 
-def run(threads, preset="full", progress=print):
-    """Measure every target; returns ``{"machine", "peaks", "rows", "products"}``."""
-    repeats, train_s, gemm_s = PRESETS[preset]
+def run(threads, preset="full", progress=print, isolation="processes"):
+    """Measure every target; returns ``{"machine", "peaks", "rows", "products", ...}``.
+
+    ``isolation``: ``"processes"`` (one persistent worker per contender) or
+    ``"in-process"``.
+    """
+    isolate.check_isolation(isolation)
+    with (isolate.WorkerPool() if isolation == "processes"
+          else contextlib.nullcontext()) as pool:
+        doc = _measure(threads, preset, progress, pool)
+    doc["isolation"] = isolation
+    return doc
+
+
+def _measure(threads, preset, progress, pool):
+    repeats, warmup, train_s, gemm_s = PRESETS[preset]
     names = [n for n in MODEL_CONTENDERS if bench.contender_status(n)[0]]
-    if TORCH in names:
-        optional.load("torch")
+    if TORCH in names and pool is None:
+        optional.load("torch")  # before the thread limits, so that it is limited too
+    common = dict(repeats=repeats, warmup=warmup, pool=pool)
     counts = sorted({1, threads})
     peaks = bench.best_fma_peaks(counts)
     rows, products = [], []
@@ -77,7 +99,7 @@ def run(threads, preset="full", progress=print):
     def gemm(shape, t):
         progress(f"GEMM {shape['name']} on {t} thread(s)")
         res = bench.benchmark_gemm(shape, contenders=[NATIVE, NUMPY_BE], threads=t,
-                                   repeats=repeats, min_seconds=gemm_s)
+                                   min_seconds=gemm_s, **common)
         return _median(res, NATIVE, "gflops"), _median(res, NUMPY_BE, "gflops")
 
     def train(key, batch, t, contenders):
@@ -85,8 +107,8 @@ def run(threads, preset="full", progress=print):
         sc = sized_scenario(template, label, key, batch, max(4 * batch, 1024))
         progress(f"training {sc['name']} on {t} thread(s)")
         res = bench.benchmark_training(sc, contenders=contenders, threads=t,
-                                       repeats=repeats, min_seconds=train_s,
-                                       peak_gflops=peaks[t]["gflops"])
+                                       min_seconds=train_s, peak_gflops=peaks[t]["gflops"],
+                                       **common)
         return res
 
     square = bench.gemm_shapes((1024,), batch_sizes=())[0]
@@ -134,7 +156,7 @@ def run(threads, preset="full", progress=print):
     sc = bench.inference_scenario(sized_scenario(template, label, "mlp784", 1, 256), 1)
     progress(f"inference {sc['name']} on {threads} thread(s)")
     inf = bench.benchmark_inference(sc, contenders=[NATIVE, HAND], threads=threads,
-                                    repeats=repeats, min_seconds=train_s)
+                                    min_seconds=train_s, **common)
     target(f"MLP batch-1 inference, {threads}t: native / hand-written NumPy",
            _median(inf, NATIVE, "samples_per_s"), _median(inf, HAND, "samples_per_s"), 1.0)
     peaks = bench.best_fma_peaks(counts, previous=peaks)
@@ -156,7 +178,9 @@ def markdown(doc):
              f"{m['usable_cores']} usable cores; fastnn kernel "
              f"{m['simd_kernel']}, GEMM table {m['fastnn_config'].get('gemm_table')}; "
              f"measured FMA peak {peaks}. Medians of interleaved rounds "
-             f"(preset {doc['preset']}).", "",
+             f"(preset {doc['preset']}, "
+             + ("each contender in its own worker process" if doc["isolation"] == "processes"
+                else "every contender in one process") + ").", "",
              "| target | fastnn | against | ratio | goal | reached |",
              "| --- | ---: | ---: | ---: | ---: | :---: |"]
     for r in doc["rows"]:
@@ -169,12 +193,21 @@ def markdown(doc):
     reached = sum(r["reached"] for r in doc["rows"])
     lines += ["", f"{reached} of {len(doc['rows'])} targets reached. GEMM figures are "
               "GFLOP/s, the others samples/s."]
+    if doc["preset"] == "smoke":
+        lines += ["", SMOKE_NOTE]
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
+    size.add_argument("--smoke", action="store_true",
+                      help="one short round of everything, to check the script runs "
+                           "(numbers meaningless)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="time every contender in this process (default: each in its "
+                             "own worker process)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
     parser.add_argument("--markdown", default=None)
@@ -183,8 +216,9 @@ def main(argv=None):
 
     started = time.perf_counter()
     doc = run(args.threads or fastnn_threads.get_num_threads(),
-              "quick" if args.quick else "full",
-              progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+              "smoke" if args.smoke else ("quick" if args.quick else "full"),
+              progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+              isolation="in-process" if args.in_process else "processes")
     doc["elapsed_s"] = time.perf_counter() - started
     text = markdown(doc)
     print(text)

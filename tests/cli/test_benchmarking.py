@@ -21,7 +21,7 @@ TINY = dict(batch_size=16, n_samples=48)
 ENTRY_KEYS = {"status", "seconds", "runs_per_sample", "samples_per_s", "gflops",
               "fraction_of_peak", "vs_fastnn_numpy", "vs_torch"}
 RESULT_KEYS = {"scenario", "threads", "repeats", "warmup", "thread_control", "peak_gflops",
-               "noisy_starts", "results"}
+               "noisy_starts", "isolation", "workers", "results"}
 
 
 def _local_contenders():
