@@ -246,7 +246,10 @@ class WorkerPool:
 
     Example:
         >>> with WorkerPool() as pool:
-        ...     pool.worker("fastnn-native").setup(...)
+        ...     worker = pool.worker("fastnn-numpy")
+        ...     worker.setup(CONTENDER_FACTORY, {"kind": "gemm", "name": "fastnn-numpy",
+        ...                  "job": gemm_shapes((256,), batch_sizes=())[0]}, threads=1)
+        ...     times = isolated_times(pool, ["fastnn-numpy"], repeats=3)
     """
 
     def __init__(self, env=None, paths=()):
@@ -272,18 +275,20 @@ class WorkerPool:
         """Pids of the running workers, but ``exclude``'s."""
         return [w.pid for n, w in self.workers.items() if n != exclude and w.alive()]
 
-    def close(self):
-        """Stop every worker (asked first, killed after ``EXIT_TIMEOUT``)."""
+    def close(self, timeout=EXIT_TIMEOUT):
+        """Stop every worker: each is asked to exit, and killed after ``timeout`` s."""
         self.closed = True
         workers, self.workers = list(self.workers.values()), {}
         for w in workers:
-            w.close()
+            w.close(timeout)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, exc, tb):
+        # On an error or Ctrl-C a worker may be in the middle of a long sample: it is
+        # not waited for.
+        self.close(EXIT_TIMEOUT if exc_type is None else 0.2)
         return False
 
     def __del__(self):
