@@ -75,35 +75,50 @@ def round_order(names, r):
     return names[k:] + names[:k]
 
 
-def _threads_cpu_ns(pids=None):
-    """CPU nanoseconds used so far by the threads watched by ``wait_until_quiet``.
-
-    ``pids`` None: every thread of this process but the caller.  Otherwise every thread
-    of each process in ``pids``; for this process's own pid, every thread but the
-    caller.  A process that has ended counts 0.  Returns None where
-    ``/proc/<pid>/task/*/schedstat`` cannot be read at all (not Linux).
-    """
+def _watched_tasks(pids):
+    """``(folder, tid)`` of every thread ``wait_until_quiet`` watches, or None without
+    ``/proc``: every thread of each process in ``pids`` (None: this process only), but
+    the caller."""
+    if not os.path.isdir("/proc/self/task"):
+        return None
     me_pid, me_tid = os.getpid(), str(threading.get_native_id())
-    total = 0
-    readable = False
+    tasks = []
     for pid in ((me_pid,) if pids is None else pids):
         base = "/proc/self/task" if pid == me_pid else f"/proc/{int(pid)}/task"
         try:
             tids = os.listdir(base)
         except OSError:
-            continue  # the process ended (or there is no /proc)
-        readable = True
-        for tid in tids:
-            if pid == me_pid and tid == me_tid:
-                continue
-            try:
-                with open(f"{base}/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue  # the thread ended meanwhile
-    if not readable and not os.path.isdir("/proc/self/task"):
-        return None
-    return total
+            continue  # the process ended
+        tasks += [(base, tid) for tid in tids if not (pid == me_pid and tid == me_tid)]
+    return tasks
+
+
+def _activity(tasks):
+    """``(ns, runnable)`` of the watched threads: by thread, the nanoseconds it has so
+    far run or waited on a run queue (schedstat's first two fields), and how many are
+    runnable now (state ``R`` in their ``stat``).
+
+    Both, because schedstat alone misses spinning: the kernel updates the running time
+    of a thread on another core only at a scheduler tick or switch, so a spinning
+    process read the same value over many 5 ms windows (measured on a 2-core Zen 5, AMD
+    EPYC family 26: unchanged in 2 of 5 windows; the processes' CPU-time clocks, read
+    with ``clock_gettime``, lag the same way for threads other than the caller), and
+    passed for quiet.  A spinning pool thread is runnable whenever it is read, an idle
+    one sleeps.  The waiting time counts because a spinner the scheduler has set aside
+    for a moment on a loaded machine still wants a core.
+    """
+    ns, runnable = {}, 0
+    for base, tid in tasks:
+        try:
+            with open(f"{base}/{tid}/schedstat") as f:
+                running, waiting = f.read().split()[:2]
+            with open(f"{base}/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended meanwhile
+        ns[(base, tid)] = int(running) + int(waiting)
+        runnable += state == "R"
+    return ns, runnable
 
 
 def wait_until_quiet(max_seconds=SETTLE_SECONDS, pids=None):
@@ -111,10 +126,12 @@ def wait_until_quiet(max_seconds=SETTLE_SECONDS, pids=None):
 
     Idle thread pools (OpenBLAS's, PyTorch's, libgomp's) spin for a while after their
     last job; a contender timed meanwhile shares the cores with them and measures slower
-    than it runs alone.  The watched threads' CPU time is read from
-    ``/proc/<pid>/task/*/schedstat`` over windows of ``QUIET_WINDOW_SECONDS``; the wait
-    ends at the first window in which they used together less than ``QUIET_SHARE`` of
-    one core.  Without ``/proc`` it sleeps ``max_seconds``.
+    than it runs alone.  The watched threads' time running or waiting to run
+    (``/proc/<pid>/task/*/schedstat``) is read over windows of ``QUIET_WINDOW_SECONDS``,
+    and their state (``.../stat``) at the end of each; the wait ends at the first window
+    in which they ran or waited to run together less than ``QUIET_SHARE`` of one core
+    and none of them is runnable at its end (see ``_activity``).  Without ``/proc`` it
+    sleeps ``max_seconds``.
 
     Args:
         max_seconds: The longest wait.
@@ -127,17 +144,21 @@ def wait_until_quiet(max_seconds=SETTLE_SECONDS, pids=None):
         True when the watched threads went quiet, False when ``max_seconds`` ran out
         first.
     """
-    before = _threads_cpu_ns(pids)
-    if before is None:
+    tasks = _watched_tasks(pids)
+    if tasks is None:
         time.sleep(max_seconds)
         return True
+    before, _ = _activity(tasks)
     deadline = time.perf_counter() + max_seconds
     while True:
         start = time.perf_counter()
         time.sleep(QUIET_WINDOW_SECONDS)
-        now = _threads_cpu_ns(pids)
+        tasks = _watched_tasks(pids)  # threads come and go
+        now, runnable = _activity(tasks)
         window = time.perf_counter() - start
-        if now - before < QUIET_SHARE * window * 1e9:
+        # By thread: one that ended takes its time away, one that is new counts whole.
+        used = sum(t - before.get(key, 0) for key, t in now.items())
+        if not runnable and used < QUIET_SHARE * window * 1e9:
             return True
         if time.perf_counter() >= deadline:
             return False
