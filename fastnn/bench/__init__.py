@@ -3,7 +3,8 @@
 The measurement library behind ``fastnn bench`` and the scripts in ``benchmarks/``.  It
 times, side by side in one process and interleaved, the training and inference of one
 model by several contenders (fastnn's two backends, PyTorch, a hand-written NumPy loop,
-scikit-learn), and fastnn's native GEMM against NumPy's.  Only NumPy is required;
+scikit-learn), and fastnn's native GEMM against NumPy's; ``fastnn bench`` gives each
+contender its own worker process (``isolate``).  Only NumPy is required;
 PyTorch, scikit-learn, threadpoolctl and matplotlib are used when importable.
 
 Its modules, in the order a run uses them:
@@ -12,6 +13,7 @@ Its modules, in the order a run uses them:
 - ``contenders``: how each contender builds the model and runs it;
 - ``threads``: one thread count for fastnn, PyTorch and NumPy's BLAS;
 - ``timing``: interleaved rounds, settle pauses, medians and spreads;
+- ``isolate``: one worker process per contender, driven in interleaved rounds;
 - ``compare``: one measurement of every contender, as a plain dict;
 - ``machine``: the CPU, its measured FMA peak, versions and thread settings;
 - ``run``: ``fastnn bench``'s presets, plan and result;
@@ -36,6 +38,7 @@ from .run import PRESETS, SECTIONS, run_bench
 from .scenarios import (SEED_MLP, forward_flops, gemm_shapes, inference_scenario,
                         mlp_scenario, mlp_training_flops, seed_models, wide_deep_scenario)
 from .threads import scaling_thread_counts, thread_limits
+from .isolate import WorkerPool, isolated_times
 from .timing import interleaved_times, summarize
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "SECTIONS",
     "SEED_MLP",
     "SMOKE_NOTE",
+    "WorkerPool",
     "benchmark_gemm",
     "benchmark_inference",
     "benchmark_training",
@@ -61,6 +65,7 @@ __all__ = [
     "inference_runner",
     "inference_scenario",
     "interleaved_times",
+    "isolated_times",
     "machine_info",
     "measure_fma_peak",
     "mlp_scenario",
