@@ -1,10 +1,10 @@
 """Benchmarks of fastnn against the libraries a user would otherwise reach for.
 
 The measurement library behind ``fastnn bench`` and the scripts in ``benchmarks/``.  It
-times, side by side in one process and interleaved, the training and inference of one
-model by several contenders (fastnn's two backends, PyTorch, a hand-written NumPy loop,
-scikit-learn), and fastnn's native GEMM against NumPy's; ``fastnn bench`` gives each
-contender its own worker process (``isolate``).  Only NumPy is required;
+times, side by side and interleaved, the training and inference of one model by several
+contenders (fastnn's two backends, PyTorch, a hand-written NumPy loop, scikit-learn), and
+fastnn's native GEMM against NumPy's, in one process or (``fastnn bench``'s default)
+each contender in its own worker process (``isolate``).  Only NumPy is required;
 PyTorch, scikit-learn, threadpoolctl and matplotlib are used when importable.
 
 Its modules, in the order a run uses them:
