@@ -332,8 +332,14 @@ def isolated_times(pool, names, repeats=5, warmup=1, progress=None, settle_secon
             if settle_seconds:
                 quiet = timing.wait_until_quiet(
                     settle_seconds, pids=pool.pids(exclude=name) + [os.getpid()])
+            # The worker set up for this job, not pool.worker(): a fresh one, started
+            # after a crash, has no job to time.
+            worker = pool.workers.get(name)
+            if worker is None:
+                errors[name] = f"contender {name!r} has no worker set up in this pool"
+                continue
             try:
-                elapsed, worker_quiet = pool.worker(name).sample(settle_seconds)
+                elapsed, worker_quiet = worker.sample(settle_seconds)
             except (WorkerError, WorkerCrashed) as exc:
                 errors[name] = str(exc)
                 continue

@@ -191,7 +191,10 @@ def _summary_lines(doc):
              f"{m['versions']['torch'] or 'not installed'}; scikit-learn "
              f"{m['versions']['scikit-learn'] or 'not installed'}",
              f"threads {s['threads']}; medians of {s['repeats']} interleaved rounds after "
-             f"{s['warmup']} warm-up; ±: spread (max-min)/median"]
+             f"{s['warmup']} warm-up, "
+             + ("each contender in its own worker process"
+                if s.get("isolation") == "processes" else "every contender in this process")
+             + "; ±: spread (max-min)/median"]
     ts = m["thread_settings"]
     env = ", ".join(f"{k}={v}" for k, v in ts["environment"].items() if v is not None)
     lines.append(f"thread settings: fastnn {ts['fastnn_num_threads']}, torch "
