@@ -241,6 +241,9 @@ def test_cli_flag_sets_and_records_the_mode(tmp_path, flag, mode, monkeypatch):
     assert doc["settings"]["isolation"] == mode
     assert {r["isolation"] for r in doc["training"] + doc["gemm"]} == {mode}
     assert (flag or "--smoke") in doc["command"]
+    words = ("each contender in its own worker process" if mode == "processes"
+             else "every contender in this process")
+    assert words in (tmp_path / "report.md").read_text(encoding="utf-8")
     if mode == "processes":
         pids = {w["pid"] for r in doc["training"] for w in r["workers"].values()}
         assert len(pids) == 2 and isolate.wait_for_exit(pids)
