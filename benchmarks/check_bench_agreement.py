@@ -127,7 +127,7 @@ def _one_block(way, index, kind, job, names, threads, repeats, pool, smoke):
     return {name: rate for name, rate in rates.items() if rate is not None}
 
 
-def check(threads, repeats, tolerance, blocks=3, smoke=False, progress=None):
+def check(threads, repeats, tolerance, blocks=3, smoke=False, progress=None, only=None):
     """Every measurement in one run, isolated and alone, in alternating blocks.
 
     Returns:
@@ -135,10 +135,13 @@ def check(threads, repeats, tolerance, blocks=3, smoke=False, progress=None):
         ``isolated``, ``alone``: the best median over the blocks; ``in_run_ratio``,
         ``isolated_ratio``: over ``alone``), and ``{"in-run": [...], "isolated": [...]}``,
         the rows where that way differs from ``alone`` by more than ``tolerance``.
+        ``only``: indices into ``measurements()`` to check (default: all, or
+        ``SMOKE_MEASUREMENTS`` with ``smoke``).
     """
     rows, failures = [], {"in-run": [], "isolated": []}
-    chosen = [(i, m) for i, m in enumerate(measurements())
-              if not smoke or i in SMOKE_MEASUREMENTS]
+    if only is None:
+        only = SMOKE_MEASUREMENTS if smoke else range(len(measurements()))
+    chosen = [(i, m) for i, m in enumerate(measurements()) if i in set(only)]
     with isolate.WorkerPool() as pool:
         for index, (label, kind, job) in chosen:
             names = contenders_for(kind)
@@ -166,6 +169,13 @@ def check(threads, repeats, tolerance, blocks=3, smoke=False, progress=None):
     return rows, failures
 
 
+def _load_average():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None)
@@ -178,6 +188,10 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true",
                         help="one block, one round, two measurements: checks the script "
                              "runs (numbers meaningless)")
+    parser.add_argument("--only", type=int, nargs="+", default=None, metavar="INDEX",
+                        help="check only these measurements (0-based, in the order of "
+                             "the table: " + "; ".join(
+                                 f"{i} {m[0]}" for i, m in enumerate(measurements())) + ")")
     parser.add_argument("--alone", nargs=2, metavar=("CONTENDER", "INDEX"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -200,8 +214,11 @@ def main(argv=None):
           "fresh process")
     if args.smoke:
         print("--smoke run: these numbers mean nothing; they only show that the check runs.")
+    load_before = _load_average()
     rows, failures = check(threads, repeats, args.tolerance, blocks=blocks, smoke=args.smoke,
-                           progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                           progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                           only=args.only)
+    load = {"start": load_before, "end": _load_average()}
     print(f"{'measurement':<36} {'contender':<18} {'in run':>10} {'isolated':>10} "
           f"{'alone':>10} {'run/al':>6} {'iso/al':>6}")
     for r in rows:
@@ -215,10 +232,14 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"machine": machine, "threads": threads, "repeats": repeats,
                        "blocks": blocks, "smoke": args.smoke, "rows": rows,
-                       "tolerance": args.tolerance, "differing": counts}, f, indent=1)
+                       "tolerance": args.tolerance, "differing": counts,
+                       "load_average": load}, f, indent=1)
     for way in ("in-run", "isolated"):
         print(f"{way}: {counts[way]} of {len(rows)} figures differ by more than "
               f"{args.tolerance:.0%} from the same work timed alone")
+    # Other work on the machine moves every figure: a check on a busy machine says little.
+    print(f"1-minute load average: {load['start']} at the start, {load['end']} at the end "
+          f"({os.cpu_count()} logical CPUs)")
     return 1 if counts["isolated"] and not args.smoke else 0
 
 
