@@ -25,8 +25,9 @@ the best median of the blocks is kept for each way (other work on the machine on
 slows a figure down).  It prints the three figures and the two ratios to ``alone``,
 counts for ``in-run`` and for ``isolated`` how many figures differ by more than
 ``--tolerance`` (10%, the issue's bound), and exits with status 1 when an ``isolated``
-one does (never with ``--smoke``).  On a busy machine it fails for that reason alone: check ``uptime`` first.
-``--smoke`` checks that the script runs (one block, one round, two measurements): its
+one does (never with ``--smoke``).  On a busy machine it fails for that reason alone:
+check ``uptime`` first (the script prints the load average at its start and end).
+``--only`` checks some of the measurements.  ``--smoke`` checks that the script runs (one block, one round, two measurements): its
 numbers mean nothing.
 """
 
