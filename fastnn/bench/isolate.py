@@ -38,6 +38,16 @@ How:
   stops answering raises ``WorkerCrashed`` naming the contender, its pid, exit status
   and the tail of its output, and the pool starts a fresh worker for its next job.
 
+Measured (``benchmarks/check_bench_agreement.py``, best of 3 blocks of 5-round medians,
+2 threads, on a 2-core Zen 5, AMD EPYC family 26 model 2, shared with other jobs: 1-minute
+load average 2.5 to 4.2 on its 2 CPUs, so not the quiet machine the check needs): on the
+512 GEMM and the MLP at batch 256, the NumPy/OpenBLAS contenders ran in one process at
+0.27-0.73x of their figure alone and isolated at 0.94-1.03x; fastnn-native and PyTorch
+moved by up to 20-27% either way in both modes, with the load.  4 of 6 figures were off
+by more than 10% in one process, 3 of 6 isolated.  All 22 figures at load 2.5-5.8: 16 in
+one process, 17 isolated, with "alone" itself below "in one process" by up to 4x on some:
+noise, not a verdict.  The 10% bound is for a quiet-machine run.
+
 Tried: a ``multiprocessing`` spawn context (it re-imports the parent's ``__main__``,
 i.e. the whole bench script, in every worker); a fixed thread count per worker through
 ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` at start (OpenBLAS cannot grow past its
