@@ -2,8 +2,8 @@
 
 Why: in one process the contenders' thread pools (libgomp's for fastnn, OpenBLAS's for
 NumPy, PyTorch's) outlive their calls and spin, so whichever contender runs next shares
-the cores with them.  ``timing.wait_until_quiet`` waits for them, but some pools never
-fully stop while others exist in the same address space (measured on a 2-core Zen 5,
+the cores with them.  ``timing.wait_until_quiet`` waits for them, but in one process
+that was not enough (measured in an earlier session on a 2-core Zen 5,
 AMD EPYC family 26 model 2: the 784-500-500-10 MLP at batch 256 on 2 threads gave
 78k-101k samples/s in one run and 104k-117k alone in a fresh process, and 9-10 of the 22
 figures of ``benchmarks/check_bench_agreement.py`` differed by more than 10%).
@@ -21,7 +21,8 @@ How:
   for one sample in ``timing.round_order`` (the rotation ``interleaved_times`` uses), so
   drift on the host hits every contender alike, as in one process.  Before each sample
   the parent waits until the *other* workers and its own other threads are quiet
-  (``wait_until_quiet(pids=...)`` over ``/proc/<pid>/task/*/schedstat``), then the
+  (``wait_until_quiet(pids=...)``: no thread runnable, and little run or run-queue time
+  in ``/proc/<pid>/task/*/schedstat``), then the
   worker waits for its own other threads, as a contender alone in a fresh process would
   (that is what ``check_bench_agreement.py`` compares against).
 - Messages are JSON (one ``multiprocessing`` connection over a socket pair, whose end the
@@ -48,10 +49,11 @@ by more than 10% in one process, 3 of 6 isolated.  All 22 figures at load 2.5-5.
 one process, 17 isolated, with "alone" itself below "in one process" by up to 4x on some:
 noise, not a verdict.  The 10% bound is for a quiet-machine run.
 
-Tried: a ``multiprocessing`` spawn context (it re-imports the parent's ``__main__``,
-i.e. the whole bench script, in every worker); a fixed thread count per worker through
-``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` at start (OpenBLAS cannot grow past its
-start-up count, and the scaling section needs 1, 2, ... threads in one worker).
+Not chosen (by reasoning, not measured): a ``multiprocessing`` spawn context (it
+re-imports the parent's ``__main__``, i.e. the whole bench script, in every worker); a
+fixed thread count per worker through ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` at
+start (OpenBLAS cannot grow past its start-up count, and the scaling section needs 1,
+2, ... threads in one worker).
 """
 
 import contextlib
