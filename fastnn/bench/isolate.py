@@ -45,7 +45,9 @@ load average 2.5 to 4.2 on its 2 CPUs, so not the quiet machine the check needs)
 512 GEMM and the MLP at batch 256, the NumPy/OpenBLAS contenders ran in one process at
 0.27-0.73x of their figure alone and isolated at 0.94-1.03x; fastnn-native and PyTorch
 moved by up to 20-27% either way in both modes, with the load.  4 of 6 figures were off
-by more than 10% in one process, 3 of 6 isolated.  All 22 figures at load 2.5-5.8: 16 in
+by more than 10% in one process, 3 of 6 isolated; a second run at load 2.1-2.9 gave 3
+and 4 of 6, the hand-written loop alone at 3.8k samples/s against 21k-37k in the other
+modes (OpenBLAS on 2 threads stalls whenever another job takes one of the cores).  All 22 figures at load 2.5-5.8: 16 in
 one process, 17 isolated, with "alone" itself below "in one process" by up to 4x on some:
 noise, not a verdict.  The 10% bound is for a quiet-machine run.
 
