@@ -72,6 +72,7 @@
  * hooks (select_table, select_kernel) do not reach it; it picks its kernel and table at
  * import the same way (fnn_gemm_init, called by _conv.pyx).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,14 @@
 #include "../activations.h"
 #include "../gemm/gemm.h"
 #include "conv.h"
+#include "direct.h"
+
+#ifndef FNN_HAVE_AVX2_BUILD
+#define FNN_HAVE_AVX2_BUILD 0
+#endif
+#ifndef FNN_HAVE_AVX512_BUILD
+#define FNN_HAVE_AVX512_BUILD 0
+#endif
 
 /* Bytes of one thread's patch tile: comfortably inside L2 next to the kernel matrix the
  * GEMM streams, large enough that a tile is many micro-kernel rows. */
@@ -228,6 +237,39 @@ static inline void fnn_pool_window(const fnn_conv_geom *g, ptrdiff_t oh, ptrdiff
     win->i_hi = g->h - win->ih0 < g->kh ? g->h - win->ih0 : g->kh;
     win->j_lo = win->iw0 < 0 ? -win->iw0 : 0;
     win->j_hi = g->w - win->iw0 < g->kw ? g->w - win->iw0 : g->kw;
+}
+
+/* The direct convolution's portable copy (direct_tmpl.h on direct_vec_portable.h's
+ * lane vectors); the SIMD copies are direct_avx2.c and direct_avx512.c. */
+#include "direct_vec_portable.h"
+#define FNN_DIRECT_SUFFIX(name) FNN_DIRECT_PASTE(name, _portable)
+#define FNN_TEMPLATE "conv/direct_tmpl.h"
+#include "../fnn_instantiate.h"
+#undef FNN_DIRECT_SUFFIX
+
+/* Which copy of the direct convolution runs: the one matching the GEMM's kernel, so
+ * FASTNN_DISABLE_SIMD / FASTNN_GEMM_KERNEL choose for both and the CPU checks are the
+ * GEMM's.  0 portable, 1 AVX2 + FMA, 2 AVX-512F. */
+static int fnn_direct_isa(void)
+{
+    const char *k = fnn_gemm_kernel_name();
+#if FNN_HAVE_AVX512_BUILD
+    if (strcmp(k, "avx512") == 0)
+        return 2;
+#endif
+#if FNN_HAVE_AVX2_BUILD
+    if (strcmp(k, "avx2-fma") == 0)
+        return 1;
+#endif
+    (void)k;
+    return 0;
+}
+
+/* The direct path's selection rule: few input channels (the GEMM's inner dimension
+ * KH*KW*C is short), an output channel vector that fits FNN_DIRECT_LANES, no dilation. */
+static int fnn_conv_direct_ok(const fnn_conv_geom *g)
+{
+    return g->c <= FNN_DIRECT_MAX_C && g->f <= FNN_DIRECT_LANES && g->dh == 1 && g->dw == 1;
 }
 
 #define FNN_TEMPLATE "conv/conv_tmpl.h"
