@@ -222,6 +222,29 @@ static int fnn_conv_is_pointwise(const fnn_conv_geom *g)
            && g->pad_left == 0 && g->oh == g->h && g->ow == g->w;
 }
 
+/* a where mask is all ones, b where it is zero, on the bits: max pooling's select.  GCC
+ * turned `take ? v : m` on floats into a compare and branch, which mispredicts about
+ * once a window on real data; integer bit operations stay branch-free. */
+static inline float fnn_pool_select_f32(uint32_t mask, float a, float b)
+{
+    uint32_t ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    ia = (ia & mask) | (ib & ~mask);
+    memcpy(&a, &ia, sizeof a);
+    return a;
+}
+
+static inline double fnn_pool_select_f64(uint64_t mask, double a, double b)
+{
+    uint64_t ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    ia = (ia & mask) | (ib & ~mask);
+    memcpy(&a, &ia, sizeof a);
+    return a;
+}
+
 /* The real cells of one pooling window: the window starts at input cell (ih0, iw0) and
  * its rows i_lo..i_hi-1, columns j_lo..j_hi-1 lie inside the image. */
 typedef struct {
