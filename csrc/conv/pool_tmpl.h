@@ -85,6 +85,14 @@ static int FNN_F(fnn_pool_index_valid)(const fnn_conv_geom *g, const int *index,
         for (ow = 0; ow < g->ow; ++ow) {
             const int *io = index + (r * g->ow + ow) * c;
             fnn_pool_window(g, oh, ow, &win);
+            if (win.i_lo == 0 && win.i_hi == g->kh && win.j_lo == 0 && win.j_hi == g->kw) {
+                /* a window wholly inside the image: any cell is real (one unsigned
+                 * compare, no division; the check was ~0.1 ms of LeNet's pool backward) */
+                const unsigned cells = (unsigned)(g->kh * g->kw);
+                for (q = 0; q < c; ++q)
+                    bad |= (unsigned)io[q] >= cells;
+                continue;
+            }
             for (q = 0; q < c; ++q) {
                 const ptrdiff_t cell = io[q], i = cell / g->kw, j = cell - i * g->kw;
                 bad |= cell < 0 || i < win.i_lo || i >= win.i_hi || j < win.j_lo
@@ -93,6 +101,42 @@ static int FNN_F(fnn_pool_index_valid)(const fnn_conv_geom *g, const int *index,
         }
     }
     return !bad;
+}
+
+/* Max pooling's backward when the windows tile the image (stride == pool size, the
+ * LeNet case): every input cell lies in at most one window, so after zeroing dx each dy
+ * is stored (not added) to its argmax cell, found through a table of window offsets
+ * (off[cell], no division by KW per value).  Tried first: writing every covered cell
+ * once, dy or 0 by a select, without the zeroing: 4 writes per dy with C = 6 unvectorised
+ * and 0.52 ms against the scatter's 0.34 (28x28x6, thread CPU, Zen 5).  Threads split
+ * the images.  The indices were validated by the caller. */
+static void FNN_F(fnn_max_pool_backward_tiled)(const fnn_conv_geom *g, const FNN_T *dy,
+                                               const int *index, const ptrdiff_t *off,
+                                               FNN_T *dx, int nt)
+{
+    const ptrdiff_t c = g->c, image = g->h * g->w * c, ohw = g->oh * g->ow;
+    ptrdiff_t n;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (n = 0; n < g->n; ++n) {
+        FNN_T *dxn = dx + n * image;
+        ptrdiff_t oh, ow, q;
+        memset(dxn, 0, (size_t)image * sizeof(FNN_T));
+        for (oh = 0; oh < g->oh; ++oh) {
+            const ptrdiff_t ih0 = oh * g->sh - g->pad_top;
+            for (ow = 0; ow < g->ow; ++ow) {
+                const ptrdiff_t o = (n * ohw + oh * g->ow + ow) * c;
+                const FNN_T *d = dy + o;
+                const int *io = index + o;
+                /* the window's cell (0, 0), perhaps in the padding: only real cells
+                 * are argmaxes */
+                const ptrdiff_t base = (ih0 * g->w + ow * g->sw - g->pad_left) * c;
+                for (q = 0; q < c; ++q)
+                    dxn[base + off[io[q]] + q] = d[q];
+            }
+        }
+    }
 }
 
 fnn_status FNN_F(fnn_pool2d_backward)(const fnn_conv_geom *g, int mode, const FNN_T *dy,
@@ -106,6 +150,14 @@ fnn_status FNN_F(fnn_pool2d_backward)(const fnn_conv_geom *g, int mode, const FN
     ptrdiff_t n;
     if (mode == FNN_POOL_MAX && !FNN_F(fnn_pool_index_valid)(g, index, nt))
         return FNN_NOT_TAKEN;
+    if (mode == FNN_POOL_MAX && g->sh == g->kh && g->sw == g->kw && g->kh * g->kw <= 64) {
+        ptrdiff_t off[64], i, j;
+        for (i = 0; i < g->kh; ++i)
+            for (j = 0; j < g->kw; ++j)
+                off[i * g->kw + j] = (i * g->w + j) * c;
+        FNN_F(fnn_max_pool_backward_tiled)(g, dy, index, off, dx, nt);
+        return FNN_OK;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
