@@ -290,9 +290,10 @@ static int fnn_direct_isa(void)
 
 /* The direct path's selection rule: few input channels (the GEMM's inner dimension
  * KH*KW*C is short), an output channel vector that fits FNN_DIRECT_LANES, no dilation. */
-static int fnn_conv_direct_ok(const fnn_conv_geom *g)
+static int fnn_conv_direct_ok(const fnn_conv_geom *g, int backward)
 {
-    return g->c <= FNN_DIRECT_MAX_C && g->f <= FNN_DIRECT_LANES && g->dh == 1 && g->dw == 1;
+    return g->c <= (backward ? FNN_DIRECT_MAX_C : FNN_DIRECT_MAX_C_FWD)
+           && g->f <= FNN_DIRECT_LANES && g->dh == 1 && g->dw == 1;
 }
 
 #define FNN_TEMPLATE "conv/conv_tmpl.h"

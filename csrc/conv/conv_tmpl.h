@@ -292,7 +292,7 @@ fnn_status FNN_F(fnn_conv2d_forward)(const fnn_conv_geom *g, const FNN_T *x,
     int nt, failed = 0;
     if (npix <= 0 || f <= 0)
         return FNN_OK;
-    if (fnn_conv_direct_ok(g))
+    if (fnn_conv_direct_ok(g, 0))
         return FNN_F(fnn_conv2d_forward_direct)(g, x, w, b, y, act, alpha, nthreads);
     if (fnn_conv_is_pointwise(g)) /* x itself is the patch matrix: one threaded GEMM */
         return FNN_F(fnn_gemm)(npix, f, k, x, k, 1, w, f, 1, y, f, 1, 0, b, act, alpha,
@@ -393,7 +393,7 @@ fnn_status FNN_F(fnn_conv2d_backward)(const fnn_conv_geom *g, const FNN_T *x,
             dx[i] = 0;
         return FNN_OK;
     }
-    if (fnn_conv_direct_ok(g))
+    if (fnn_conv_direct_ok(g, 1))
         return FNN_F(fnn_conv2d_backward_direct)(g, x, w, y, dy, act, alpha, dx, dw, db,
                                                  nthreads);
     nt = fnn_conv_threads(2.0 * (double)npix * (double)kf * (dx ? 2.0 : 1.0), nchunks,

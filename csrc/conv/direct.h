@@ -20,6 +20,9 @@
 /* The largest C it takes: beyond, the GEMM's inner dimension (KH*KW*C) is long enough
  * for im2col + GEMM to win. */
 #define FNN_DIRECT_MAX_C 4
+#ifndef FNN_DIRECT_MAX_C_FWD
+#define FNN_DIRECT_MAX_C_FWD 16
+#endif
 
 #define FNN_DIRECT_PASTE_(a, b) a##b
 #define FNN_DIRECT_PASTE(a, b) FNN_DIRECT_PASTE_(a, b)

@@ -119,12 +119,22 @@ void FNN_DK(fnn_direct_forward_row)(const fnn_conv_geom *g, const FNN_T *x,
             FNN_DK(fnn_direct_pixel)(g, xrow0, wpad, bpad, 0, 0, 0, 0, y_row + ow * f);
         return;
     }
+    /* the border pixels one by one, clipped; the interior in blocks of 8, the last block
+     * moved back to end at ow_hi when the run is not a multiple of 8: the pixels it
+     * computes twice get the same values (same terms, same order), and a lone pixel is
+     * one FMA chain, latency-bound (LeNet's conv2, OW = 10: 0.35 -> 0.30 ms, below) */
     for (ow = 0; ow < g->ow; ++ow) {
         const ptrdiff_t iw0 = ow * g->sw - g->pad_left;
-        if (ow >= ow_lo && ow + FNN_DIRECT_BLOCK <= ow_hi) {
-            FNN_DK(fnn_direct_block)(g, xrow0 + iw0 * c, wpad, bpad, i_lo, i_hi,
-                                     y_row + ow * f);
-            ow += FNN_DIRECT_BLOCK - 1;
+        if (ow == ow_lo && ow_hi - ow_lo >= FNN_DIRECT_BLOCK) {
+            for (;;) {
+                FNN_DK(fnn_direct_block)(g, xrow0 + (ow * g->sw - g->pad_left) * c, wpad,
+                                         bpad, i_lo, i_hi, y_row + ow * f);
+                if (ow + FNN_DIRECT_BLOCK == ow_hi)
+                    break;
+                ow = ow + 2 * FNN_DIRECT_BLOCK <= ow_hi ? ow + FNN_DIRECT_BLOCK
+                                                        : ow_hi - FNN_DIRECT_BLOCK;
+            }
+            ow = ow_hi - 1;
         } else {
             const ptrdiff_t j_lo = iw0 < 0 ? -iw0 : 0;
             ptrdiff_t j_hi = g->w - iw0 < g->kw ? g->w - iw0 : g->kw;

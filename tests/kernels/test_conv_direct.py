@@ -1,11 +1,11 @@
-"""The direct convolution path (C <= 4, F <= 16, no dilation) and max pooling's tiled
-backward, native against the NumpyOps contract.
+"""The direct convolution path (F <= 16, no dilation; C <= 16 forward, C <= 4 backward)
+and max pooling's tiled backward, native against the NumpyOps contract.
 
 What these prove: the direct path (selected inside the conv entries, csrc/conv/conv.c)
 gives NumpyOps' results to rounding for every C in 1..4 and F in {1, 5, 6, 16} over
 valid / same / asymmetric padding, strides 1 and 2, odd sizes, N = 1 and odd batches,
-with and without bias and dx; the shapes just outside it (F = 17, C = 5, dilation) give
-the same answers through the GEMM path; forward and backward are bit-identical on 1, 2
+with and without bias and dx; the shapes at and just outside its edges (F = 17; C = 5 and
+16, direct forward with the GEMM backward; C = 17; dilation) give the same answers; forward and backward are bit-identical on 1, 2
 and 3 threads; each instruction-set copy (portable, AVX2, AVX-512; chosen with the
 GEMM's kernel) agrees with NumPy in a child process.  Max pooling with windows that tile
 the image (stride == pool size) keeps the first maximum on ties, covers 'same' padding
@@ -99,7 +99,10 @@ def test_direct_conv_activations(nthreads, dtype, activation):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", [
     (3, 9, 8, 1, 3, 3, 17, (1, 1), (1, 1, 1, 1), (1, 1)),   # F = 17: the GEMM path
-    (2, 9, 8, 5, 3, 3, 6, (2, 1), (1, 1, 1, 1), (1, 1)),    # C = 5
+    (2, 9, 8, 5, 3, 3, 6, (2, 1), (1, 1, 1, 1), (1, 1)),    # C = 5: direct forward only
+    (2, 14, 14, 6, 5, 5, 16, (1, 1), (0, 0, 0, 0), (1, 1)),  # LeNet's conv2 likewise
+    (1, 9, 13, 16, 3, 3, 16, (1, 1), (1, 1, 1, 1), (1, 1)),  # C = 16: the forward's edge
+    (2, 7, 9, 17, 3, 3, 5, (2, 2), (1, 1, 1, 1), (1, 1)),   # C = 17: the GEMM path
     (2, 11, 10, 2, 3, 3, 6, (1, 1), (2, 2, 2, 2), (2, 2)),  # dilation
     (1, 8, 9, 4, 3, 3, 6, (1, 1), (0, 0, 0, 0), (1, 2)),    # dilation in one direction
 ])
