@@ -288,12 +288,35 @@ static int fnn_direct_isa(void)
     return 0;
 }
 
-/* The direct path's selection rule: few input channels (the GEMM's inner dimension
- * KH*KW*C is short), an output channel vector that fits FNN_DIRECT_LANES, no dilation. */
+/* The direct path's selection rule (the design block above says why):
+ * - forward: an output channel vector that fits FNN_DIRECT_LANES (F <= 16), C <= 16 (a
+ *   window term is one vector FMA, however short the GEMM's inner dimension would be),
+ *   no dilation;
+ * - backward: F <= 16, no dilation, C <= 16 without dx, C <= 4 with it: dx is the
+ *   direct forward of dz by the transposed kernel (stride 1, fnn_conv_direct_transposed_ok)
+ *   or else scattered by scalar dot products. */
 static int fnn_conv_direct_ok(const fnn_conv_geom *g, int backward)
 {
-    return g->c <= (backward ? FNN_DIRECT_MAX_C : FNN_DIRECT_MAX_C_FWD)
-           && g->f <= FNN_DIRECT_LANES && g->dh == 1 && g->dw == 1;
+    (void)backward;
+    return g->c <= FNN_DIRECT_MAX_C_FWD && g->f <= FNN_DIRECT_LANES && g->dh == 1
+           && g->dw == 1;
+}
+
+/* dx as a stride-1 direct forward of dz: needs stride 1 and pads no wider than the
+ * kernel minus one (the transposed convolution's pads KH-1-top, KW-1-left >= 0). */
+static int fnn_conv_direct_transposed_ok(const fnn_conv_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && g->pad_top <= g->kh - 1 && g->pad_left <= g->kw - 1
+           && g->c <= FNN_DIRECT_LANES;
+}
+
+static int fnn_conv_direct_backward_ok(const fnn_conv_geom *g, int has_dx)
+{
+    if (!fnn_conv_direct_ok(g, 1))
+        return 0;
+    /* dx for C > 4 stays with the GEMM path: the transposed forward fills only C of the
+     * 16 lanes (LeNet's conv2, C = 6: 0.78 ms against the GEMM path's 0.73) */
+    return !has_dx || g->c <= FNN_DIRECT_MAX_C;
 }
 
 #define FNN_TEMPLATE "conv/conv_tmpl.h"

@@ -12,17 +12,22 @@
 #define FNN_CONV_DIRECT_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "conv.h"
 
 /* The output-channel vector width, and so the largest F the direct path takes. */
 #define FNN_DIRECT_LANES 16
-/* The largest C it takes: beyond, the GEMM's inner dimension (KH*KW*C) is long enough
- * for im2col + GEMM to win. */
+/* The largest C the backward takes with dx (conv.c's selection rule), and the forward's
+ * (and the backward's without dx). */
 #define FNN_DIRECT_MAX_C 4
 #ifndef FNN_DIRECT_MAX_C_FWD
 #define FNN_DIRECT_MAX_C_FWD 16
 #endif
+
+/* Values of fnn_direct_forward_row's band scratch: KH input rows of the output row's
+ * width, padding included. */
+#define FNN_DIRECT_BAND_SIZE(g) ((g)->kh * ((g)->ow - 1) * (g)->sw * (g)->c + (g)->kh * (g)->kw * (g)->c)
 
 #define FNN_DIRECT_PASTE_(a, b) a##b
 #define FNN_DIRECT_PASTE(a, b) FNN_DIRECT_PASTE_(a, b)
@@ -30,11 +35,10 @@
 #define FNN_DIRECT_DECLARE(T, DT, ISA)                                                    \
     void fnn_direct_forward_row_##DT##_##ISA(const fnn_conv_geom *g, const T *x,          \
                                              const T *wpad, const T *bpad, ptrdiff_t r,   \
-                                             T *y_row);                                   \
+                                             T *y_row, T *band);                          \
     void fnn_direct_backward_images_##DT##_##ISA(                                         \
-        const fnn_conv_geom *g, const T *x, const T *wpad, const T *y, const T *dy,       \
-        int act, T alpha, ptrdiff_t img0, ptrdiff_t img1, T *dx, T *dwacc, T *dbacc,      \
-        T *xpad, T *dzrow, T *dzpad);
+        const fnn_conv_geom *g, const T *x, const T *wpad, const T *dz, ptrdiff_t img0,   \
+        ptrdiff_t img1, T *dx, T *dwacc, T *dbacc, T *xpad, T *dzpad);
 
 FNN_DIRECT_DECLARE(float, f32, portable)
 FNN_DIRECT_DECLARE(double, f64, portable)

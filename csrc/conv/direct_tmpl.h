@@ -95,54 +95,60 @@ static inline void FNN_DK(fnn_direct_block)(const fnn_conv_geom *g, const FNN_T 
     FNN_F(fnn_dv_store_n)(out + 7 * f, a7, f);
 }
 /* Output row r (flat over N x OH) of the forward, without the activation: y_row[OW*f] =
- * conv + bias.  wpad, bpad as in the header comment. */
+ * conv + bias.  wpad, bpad as in the header comment.  band: scratch of
+ * fnn_direct_band_size(g) values.
+ *
+ * The row's KH input rows are first copied into band with their padding as zeros
+ * (KH x WB x C, WB = (OW-1)*sw + KW), so every pixel is an interior one: blocks of 8,
+ * the last block moved back to end at OW when OW is not a multiple of 8 (the pixels it
+ * computes twice get the same values: same terms, same order).  A clipped pixel alone
+ * is one FMA chain, latency-bound: with 'same' padding the 4 border pixels of a conv1
+ * row cost more than its 24 interior ones, and dx's transposed convolution (pads KH-1)
+ * was 2.7 ms for conv2.  The padding's zeros add exact zeros (x * 0 = +-0), so results
+ * are those of skipping the padded cells, but for infinities in w (NaN, as NumPy's
+ * zero-padded im2col gives). */
 void FNN_DK(fnn_direct_forward_row)(const fnn_conv_geom *g, const FNN_T *x,
                                     const FNN_T *wpad, const FNN_T *bpad, ptrdiff_t r,
-                                    FNN_T *y_row)
+                                    FNN_T *y_row, FNN_T *restrict band)
 {
     const ptrdiff_t n = r / g->oh, oh = r - n * g->oh, c = g->c, f = g->f;
     const ptrdiff_t ih0 = oh * g->sh - g->pad_top;
-    const ptrdiff_t i_lo = ih0 < 0 ? -ih0 : 0;
-    const ptrdiff_t i_hi = g->h - ih0 < g->kh ? g->h - ih0 : g->kh;
-    /* interior output columns [ow_lo, ow_hi): iw0 >= 0 and iw0 + KW <= W */
-    const ptrdiff_t ow_lo_raw = (g->pad_left + g->sw - 1) / g->sw;
-    const ptrdiff_t ow_hi_raw = g->w + g->pad_left - g->kw < 0
-                                    ? 0 : (g->w + g->pad_left - g->kw) / g->sw + 1;
-    const ptrdiff_t ow_lo = ow_lo_raw < g->ow ? ow_lo_raw : g->ow;
-    const ptrdiff_t ow_hi = ow_hi_raw < ow_lo ? ow_lo : ow_hi_raw > g->ow ? g->ow : ow_hi_raw;
+    const ptrdiff_t wb = (g->ow - 1) * g->sw + g->kw, wbc = wb * c;
     const FNN_T *xn = x + n * g->h * g->w * c;
-    /* the window's cell (0, 0) for output column ow: xrow0 + (ow * sw - pad_left) * c */
-    const FNN_T *xrow0 = xn + ih0 * g->w * c;
-    ptrdiff_t ow;
-    if (i_hi <= i_lo) { /* every window row in the padding: the bias alone */
+    fnn_conv_geom gb = *g; /* the band as the image: KH rows, WB columns, no padding */
+    ptrdiff_t i, jlo, jhi, l, ow;
+    jlo = g->pad_left < wb ? g->pad_left : wb;          /* band columns [jlo, jhi) are */
+    jhi = g->w + g->pad_left < wb ? g->w + g->pad_left : wb; /* image columns */
+    if (jhi < jlo)
+        jhi = jlo;
+    for (i = 0; i < g->kh; ++i) {
+        const ptrdiff_t ih = ih0 + i;
+        FNN_T *b = band + i * wbc;
+        if (ih < 0 || ih >= g->h) {
+            for (l = 0; l < wbc; ++l)
+                b[l] = 0;
+            continue;
+        }
+        for (l = 0; l < jlo * c; ++l)
+            b[l] = 0;
+        memcpy(b + jlo * c, xn + (ih * g->w + jlo - g->pad_left) * c,
+               (size_t)((jhi - jlo) * c) * sizeof(FNN_T));
+        for (l = jhi * c; l < wbc; ++l)
+            b[l] = 0;
+    }
+    gb.w = wb;
+    if (g->ow < FNN_DIRECT_BLOCK) {
         for (ow = 0; ow < g->ow; ++ow)
-            FNN_DK(fnn_direct_pixel)(g, xrow0, wpad, bpad, 0, 0, 0, 0, y_row + ow * f);
+            FNN_DK(fnn_direct_pixel)(&gb, band + ow * g->sw * c, wpad, bpad, 0, g->kh, 0,
+                                     g->kw, y_row + ow * f);
         return;
     }
-    /* the border pixels one by one, clipped; the interior in blocks of 8, the last block
-     * moved back to end at ow_hi when the run is not a multiple of 8: the pixels it
-     * computes twice get the same values (same terms, same order), and a lone pixel is
-     * one FMA chain, latency-bound (LeNet's conv2, OW = 10: 0.35 -> 0.30 ms, below) */
-    for (ow = 0; ow < g->ow; ++ow) {
-        const ptrdiff_t iw0 = ow * g->sw - g->pad_left;
-        if (ow == ow_lo && ow_hi - ow_lo >= FNN_DIRECT_BLOCK) {
-            for (;;) {
-                FNN_DK(fnn_direct_block)(g, xrow0 + (ow * g->sw - g->pad_left) * c, wpad,
-                                         bpad, i_lo, i_hi, y_row + ow * f);
-                if (ow + FNN_DIRECT_BLOCK == ow_hi)
-                    break;
-                ow = ow + 2 * FNN_DIRECT_BLOCK <= ow_hi ? ow + FNN_DIRECT_BLOCK
-                                                        : ow_hi - FNN_DIRECT_BLOCK;
-            }
-            ow = ow_hi - 1;
-        } else {
-            const ptrdiff_t j_lo = iw0 < 0 ? -iw0 : 0;
-            ptrdiff_t j_hi = g->w - iw0 < g->kw ? g->w - iw0 : g->kw;
-            if (j_hi < j_lo)
-                j_hi = j_lo;
-            FNN_DK(fnn_direct_pixel)(g, xrow0 + iw0 * c, wpad, bpad, i_lo, i_hi, j_lo,
-                                     j_hi, y_row + ow * f);
-        }
+    for (ow = 0;; ow = ow + 2 * FNN_DIRECT_BLOCK <= g->ow ? ow + FNN_DIRECT_BLOCK
+                                                          : g->ow - FNN_DIRECT_BLOCK) {
+        FNN_DK(fnn_direct_block)(&gb, band + ow * g->sw * c, wpad, bpad, 0, g->kh,
+                                 y_row + ow * f);
+        if (ow + FNN_DIRECT_BLOCK == g->ow)
+            break;
     }
 }
 
@@ -177,10 +183,12 @@ static inline void FNN_DK(fnn_direct_dw_terms)(const FNN_T *xb, ptrdiff_t s, ptr
         }
 }
 
-/* The backward of images [img0, img1) for the direct path: adds their terms into dwacc
- * (K rows of LANES) and dbacc (LANES), and writes dx for those images when dx is not
- * NULL (zeroed here first).  Scratch: xpad (fnn_direct_xpad_size values: one image
- * with its padding as zeros), dzrow (OW*f), dzpad (OW*LANES, 64-byte aligned).
+/* The kernel and bias gradients of images [img0, img1) for the direct path, added into
+ * dwacc (K rows of LANES) and dbacc (LANES); and, when dx is not NULL, dx of those
+ * images by scattering (zeroed here first; the caller's route for strides > 1, where the
+ * transposed convolution is not a plain forward).  IN dz: the images' dz = dy * act'(y),
+ * image img0 first.  Scratch: xpad (one image with its padding as zeros), dzpad (OW *
+ * LANES, 64-byte aligned).
  *
  * The kernel gradient runs term-major: for each output row, blocks of 8 window terms
  * (i, j, c) accumulate over the row's pixels in registers (fnn_direct_dw_terms), then
@@ -188,11 +196,10 @@ static inline void FNN_DK(fnn_direct_dw_terms)(const FNN_T *xb, ptrdiff_t s, ptr
  * term) measured 1.1-1.6 ms for conv1 (thread CPU, Zen 5), bound by the loads and
  * stores.  Every sum has one order, fixed by the shapes: per row, then rows in order. */
 void FNN_DK(fnn_direct_backward_images)(const fnn_conv_geom *g, const FNN_T *x,
-                                        const FNN_T *wpad, const FNN_T *y, const FNN_T *dy,
-                                        int act, FNN_T alpha, ptrdiff_t img0,
+                                        const FNN_T *wpad, const FNN_T *dz, ptrdiff_t img0,
                                         ptrdiff_t img1, FNN_T *dx, FNN_T *restrict dwacc,
                                         FNN_T *restrict dbacc, FNN_T *restrict xpad,
-                                        FNN_T *restrict dzrow, FNN_T *restrict dzpad)
+                                        FNN_T *restrict dzpad)
 {
     const ptrdiff_t c = g->c, f = g->f, wc = g->w * c, owf = g->ow * f;
     const ptrdiff_t k = g->kh * g->kw * c, kwc = g->kw * c;
@@ -217,18 +224,13 @@ void FNN_DK(fnn_direct_backward_images)(const fnn_conv_geom *g, const FNN_T *x,
             }
         }
         for (oh = 0; oh < g->oh; ++oh) {
-            const ptrdiff_t r = n * g->oh + oh;
-            const FNN_T *dz = dy + r * owf;
+            const FNN_T *dzr = dz + ((n - img0) * g->oh + oh) * owf;
             const FNN_T *xrow = xpad + oh * g->sh * wpc;
             FNN_DV db = FNN_F(fnn_dv_load)(dbacc);
-            if (act != FNN_ACT_LINEAR) { /* dz = dy * act'(y) for the row */
-                FNN_F(fnn_act_backward)(act, alpha, dz, y + r * owf, NULL, dzrow, owf, 1);
-                dz = dzrow;
-            }
             for (ow = 0; ow < g->ow; ++ow) { /* spread to whole lanes, zeros past f */
                 /* one masked vector load, not scalar stores read back as a vector: that
                  * missed store forwarding and cost 40% of the backward */
-                const FNN_DV d = FNN_F(fnn_dv_load_n)(dz + ow * f, f);
+                const FNN_DV d = FNN_F(fnn_dv_load_n)(dzr + ow * f, f);
                 FNN_F(fnn_dv_store)(dzpad + ow * FNN_DIRECT_LANES, d);
                 db = FNN_F(fnn_dv_add)(db, d);
             }

@@ -1,4 +1,5 @@
-"""The direct convolution path (F <= 16, no dilation; C <= 16 forward, C <= 4 backward)
+"""The direct convolution path (F <= 16, no dilation; C <= 16 forward and backward
+without dx, C <= 4 backward with dx)
 and max pooling's tiled backward, native against the NumpyOps contract.
 
 What these prove: the direct path (selected inside the conv entries, csrc/conv/conv.c)
