@@ -292,9 +292,11 @@ static int fnn_direct_isa(void)
  * - forward: an output channel vector that fits FNN_DIRECT_LANES (F <= 16), C <= 16 (a
  *   window term is one vector FMA, however short the GEMM's inner dimension would be),
  *   no dilation;
- * - backward: F <= 16, no dilation, C <= 16 without dx, C <= 4 with it: dx is the
- *   direct forward of dz by the transposed kernel (stride 1, fnn_conv_direct_transposed_ok)
- *   or else scattered by scalar dot products. */
+ * - backward: the same shapes; dw and db direct; dx for C <= 4 as the direct forward of
+ *   dz by the transposed kernel (stride 1, fnn_conv_direct_transposed_ok) or else
+ *   scattered by scalar dot products, for C > 4 as the GEMM path's dz w^T + col2im (the
+ *   transposed forward fills only C of the 16 lanes: LeNet's conv2, C = 6, took 0.78 ms
+ *   that way against the GEMM path's 0.73). */
 static int fnn_conv_direct_ok(const fnn_conv_geom *g, int backward)
 {
     (void)backward;
@@ -314,9 +316,8 @@ static int fnn_conv_direct_backward_ok(const fnn_conv_geom *g, int has_dx)
 {
     if (!fnn_conv_direct_ok(g, 1))
         return 0;
-    /* dx for C > 4 stays with the GEMM path: the transposed forward fills only C of the
-     * 16 lanes (LeNet's conv2, C = 6: 0.78 ms against the GEMM path's 0.73) */
-    return !has_dx || g->c <= FNN_DIRECT_MAX_C;
+    (void)has_dx; /* every dx has a route (conv_tmpl.h's fnn_conv2d_backward_direct) */
+    return 1;
 }
 
 #define FNN_TEMPLATE "conv/conv_tmpl.h"

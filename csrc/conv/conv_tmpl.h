@@ -256,7 +256,12 @@ static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, cons
     const ptrdiff_t ohwf = g->oh * g->ow * f, image = g->h * g->w * g->c;
     const ptrdiff_t nchunks = fnn_conv_chunks(g->n);
     const ptrdiff_t most = (g->n + nchunks - 1) / nchunks; /* images in a chunk, at most */
-    const int transposed = dx != NULL && fnn_conv_direct_transposed_ok(g);
+    /* dx's route (conv.c's selection rule): C <= 4 the transposed direct forward or the
+     * scalar scatter; C > 4 the GEMM path's dcols = dz w^T tile by tile, then col2im */
+    const int transposed = dx != NULL && g->c <= FNN_DIRECT_MAX_C
+                           && fnn_conv_direct_transposed_ok(g);
+    const int via_gemm = dx != NULL && g->c > FNN_DIRECT_MAX_C;
+    const ptrdiff_t tile = fnn_conv_tile_rows(k, sizeof(FNN_T));
     const ptrdiff_t k2 = transposed ? g->kh * g->kw * f : 0;
     /* every piece a whole number of 64-byte lane vectors, from a 64-byte aligned start:
      * the accumulators are loaded and stored once per pixel and window term, and a
@@ -268,7 +273,9 @@ static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, cons
     const ptrdiff_t dz_n = act != FNN_ACT_LINEAR ? (most * ohwf + L - 1) / L * L : 0;
     /* dx's band: KH rows of the transposed forward's output width (W) */
     const ptrdiff_t band_n = transposed ? g->kh * ((g->w - 1) + g->kw) * f : 0;
-    const ptrdiff_t per_thread = g->ow * L + xpad_n + dz_n + band_n; /* dzpad, xpad, dz, band */
+    const ptrdiff_t dcols_n = via_gemm ? tile * k : 0;
+    /* dzpad, xpad, dz, band, dcols */
+    const ptrdiff_t per_thread = g->ow * L + xpad_n + dz_n + band_n + dcols_n;
     const int isa = fnn_direct_isa();
     const int nt = fnn_conv_threads(2.0 * (double)(g->n * ohwf) * (double)k
                                         * (dx ? 2.0 : 1.0),
@@ -281,6 +288,7 @@ static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, cons
     FNN_T *wpad, *wt, *accs, *thr;
     fnn_conv_geom gt;
     ptrdiff_t ci, e, l, cj;
+    int failed = 0;
     if (!scratch)
         return FNN_NO_MEMORY;
     wpad = (FNN_T *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
@@ -303,11 +311,12 @@ static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, cons
     for (e = 0; e < nchunks * per_chunk; ++e)
         accs[e] = 0;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1) reduction(| : failed)
 #endif
     for (ci = 0; ci < nchunks; ++ci) {
         FNN_T *dzpad = thr + (ptrdiff_t)fnn_conv_thread_num() * per_thread;
         FNN_T *xpad = dzpad + g->ow * L, *dzbuf = xpad + xpad_n, *band = dzbuf + dz_n;
+        FNN_T *dcols = band + band_n;
         FNN_T *acc = accs + ci * per_chunk;
         const ptrdiff_t img0 = g->n * ci / nchunks, img1 = g->n * (ci + 1) / nchunks;
         const FNN_T *dz = dy + img0 * ohwf;
@@ -317,8 +326,23 @@ static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, cons
                                     (img1 - img0) * ohwf, 1);
             dz = dzbuf;
         }
-        FNN_F(fnn_direct_images)(isa, g, x, wpad, dz, img0, img1, transposed ? NULL : dx,
-                                 acc, acc + k * L, xpad, dzpad);
+        FNN_F(fnn_direct_images)(isa, g, x, wpad, dz, img0, img1,
+                                 transposed || via_gemm ? NULL : dx, acc, acc + k * L, xpad,
+                                 dzpad);
+        if (via_gemm) {
+            const ptrdiff_t p_end = img1 * g->oh * g->ow;
+            ptrdiff_t p0;
+            for (r = img0 * image; r < img1 * image; ++r)
+                dx[r] = 0;
+            for (p0 = img0 * g->oh * g->ow; p0 < p_end; p0 += tile) {
+                const ptrdiff_t rows = p_end - p0 < tile ? p_end - p0 : tile;
+                /* dcols = dz @ w^T: (rows x f) @ (f x k), then col2im */
+                failed |= FNN_F(fnn_gemm)(rows, k, f, dz + (p0 - img0 * g->oh * g->ow) * f,
+                                          f, 1, w, 1, f, dcols, k, 1, 0, NULL,
+                                          FNN_ACT_LINEAR, 0, 1) != FNN_OK;
+                FNN_F(fnn_col2im_add)(g, dcols, p0, p0 + rows, dx);
+            }
+        }
         if (transposed) {
             gt.n = img1 - img0;
             for (r = 0; r < (img1 - img0) * g->h; ++r)
@@ -339,7 +363,7 @@ static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, cons
         }
     }
     free(scratch);
-    return FNN_OK;
+    return failed ? FNN_NO_MEMORY : FNN_OK;
 }
 
 fnn_status FNN_F(fnn_conv2d_forward)(const fnn_conv_geom *g, const FNN_T *x,
