@@ -1,4 +1,5 @@
-/* The direct convolution for few channels (direct_tmpl.h), one copy per instruction set:
+/* The direct convolution for few channels (direct_tmpl.h; the selection rule is in
+ * conv.c), one copy per instruction set:
  * _portable (conv.c, the baseline build), _avx2 (direct_avx2.c) and _avx512
  * (direct_avx512.c), each for float32 and float64.  conv_tmpl.h picks the copy that
  * matches the GEMM's kernel (so FASTNN_DISABLE_SIMD and FASTNN_GEMM_KERNEL choose for

@@ -1,4 +1,4 @@
-/* The direct convolution for few channels (C <= 4, F <= 16, no dilation: LeNet's conv1),
+/* The direct convolution for few channels (F <= 16, C <= 16, no dilation: LeNet's convs),
  * written once for both dtypes and compiled once per instruction set: conv.c includes it
  * for the portable build, direct_avx2.c and direct_avx512.c under -mavx2 -mfma and
  * -mavx512f.  The includer defines FNN_DIRECT_SUFFIX(name) (name with the set's suffix)
