@@ -286,7 +286,7 @@ static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, cons
             * sizeof(FNN_T)
         + 64);
     FNN_T *wpad, *wt, *accs, *thr;
-    fnn_conv_geom gt;
+    fnn_conv_geom gt = *g; /* the transposed forward's geometry, set below */
     ptrdiff_t ci, e, l, cj;
     int failed = 0;
     if (!scratch)
@@ -298,7 +298,6 @@ static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, cons
     FNN_F(fnn_direct_pack)(g, w, NULL, wpad);
     if (transposed) { /* dx = conv(dz, flipped w^T), stride 1, pads KH-1-top, KW-1-left */
         FNN_F(fnn_direct_pack_transposed)(g, w, wt);
-        gt = *g;
         gt.h = g->oh;
         gt.w = g->ow;
         gt.c = f;
@@ -344,9 +343,10 @@ static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, cons
             }
         }
         if (transposed) {
-            gt.n = img1 - img0;
+            fnn_conv_geom gc = gt; /* this chunk's images (a copy: gt is shared) */
+            gc.n = img1 - img0;
             for (r = 0; r < (img1 - img0) * g->h; ++r)
-                FNN_F(fnn_direct_row)(isa, &gt, dz, wt, wt + k2 * L, r,
+                FNN_F(fnn_direct_row)(isa, &gc, dz, wt, wt + k2 * L, r,
                                       dx + img0 * image + r * g->w * g->c, band);
         }
     }
