@@ -25,7 +25,26 @@ void FNN_F(fnn_pool2d_forward)(const fnn_conv_geom *g, int mode, const FNN_T *x,
         for (ow = 0; ow < g->ow; ++ow) {
             FNN_T *yo = y + (r * g->ow + ow) * c;
             fnn_pool_window(g, oh, ow, &win);
-            if (mode == FNN_POOL_MAX) {
+            if (mode == FNN_POOL_MAX && g->kh == 2 && g->kw == 2 && win.i_lo == 0
+                && win.i_hi == 2 && win.j_lo == 0 && win.j_hi == 2) {
+                /* a whole 2x2 window (LeNet's): as a tree, (cell 0 vs 1) and (2 vs 3)
+                 * independent, then the later pair only when strictly greater (or a
+                 * NaN over a number): the same first maximum as the walk in order,
+                 * each channel's values in registers, written once */
+                int *restrict io = index + (r * g->ow + ow) * c;
+                const FNN_T *restrict s0 = xn + (win.ih0 * g->w + win.iw0) * c;
+                const FNN_T *restrict s2 = s0 + g->w * c;
+                for (q = 0; q < c; ++q) {
+                    const FNN_T v0 = s0[q], v1 = s0[c + q], v2 = s2[q], v3 = s2[c + q];
+                    const int t1 = (v1 > v0) | ((v1 != v1) & (v0 == v0));
+                    const int t3 = (v3 > v2) | ((v3 != v3) & (v2 == v2));
+                    const FNN_T m01 = FNN_F(fnn_pool_select)(0 - (uint64_t)t1, v1, v0);
+                    const FNN_T m23 = FNN_F(fnn_pool_select)(0 - (uint64_t)t3, v3, v2);
+                    const int t = (m23 > m01) | ((m23 != m23) & (m01 == m01));
+                    yo[q] = FNN_F(fnn_pool_select)(0 - (uint64_t)t, m23, m01);
+                    io[q] = t ? 2 + t3 : t1;
+                }
+            } else if (mode == FNN_POOL_MAX) {
                 int *restrict io = index + (r * g->ow + ow) * c;
                 FNN_T *restrict ym = yo;
                 const int cell0 = (int)(win.i_lo * g->kw + win.j_lo);

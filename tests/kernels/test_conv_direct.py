@@ -223,6 +223,17 @@ def test_max_pool_nan_rule(dtype):
     want, want_index = NUMPY.pool2d_forward(x, **geom, mode="max")
     np.testing.assert_array_equal(index, want_index)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    # every pattern of NaNs and ties over whole 2x2 windows (the tree-ordered path) and
+    # clipped ones ('same' padding on an odd size)
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, (4, 9, 11, 7)).astype(dtype)
+    x[rng.random(x.shape) < 0.3] = np.nan
+    for pads in [(0, 0, 0, 0), (0, 1, 0, 1)]:
+        geom = dict(pool_size=(2, 2), strides=(2, 2), pads=pads)
+        y, index = NATIVE.pool2d_forward(x, **geom, mode="max")
+        want, want_index = NUMPY.pool2d_forward(x, **geom, mode="max")
+        np.testing.assert_array_equal(index, want_index)
+        np.testing.assert_array_equal(y, want)  # NaNs compare equal here
 
 
 def test_tiled_backward_refuses_bad_indices():
