@@ -110,19 +110,19 @@
  * model 2 (Zen 5, AVX-512 kernel), on a shared 2-core machine (load 2-5):
  *
  *                                   before    after
- *   conv1 28x28x1->6 5x5 fwd        0.947    0.351   direct
- *   conv1 bwd (no dx)               0.985    0.504   direct dw, db
- *   pool 28x28x6 fwd                1.145    0.234   selects (0.14 with the 2x2 tree,
- *                                                    best of 5 x 200 calls, 3 runs)
- *   pool 28x28x6 bwd                0.327    0.102   tiled table store
- *   conv2 14x14x6->16 5x5 fwd       0.517    0.287   direct (F = 16: every lane used)
- *   conv2 bwd (with dx)             0.730    0.715   direct dw, GEMM dx (0.49 -> 0.42 in
+ *   conv1 28x28x1->6 5x5 fwd        0.947    0.349   direct
+ *   conv1 bwd (no dx)               0.985    0.467   direct dw, db
+ *   pool 28x28x6 fwd                1.145    0.142   selects, the 2x2 tree
+ *   pool 28x28x6 bwd                0.327    0.097   tiled table store
+ *   conv2 14x14x6->16 5x5 fwd       0.517    0.283   direct (F = 16: every lane used)
+ *   conv2 bwd (with dx)             0.730    0.697   direct dw, GEMM dx (0.49 -> 0.42 in
  *                                                    a 50-call loop, best of 3)
- *   pool 10x10x16 fwd / bwd         0.337 / 0.117    0.040 / 0.029
- *   sum of the eight                5.105    2.262
+ *   pool 10x10x16 fwd / bwd         0.337 / 0.117    0.026 / 0.027
+ *   sum of the eight                5.105    2.088
  *
  *   The whole training step (Sequential.fit over 16 batches of 64, Adam, 1 thread,
- *   thread CPU per step, best of 7): 5.44 ms before, 2.69 ms after.
+ *   thread CPU per step, best of 7, three runs alternating with main): 5.36 ms before,
+ *   2.53 ms after (2.1x).
  * - Not done: conv2's dx through the transposed direct forward fills only C = 6 of 16
  *   lanes (0.78 ms, slower than the GEMM's dx); two pixels per vector, or F-major dx,
  *   would fix it.  Max pooling for C < 16 is not vectorised (a 2x2-specialised or
