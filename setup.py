@@ -69,8 +69,8 @@ NATIVE_EXTENSIONS = [
         "pyx": "fastnn/_native/_conv.pyx",
         "c": ["csrc/conv/conv.c", "csrc/gemm/gemm.c", "csrc/gemm/ukernel_ref.c",
               "csrc/activations.c"],
-        "avx2": ["csrc/gemm/ukernel_avx2.c"],
-        "avx512": ["csrc/gemm/ukernel_avx512.c"],
+        "avx2": ["csrc/gemm/ukernel_avx2.c", "csrc/conv/direct_avx2.c"],
+        "avx512": ["csrc/gemm/ukernel_avx512.c", "csrc/conv/direct_avx512.c"],
     },
     {
         "name": "fastnn._native._optimizers",

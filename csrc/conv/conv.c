@@ -1,7 +1,8 @@
 /* Convolution and pooling on channels-last images: the kernels behind NativeOps'
  * conv2d_forward / conv2d_backward / pool2d_forward / pool2d_backward.
  *
- * Design
+ * Design (the direct path for few channels, which takes LeNet's convolutions, is the
+ * second part below)
  * - Forward is im2col tile by tile into the GEMM (csrc/gemm).  The output pixels,
  *   numbered flat over (N, OH, OW), are cut into tiles of T rows; a thread copies the
  *   patches of one tile into its own T x (KH*KW*C) buffer and multiplies it by the
@@ -29,7 +30,7 @@
  *   channels.  Max keeps an int32 argmax per output (the first maximum; padded cells are
  *   never read); average divides by the count of real cells, as TF/Keras.
  *
- * What was tried and measured: callgrind instructions per call, 1 thread, float32,
+ * What was tried and measured on the im2col path: callgrind instructions per call, 1 thread, float32,
  * batch 64, `python benchmarks/profile_conv.py --model lenet --callgrind` (each primitive
  * counted alone with --toggle-collect on its C entry; the machine was shared, so no
  * wall-clock figure is quoted):
@@ -51,27 +52,88 @@
  *   the segment, so a 5-float run is two overlapping 16-byte moves.  im2col + copies
  *   fell from ~62.7M to ~19.0M over three conv1 calls and one conv2 call.  Backward
  *   gains the same (it re-runs im2col per tile).
- * - Not done, measured where the rest goes: for conv1 forward the GEMM itself is now
- *   most of the count (over three conv1 calls and one conv2 call: macro kernel 20.3M,
- *   micro-kernel 12.4M, packing 8.2M, the epilogue's activation 4.6M):
- *   F = 6 fills 6 of the micro-kernel's 16 columns, so an edge path runs every tile.
- *   A direct kernel for C=1 / F=6 (or packing patches straight into the GEMM's panels,
- *   an implicit GEMM) would remove the copy and the edge waste; both need the GEMM's
- *   packing interface (csrc/gemm, not this file's to change).  conv2's backward is
- *   half micro-kernel (GEMMs with k = tile rows) and ~9M in the chunk body (col2im
- *   adds and db's column sums), left as they are.
- * - Tried and dropped: max pooling's compare-and-update as branch-free selects
- *   (take = v > m | NaN rule; y = take ? v : m; index likewise).  Three 28x28x6 pools
- *   and one 10x10x16 went from 16.3M to 19.2M instructions: with C = 6 the loop is
- *   not vectorised and the selects cost more than the well-predicted branch.  By
- *   thread CPU time LeNet's first pool (~1.0 ms) is now above conv1's forward (~0.8
- *   ms); pooling is the next thing to look at (a C-specialised or vectorised-over-
- *   pixels max).
+ * - Then (the next biggest by that profile): for conv1 forward the GEMM itself was
+ *   most of the count (F = 6 fills 6 of the micro-kernel's 16 columns, an edge path
+ *   every tile), and by thread CPU time LeNet's first pool (~1.0 ms) was above conv1's
+ *   forward.  Both were taken up next (below).
+ *
+ * The direct path (direct_tmpl.h; direct.h; one template compiled three times:
+ * portable in this file, direct_avx2.c under -mavx2 -mfma, direct_avx512.c under
+ * -mavx512f; the copy that runs is the one matching the GEMM's kernel, fnn_direct_isa,
+ * so CPUID, FASTNN_DISABLE_SIMD and FASTNN_GEMM_KERNEL choose for both; never
+ * -march=native).
+ * - Selection rule (fnn_conv_direct_ok / fnn_conv_direct_backward_ok, inside the
+ *   existing entries, so NativeOps and the layers do not change): F <= 16 (the output
+ *   channels are one 16-lane vector), C <= 16, no dilation.  Forward: y = conv + b
+ *   per output row, the activation then applied in place (the GEMM epilogue's kernel).
+ *   Backward: dw and db direct; dx for C <= 4 as the direct forward of dz by the
+ *   flipped, transposed kernel (stride 1, pads <= K-1) or else a scalar scatter, for
+ *   C > 4 by the GEMM path's dz w^T + col2im.  Everything else is im2col + GEMM.
+ * - Forward: each output row's KH input rows are copied into a zero-padded band, so
+ *   every pixel is interior; 8 pixels at a time keep 8 accumulators (one vector each)
+ *   in registers, one broadcast x times one kernel-row vector per window term.  Border
+ *   pixels computed singly (one latency-bound FMA chain) cost more than the 24
+ *   interior pixels of a 'same' conv1 row; the band removed them.  Accumulators as C
+ *   arrays (GCC vectorised the lane loop but kept the 8 x 16 block in memory and
+ *   copied outputs with memcpy calls) measured 1.01 ms; the lane-vector helpers keep
+ *   them in registers.
+ * - Backward dw: term-major.  Per output row, blocks of 8 window terms accumulate over
+ *   the row's pixels in registers, then join the chunk's padded dw; the image is first
+ *   copied with its padding as zeros.  Pixel-major (dw rows loaded, FMA'd, stored per
+ *   pixel and term) measured 1.1-1.6 ms for conv1; with its accumulators 16-byte
+ *   aligned (vectors split over cache lines) 2.6 ms; dz spread to lanes by scalar
+ *   stores read back as a vector (a missed store forwarding) cost 40% more.
+ * - Determinism: a forward output starts from its bias and adds its window terms in
+ *   (i, j, c) order, whatever the thread or its block (a pixel computed twice by the
+ *   moved-back last block gets the same value).  Backward keeps the GEMM path's chunks
+ *   (from N only); each chunk's sums run in pixel order, and the chunks are added in
+ *   order.  Results differ from the GEMM path's by rounding only (other orders, FMA).
+ * - Max pooling forward (pool_tmpl.h): the window's cells outer, the C channels inner
+ *   (C independent chains), the compare-and-update as bit selects (fnn_pool_select:
+ *   GCC turned `take ? v : m` into a branch, which mispredicts about once a window on
+ *   real data).  Channel-outer with selects made one long chain per channel, no
+ *   faster.  (An earlier try of selects counted more instructions, 16.3M -> 19.2M, and
+ *   was dropped on that count; by time the selects win.)  A whole 2x2 window (LeNet's)
+ *   is a tree: cells (0 vs 1) and (2 vs 3) independent, then the later pair only when
+ *   strictly greater (or a NaN over a number), the same first maximum, each channel's
+ *   values in registers and written once: 0.23 -> 0.14 ms for 28x28x6.
+ * - Max pooling backward with stride == pool size (windows tile the image: each cell in
+ *   at most one window): dx zeroed, then each dy stored (not added) to its argmax cell
+ *   through a table of window offsets, no division by KW per value; the index check
+ *   skips the division for windows wholly inside the image (one unsigned compare).
+ *   Writing every covered cell once (dy or 0 by a select) without the zeroing measured
+ *   0.52 ms against 0.34 (4 unvectorised writes per dy at C = 6); by a `? :` that GCC
+ *   made a branch, 1.3 ms.
+ *
+ * Measured: thread CPU time per call, 1 thread, float32, batch 64, best of 5 samples in
+ * each of 3 runs (`python benchmarks/profile_conv.py --model lenet`), AMD EPYC family 26
+ * model 2 (Zen 5, AVX-512 kernel), on a shared 2-core machine (load 2-5):
+ *
+ *                                   before    after
+ *   conv1 28x28x1->6 5x5 fwd        0.947    0.349   direct
+ *   conv1 bwd (no dx)               0.985    0.467   direct dw, db
+ *   pool 28x28x6 fwd                1.145    0.142   selects, the 2x2 tree
+ *   pool 28x28x6 bwd                0.327    0.097   tiled table store
+ *   conv2 14x14x6->16 5x5 fwd       0.517    0.283   direct (F = 16: every lane used)
+ *   conv2 bwd (with dx)             0.730    0.697   direct dw, GEMM dx (0.49 -> 0.42 in
+ *                                                    a 50-call loop, best of 3)
+ *   pool 10x10x16 fwd / bwd         0.337 / 0.117    0.026 / 0.027
+ *   sum of the eight                5.105    2.088
+ *
+ *   The whole training step (Sequential.fit over 16 batches of 64, Adam, 1 thread,
+ *   thread CPU per step, best of 7, three runs alternating with main): 5.36 ms before,
+ *   2.53 ms after (2.1x).
+ * - Not done: conv2's dx through the transposed direct forward fills only C = 6 of 16
+ *   lanes (0.78 ms, slower than the GEMM's dx); two pixels per vector, or F-major dx,
+ *   would fix it.  Max pooling for C < 16 is not vectorised (a 2x2-specialised or
+ *   pixels-in-lanes kernel is next there).  In the whole step the rest is the dense
+ *   layers, Adam and per-layer Python (~18% of the samples in libpython).
  *
  * The GEMM is linked into this extension as its own copy (setup.py), so _gemm's test
  * hooks (select_table, select_kernel) do not reach it; it picks its kernel and table at
  * import the same way (fnn_gemm_init, called by _conv.pyx).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +144,14 @@
 #include "../activations.h"
 #include "../gemm/gemm.h"
 #include "conv.h"
+#include "direct.h"
+
+#ifndef FNN_HAVE_AVX2_BUILD
+#define FNN_HAVE_AVX2_BUILD 0
+#endif
+#ifndef FNN_HAVE_AVX512_BUILD
+#define FNN_HAVE_AVX512_BUILD 0
+#endif
 
 /* Bytes of one thread's patch tile: comfortably inside L2 next to the kernel matrix the
  * GEMM streams, large enough that a tile is many micro-kernel rows. */
@@ -213,6 +283,29 @@ static int fnn_conv_is_pointwise(const fnn_conv_geom *g)
            && g->pad_left == 0 && g->oh == g->h && g->ow == g->w;
 }
 
+/* a where mask is all ones, b where it is zero, on the bits: max pooling's select.  GCC
+ * turned `take ? v : m` on floats into a compare and branch, which mispredicts about
+ * once a window on real data; integer bit operations stay branch-free. */
+static inline float fnn_pool_select_f32(uint32_t mask, float a, float b)
+{
+    uint32_t ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    ia = (ia & mask) | (ib & ~mask);
+    memcpy(&a, &ia, sizeof a);
+    return a;
+}
+
+static inline double fnn_pool_select_f64(uint64_t mask, double a, double b)
+{
+    uint64_t ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    ia = (ia & mask) | (ib & ~mask);
+    memcpy(&a, &ia, sizeof a);
+    return a;
+}
+
 /* The real cells of one pooling window: the window starts at input cell (ih0, iw0) and
  * its rows i_lo..i_hi-1, columns j_lo..j_hi-1 lie inside the image. */
 typedef struct {
@@ -228,6 +321,64 @@ static inline void fnn_pool_window(const fnn_conv_geom *g, ptrdiff_t oh, ptrdiff
     win->i_hi = g->h - win->ih0 < g->kh ? g->h - win->ih0 : g->kh;
     win->j_lo = win->iw0 < 0 ? -win->iw0 : 0;
     win->j_hi = g->w - win->iw0 < g->kw ? g->w - win->iw0 : g->kw;
+}
+
+/* The direct convolution's portable copy (direct_tmpl.h on direct_vec_portable.h's
+ * lane vectors); the SIMD copies are direct_avx2.c and direct_avx512.c. */
+#include "direct_vec_portable.h"
+#define FNN_DIRECT_SUFFIX(name) FNN_DIRECT_PASTE(name, _portable)
+#define FNN_TEMPLATE "conv/direct_tmpl.h"
+#include "../fnn_instantiate.h"
+#undef FNN_DIRECT_SUFFIX
+
+/* Which copy of the direct convolution runs: the one matching the GEMM's kernel, so
+ * FASTNN_DISABLE_SIMD / FASTNN_GEMM_KERNEL choose for both and the CPU checks are the
+ * GEMM's.  0 portable, 1 AVX2 + FMA, 2 AVX-512F. */
+static int fnn_direct_isa(void)
+{
+    const char *k = fnn_gemm_kernel_name();
+#if FNN_HAVE_AVX512_BUILD
+    if (strcmp(k, "avx512") == 0)
+        return 2;
+#endif
+#if FNN_HAVE_AVX2_BUILD
+    if (strcmp(k, "avx2-fma") == 0)
+        return 1;
+#endif
+    (void)k;
+    return 0;
+}
+
+/* The direct path's selection rule (the design block above says why):
+ * - forward: an output channel vector that fits FNN_DIRECT_LANES (F <= 16), C <= 16 (a
+ *   window term is one vector FMA, however short the GEMM's inner dimension would be),
+ *   no dilation;
+ * - backward: the same shapes; dw and db direct; dx for C <= 4 as the direct forward of
+ *   dz by the transposed kernel (stride 1, fnn_conv_direct_transposed_ok) or else
+ *   scattered by scalar dot products, for C > 4 as the GEMM path's dz w^T + col2im (the
+ *   transposed forward fills only C of the 16 lanes: LeNet's conv2, C = 6, took 0.78 ms
+ *   that way against the GEMM path's 0.73). */
+static int fnn_conv_direct_ok(const fnn_conv_geom *g, int backward)
+{
+    (void)backward;
+    return g->c <= FNN_DIRECT_MAX_C_FWD && g->f <= FNN_DIRECT_LANES && g->dh == 1
+           && g->dw == 1;
+}
+
+/* dx as a stride-1 direct forward of dz: needs stride 1 and pads no wider than the
+ * kernel minus one (the transposed convolution's pads KH-1-top, KW-1-left >= 0). */
+static int fnn_conv_direct_transposed_ok(const fnn_conv_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && g->pad_top <= g->kh - 1 && g->pad_left <= g->kw - 1
+           && g->c <= FNN_DIRECT_LANES;
+}
+
+static int fnn_conv_direct_backward_ok(const fnn_conv_geom *g, int has_dx)
+{
+    if (!fnn_conv_direct_ok(g, 1))
+        return 0;
+    (void)has_dx; /* every dx has a route (conv_tmpl.h's fnn_conv2d_backward_direct) */
+    return 1;
 }
 
 #define FNN_TEMPLATE "conv/conv_tmpl.h"

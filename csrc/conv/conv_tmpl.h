@@ -126,6 +126,246 @@ static void FNN_F(fnn_col2im_add)(const fnn_conv_geom *g, const FNN_T *cols, ptr
     }
 }
 
+/* ---- The direct path (C <= 4, F <= 16, no dilation; selection rule in conv.c). ---- */
+
+/* The kernel (K x F) as K rows of FNN_DIRECT_LANES values, zeros past F, then the bias
+ * the same way (zeros without one).  OUT wpad[(K + 1) * LANES]. */
+static void FNN_F(fnn_direct_pack)(const fnn_conv_geom *g, const FNN_T *w, const FNN_T *b,
+                                   FNN_T *wpad)
+{
+    const ptrdiff_t k = g->kh * g->kw * g->c, f = g->f;
+    ptrdiff_t r, l;
+    for (r = 0; r <= k; ++r)
+        for (l = 0; l < FNN_DIRECT_LANES; ++l)
+            wpad[r * FNN_DIRECT_LANES + l] =
+                l >= f ? 0 : r < k ? w[r * f + l] : b ? b[l] : 0;
+}
+
+static void FNN_F(fnn_direct_row)(int isa, const fnn_conv_geom *g, const FNN_T *x,
+                                  const FNN_T *wpad, const FNN_T *bpad, ptrdiff_t r,
+                                  FNN_T *y_row, FNN_T *band)
+{
+#if FNN_HAVE_AVX512_BUILD
+    if (isa == 2) {
+        FNN_DIRECT_PASTE(FNN_F(fnn_direct_forward_row), _avx512)(g, x, wpad, bpad, r, y_row, band);
+        return;
+    }
+#endif
+#if FNN_HAVE_AVX2_BUILD
+    if (isa == 1) {
+        FNN_DIRECT_PASTE(FNN_F(fnn_direct_forward_row), _avx2)(g, x, wpad, bpad, r, y_row, band);
+        return;
+    }
+#endif
+    (void)isa;
+    FNN_DIRECT_PASTE(FNN_F(fnn_direct_forward_row), _portable)(g, x, wpad, bpad, r, y_row, band);
+}
+
+static void FNN_F(fnn_direct_images)(int isa, const fnn_conv_geom *g, const FNN_T *x,
+                                     const FNN_T *wpad, const FNN_T *dz, ptrdiff_t img0,
+                                     ptrdiff_t img1, FNN_T *dx, FNN_T *dwacc, FNN_T *dbacc,
+                                     FNN_T *xpad, FNN_T *dzpad)
+{
+#if FNN_HAVE_AVX512_BUILD
+    if (isa == 2) {
+        FNN_DIRECT_PASTE(FNN_F(fnn_direct_backward_images), _avx512)(
+            g, x, wpad, dz, img0, img1, dx, dwacc, dbacc, xpad, dzpad);
+        return;
+    }
+#endif
+#if FNN_HAVE_AVX2_BUILD
+    if (isa == 1) {
+        FNN_DIRECT_PASTE(FNN_F(fnn_direct_backward_images), _avx2)(
+            g, x, wpad, dz, img0, img1, dx, dwacc, dbacc, xpad, dzpad);
+        return;
+    }
+#endif
+    (void)isa;
+    FNN_DIRECT_PASTE(FNN_F(fnn_direct_backward_images), _portable)(
+        g, x, wpad, dz, img0, img1, dx, dwacc, dbacc, xpad, dzpad);
+}
+
+/* Forward: threads split the output rows (n, oh); each row is convolved, then its
+ * activation applied in place while it is in cache (the kernel used by the GEMM's
+ * epilogue).  Every output has one summation order (direct_tmpl.h), so the result does
+ * not depend on the thread count. */
+static fnn_status FNN_F(fnn_conv2d_forward_direct)(const fnn_conv_geom *g, const FNN_T *x,
+                                                   const FNN_T *w, const FNN_T *b, FNN_T *y,
+                                                   int act, FNN_T alpha, int nthreads)
+{
+    const ptrdiff_t k = g->kh * g->kw * g->c, rows = g->n * g->oh, owf = g->ow * g->f;
+    const int isa = fnn_direct_isa();
+    const int nt = fnn_conv_threads(2.0 * (double)rows * (double)owf * (double)k, rows,
+                                    nthreads);
+    const ptrdiff_t band_n = FNN_DIRECT_BAND_SIZE(g);
+    void *block = malloc(((size_t)(k + 1) * FNN_DIRECT_LANES + (size_t)nt * (size_t)band_n)
+                             * sizeof(FNN_T)
+                         + 64);
+    FNN_T *wpad;
+    ptrdiff_t r;
+    if (!block)
+        return FNN_NO_MEMORY;
+    wpad = (FNN_T *)(((uintptr_t)block + 63) & ~(uintptr_t)63); /* whole-line vectors */
+    FNN_F(fnn_direct_pack)(g, w, b, wpad);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (r = 0; r < rows; ++r) {
+        FNN_T *band = wpad + (k + 1) * FNN_DIRECT_LANES
+                      + (ptrdiff_t)fnn_conv_thread_num() * band_n;
+        FNN_F(fnn_direct_row)(isa, g, x, wpad, wpad + k * FNN_DIRECT_LANES, r, y + r * owf,
+                              band);
+        if (act != FNN_ACT_LINEAR)
+            FNN_F(fnn_act_forward_inplace)(act, alpha, y + r * owf, owf);
+    }
+    free(block);
+    return FNN_OK;
+}
+
+/* The transposed kernel for dx as a direct forward (stride 1): row (i', j', f) of wt
+ * holds w[KH-1-i', KW-1-j', :, f] over the lanes (C <= 16 of them), then a zero bias
+ * row.  OUT wt[(KH*KW*F + 1) * LANES]. */
+static void FNN_F(fnn_direct_pack_transposed)(const fnn_conv_geom *g, const FNN_T *w,
+                                              FNN_T *wt)
+{
+    const ptrdiff_t c = g->c, f = g->f, k2 = g->kh * g->kw * f;
+    ptrdiff_t i, j, fi, q;
+    for (q = 0; q < (k2 + 1) * FNN_DIRECT_LANES; ++q)
+        wt[q] = 0;
+    for (i = 0; i < g->kh; ++i)
+        for (j = 0; j < g->kw; ++j)
+            for (fi = 0; fi < f; ++fi)
+                for (q = 0; q < c; ++q)
+                    wt[((i * g->kw + j) * f + fi) * FNN_DIRECT_LANES + q] =
+                        w[(((g->kh - 1 - i) * g->kw + (g->kw - 1 - j)) * c + q) * f + fi];
+}
+
+/* Backward: the batch in fnn_conv_chunks(N) chunks of whole images as the GEMM path.  A
+ * chunk computes its dz = dy * act'(y) in one call, adds its pixels in order into its
+ * own padded dw / db accumulators, which are then summed in chunk order (one order
+ * whatever the thread count), and writes dx for its images: with stride 1 as the
+ * direct forward of dz by the flipped, transposed kernel (F input channels, C <= 16
+ * output lanes; fnn_conv_direct_transposed_ok), else by the scalar scatter (C <= 4). */
+static fnn_status FNN_F(fnn_conv2d_backward_direct)(const fnn_conv_geom *g, const FNN_T *x,
+                                                    const FNN_T *w, const FNN_T *y,
+                                                    const FNN_T *dy, int act, FNN_T alpha,
+                                                    FNN_T *dx, FNN_T *dw, FNN_T *db,
+                                                    int nthreads)
+{
+    const ptrdiff_t k = g->kh * g->kw * g->c, f = g->f, L = FNN_DIRECT_LANES;
+    const ptrdiff_t ohwf = g->oh * g->ow * f, image = g->h * g->w * g->c;
+    const ptrdiff_t nchunks = fnn_conv_chunks(g->n);
+    const ptrdiff_t most = (g->n + nchunks - 1) / nchunks; /* images in a chunk, at most */
+    /* dx's route (conv.c's selection rule): C <= 4 the transposed direct forward or the
+     * scalar scatter; C > 4 the GEMM path's dcols = dz w^T tile by tile, then col2im */
+    const int transposed = dx != NULL && g->c <= FNN_DIRECT_MAX_C
+                           && fnn_conv_direct_transposed_ok(g);
+    const int via_gemm = dx != NULL && g->c > FNN_DIRECT_MAX_C;
+    const ptrdiff_t tile = fnn_conv_tile_rows(k, sizeof(FNN_T));
+    const ptrdiff_t k2 = transposed ? g->kh * g->kw * f : 0;
+    /* every piece a whole number of 64-byte lane vectors, from a 64-byte aligned start:
+     * the accumulators are loaded and stored once per pixel and window term, and a
+     * vector split over two cache lines made the backward 5x slower (2.6 ms against
+     * 0.5 ms for conv1, thread CPU, Zen 5) */
+    const ptrdiff_t per_chunk = (k + 1) * L; /* dw rows, then db */
+    const ptrdiff_t hp = (g->oh - 1) * g->sh + g->kh, wp = (g->ow - 1) * g->sw + g->kw;
+    const ptrdiff_t xpad_n = (hp * wp * g->c + L - 1) / L * L; /* one padded image */
+    const ptrdiff_t dz_n = act != FNN_ACT_LINEAR ? (most * ohwf + L - 1) / L * L : 0;
+    /* dx's band: KH rows of the transposed forward's output width (W) */
+    const ptrdiff_t band_n = transposed ? g->kh * ((g->w - 1) + g->kw) * f : 0;
+    const ptrdiff_t dcols_n = via_gemm ? tile * k : 0;
+    /* dzpad, xpad, dz, band, dcols */
+    const ptrdiff_t per_thread = g->ow * L + xpad_n + dz_n + band_n + dcols_n;
+    const int isa = fnn_direct_isa();
+    const int nt = fnn_conv_threads(2.0 * (double)(g->n * ohwf) * (double)k
+                                        * (dx ? 2.0 : 1.0),
+                                    nchunks, nthreads);
+    FNN_T *scratch = (FNN_T *)malloc(
+        ((size_t)(k + 1 + (transposed ? k2 + 1 : 0)) * (size_t)L
+         + (size_t)nchunks * (size_t)per_chunk + (size_t)nt * (size_t)per_thread)
+            * sizeof(FNN_T)
+        + 64);
+    FNN_T *wpad, *wt, *accs, *thr;
+    fnn_conv_geom gt = *g; /* the transposed forward's geometry, set below */
+    ptrdiff_t ci, e, l, cj;
+    int failed = 0;
+    if (!scratch)
+        return FNN_NO_MEMORY;
+    wpad = (FNN_T *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    wt = wpad + (k + 1) * L;
+    accs = wt + (transposed ? k2 + 1 : 0) * L;
+    thr = accs + nchunks * per_chunk;
+    FNN_F(fnn_direct_pack)(g, w, NULL, wpad);
+    if (transposed) { /* dx = conv(dz, flipped w^T), stride 1, pads KH-1-top, KW-1-left */
+        FNN_F(fnn_direct_pack_transposed)(g, w, wt);
+        gt.h = g->oh;
+        gt.w = g->ow;
+        gt.c = f;
+        gt.f = g->c;
+        gt.oh = g->h;
+        gt.ow = g->w;
+        gt.pad_top = g->kh - 1 - g->pad_top;
+        gt.pad_left = g->kw - 1 - g->pad_left;
+    }
+    for (e = 0; e < nchunks * per_chunk; ++e)
+        accs[e] = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1) reduction(| : failed)
+#endif
+    for (ci = 0; ci < nchunks; ++ci) {
+        FNN_T *dzpad = thr + (ptrdiff_t)fnn_conv_thread_num() * per_thread;
+        FNN_T *xpad = dzpad + g->ow * L, *dzbuf = xpad + xpad_n, *band = dzbuf + dz_n;
+        FNN_T *dcols = band + band_n;
+        FNN_T *acc = accs + ci * per_chunk;
+        const ptrdiff_t img0 = g->n * ci / nchunks, img1 = g->n * (ci + 1) / nchunks;
+        const FNN_T *dz = dy + img0 * ohwf;
+        ptrdiff_t r;
+        if (act != FNN_ACT_LINEAR) { /* dz = dy * act'(y) for the chunk's images */
+            FNN_F(fnn_act_backward)(act, alpha, dz, y + img0 * ohwf, NULL, dzbuf,
+                                    (img1 - img0) * ohwf, 1);
+            dz = dzbuf;
+        }
+        FNN_F(fnn_direct_images)(isa, g, x, wpad, dz, img0, img1,
+                                 transposed || via_gemm ? NULL : dx, acc, acc + k * L, xpad,
+                                 dzpad);
+        if (via_gemm) {
+            const ptrdiff_t p_end = img1 * g->oh * g->ow;
+            ptrdiff_t p0;
+            for (r = img0 * image; r < img1 * image; ++r)
+                dx[r] = 0;
+            for (p0 = img0 * g->oh * g->ow; p0 < p_end; p0 += tile) {
+                const ptrdiff_t rows = p_end - p0 < tile ? p_end - p0 : tile;
+                /* dcols = dz @ w^T: (rows x f) @ (f x k), then col2im */
+                failed |= FNN_F(fnn_gemm)(rows, k, f, dz + (p0 - img0 * g->oh * g->ow) * f,
+                                          f, 1, w, 1, f, dcols, k, 1, 0, NULL,
+                                          FNN_ACT_LINEAR, 0, 1) != FNN_OK;
+                FNN_F(fnn_col2im_add)(g, dcols, p0, p0 + rows, dx);
+            }
+        }
+        if (transposed) {
+            fnn_conv_geom gc = gt; /* this chunk's images (a copy: gt is shared) */
+            gc.n = img1 - img0;
+            for (r = 0; r < (img1 - img0) * g->h; ++r)
+                FNN_F(fnn_direct_row)(isa, &gc, dz, wt, wt + k2 * L, r,
+                                      dx + img0 * image + r * g->w * g->c, band);
+        }
+    }
+    /* dw, db = chunk 0 + chunk 1 + ... in chunk order (e = k rows, then the db row) */
+    for (e = 0; e <= k; ++e) {
+        FNN_T *out = e < k ? dw + e * f : db;
+        if (!out)
+            continue;
+        for (l = 0; l < f; ++l) {
+            FNN_T s = accs[e * L + l];
+            for (cj = 1; cj < nchunks; ++cj)
+                s += accs[cj * per_chunk + e * L + l];
+            out[l] = s;
+        }
+    }
+    free(scratch);
+    return failed ? FNN_NO_MEMORY : FNN_OK;
+}
+
 fnn_status FNN_F(fnn_conv2d_forward)(const fnn_conv_geom *g, const FNN_T *x,
                                      const FNN_T *w, const FNN_T *b, FNN_T *y, int act,
                                      FNN_T alpha, int nthreads)
@@ -136,6 +376,8 @@ fnn_status FNN_F(fnn_conv2d_forward)(const fnn_conv_geom *g, const FNN_T *x,
     int nt, failed = 0;
     if (npix <= 0 || f <= 0)
         return FNN_OK;
+    if (fnn_conv_direct_ok(g, 0))
+        return FNN_F(fnn_conv2d_forward_direct)(g, x, w, b, y, act, alpha, nthreads);
     if (fnn_conv_is_pointwise(g)) /* x itself is the patch matrix: one threaded GEMM */
         return FNN_F(fnn_gemm)(npix, f, k, x, k, 1, w, f, 1, y, f, 1, 0, b, act, alpha,
                                nthreads);
@@ -235,6 +477,9 @@ fnn_status FNN_F(fnn_conv2d_backward)(const fnn_conv_geom *g, const FNN_T *x,
             dx[i] = 0;
         return FNN_OK;
     }
+    if (fnn_conv_direct_backward_ok(g, dx != NULL))
+        return FNN_F(fnn_conv2d_backward_direct)(g, x, w, y, dy, act, alpha, dx, dw, db,
+                                                 nthreads);
     nt = fnn_conv_threads(2.0 * (double)npix * (double)kf * (dx ? 2.0 : 1.0), nchunks,
                           nthreads);
     scratch = (FNN_T *)malloc(((size_t)nt * (size_t)per_thread

@@ -336,13 +336,18 @@ def test_recorded_build_configuration_compares_equal_when_read_back(setup_module
 
 def test_avx512_sources_are_the_kernels_linked_with_the_gemm(setup_module):
     """Every extension that links gemm.c (its own copy: _gemm and _conv) compiles the
-    AVX-512 kernel too, and only that file gets the AVX-512 flags."""
+    AVX-512 kernel too, and only the AVX-512 files get the AVX-512 flags: the GEMM
+    kernel, and in _conv the direct convolution's AVX-512 copy (whose AVX2 copy is
+    likewise an AVX2 file only)."""
     linking = [row for row in setup_module.NATIVE_EXTENSIONS
                if "csrc/gemm/gemm.c" in row["c"]]
     assert {row["name"] for row in linking} >= {"fastnn._native._gemm",
                                                  "fastnn._native._conv"}
     for row in linking:
-        assert row.get("avx512") == ["csrc/gemm/ukernel_avx512.c"]
+        extra = ["csrc/conv/direct_avx512.c"] if row["name"] == "fastnn._native._conv" else []
+        assert row.get("avx512") == ["csrc/gemm/ukernel_avx512.c"] + extra
     for row in setup_module.NATIVE_EXTENSIONS:
         assert "csrc/gemm/ukernel_avx512.c" not in row["c"] + row["avx2"]
+        assert "csrc/conv/direct_avx512.c" not in row["c"] + row["avx2"]
+        assert "csrc/conv/direct_avx2.c" not in row["c"] + row.get("avx512", [])
     assert setup_module.COMPILER_FLAGS["unix"]["avx512"] == ["-mavx512f"]
