@@ -472,7 +472,7 @@ class Trainer:
             if self._resume_epoch is not None:
                 initial_epoch = self._resume_epoch
             if dp is not None:  # every rank starts from rank 0's model and position
-                dp.broadcast_model(self)
+                dp.sync_model(self, self._data_parallel_synced)
                 self._data_parallel_synced = True
                 rng.bit_generator.state = dp.agree(rng.bit_generator.state)
                 initial_epoch = dp.agree(initial_epoch)

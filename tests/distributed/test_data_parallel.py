@@ -289,6 +289,24 @@ def test_train_and_test_on_batch_take_their_share_of_the_global_batch(tmp_path):
     assert log0["generation"] == 2  # the segments grew once, the small layout was redone
 
 
+def test_a_later_fit_broadcasts_only_when_a_rank_changed_its_model(tmp_path):
+    parallel, single = tmp_path / "parallel", tmp_path / "single"
+    parallel.mkdir()
+    single.mkdir()
+    launch(parallel, "refit")
+    launch(single, "refit", ranks=1)
+    rank0, log0 = load(parallel, "refit", 0)
+    rank1, log1 = load(parallel, "refit", 1)
+    alone, _ = load(single, "refit", 0)
+    # the first fit (rank 1 scrambled) and each fit after rank 1 changed something:
+    # set_weights, one kernel value, one Adam moment, the step count; none otherwise
+    assert log0["changes"] == [None, None, "set_weights", "kernel", "adam m",
+                               "iterations", None]
+    assert log0["broadcasts"] == log1["broadcasts"] == [1, 0, 1, 1, 1, 1, 0]
+    assert_bit_identical(rank0, rank1)
+    assert_close_arrays(rank0, alone, "float64")
+
+
 # --------------------------------------------------------------------- callbacks, files
 def test_callbacks_decide_alike_and_rank_0_writes(tmp_path):
     parallel, single = tmp_path / "parallel", tmp_path / "single"

@@ -317,6 +317,44 @@ def on_batch(out):
                          if SIZE > 1 else None)})
 
 
+def refit(out):
+    """Several fits of one model: the later ones skip the start's broadcast while
+    every rank holds the same model, and broadcast again when one rank changed its
+    weights or optimizer state, announced (set_weights) or behind fastnn's back
+    (writing into the arrays); each fit's broadcasts are counted."""
+    from fastnn.distributed import _data_parallel
+
+    fastnn.utils.set_random_seed(1 + 10 * RANK)
+    model, shape = build("mlp", "float64")
+    scramble_other_ranks(model)
+    x, y, sw = data(90, shape, 3, "float64")
+    original = _data_parallel.DataParallel.broadcast_model
+    counts = []
+
+    def counted(dp, m):
+        counts[-1] += 1
+        return original(dp, m)
+
+    _data_parallel.DataParallel.broadcast_model = counted
+    changes = [None, None, "set_weights", "kernel", "adam m", "iterations", None]
+    for change in changes:
+        if RANK == 1 and change == "set_weights":
+            model.set_weights([w + 1.0 for w in model.get_weights()])
+        elif RANK == 1 and change == "kernel":
+            model.layers[0].kernel.value[3, 2] += 1e-9
+        elif RANK == 1 and change == "adam m":
+            model.optimizer.variables[2].reshape(-1)[7] *= 2.0
+        elif RANK == 1 and change == "iterations":
+            model.optimizer.iterations += 1
+        counts.append(0)
+        model.fit(x, y, batch_size=30, epochs=1, sample_weight=sw, verbose=0)
+    _data_parallel.DataParallel.broadcast_model = original
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"opt{i}": np.asarray(v) for i, v in
+                   enumerate(model.optimizer.variables)})
+    save(out, "refit", arrays, {"broadcasts": counts, "changes": changes})
+
+
 def replay(out, threads):
     """Data-parallel fits of a plain Dense chain, whose steps the step plan replays
     (``step_plan``: the gradients written straight into the step buffer), and the
@@ -384,6 +422,8 @@ def main(scenario, out, arg=None):
         replay(out, arg)
     elif scenario == "on_batch":
         on_batch(out)
+    elif scenario == "refit":
+        refit(out)
     elif scenario == "weights":
         weights(out)
     elif scenario == "files":
