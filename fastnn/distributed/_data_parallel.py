@@ -119,6 +119,17 @@ class DataParallel:
         self.broadcast_model(model)
         return True
 
+    def all_finite(self, arrays):
+        """Whether every value of ``arrays`` (the same on every rank, rows first) is
+        finite: each rank checks its rows ``[n*r//P, n*(r+1)//P)`` and one tiny
+        Allreduce tells every rank whether any rank found a bad value."""
+        finite = True
+        for a in arrays:
+            lo, hi = self.shard_bounds(a.shape[0])
+            if finite and a.dtype.kind == "f" and hi > lo:
+                finite = bool(np.isfinite(a[lo:hi]).all())
+        return not self.any_rank(not finite)
+
     def broadcast_model(self, model):
         """Copy rank 0's weights, optimizer state and Dropout positions to every rank.
 

@@ -25,10 +25,14 @@ class CountingComm:
     def __init__(self, comm):
         self._comm = comm
         self.buffer_allreduces = 0
+        self.flag_allreduces = 0  # one int32: the ranks agreeing on a yes/no
         self.pickled_allreduces = 0
         self.sizes = set()
 
     def Allreduce(self, sendbuf, recvbuf, op):
+        if recvbuf.dtype == np.int32 and recvbuf.size == 1:
+            self.flag_allreduces += 1
+            return self._comm.Allreduce(sendbuf, recvbuf, op=op)
         self.buffer_allreduces += 1
         self.sizes.add(recvbuf.size)
         assert isinstance(recvbuf, np.ndarray) and recvbuf.flags.c_contiguous
@@ -126,6 +130,7 @@ def train(builder, dtype, n, out):
     record = {"history": history.history, "evaluate": evaluated}
     if counter is not None:
         record.update(buffer_allreduces=counter.buffer_allreduces,
+                      flag_allreduces=counter.flag_allreduces,
                       pickled_allreduces=counter.pickled_allreduces,
                       reductions=reductions.count,
                       buffer_sizes=sorted(reductions.sizes),
@@ -355,6 +360,33 @@ def refit(out):
     save(out, "refit", arrays, {"broadcasts": counts, "changes": changes})
 
 
+def bad_input(out):
+    """fit and evaluate on inputs with a bad value where one rank's share of the
+    rows holds it (each rank checks only its rows for NaN and infinities): every rank
+    must raise one process's error, and good data must still train."""
+    fastnn.utils.set_random_seed(5)
+    model, shape = build("mlp", "float32")
+    x, y, _ = data(40, shape, 3, "float64")
+    messages = {}
+    for case, row, value in [("nan, first row", 0, np.nan), ("inf, last row", 39, np.inf),
+                             ("too large for float32, last row", 39, 1e300)]:
+        bad = x.copy()
+        bad[row, 1] = value
+        for call in ("fit", "evaluate"):
+            try:
+                if call == "fit":
+                    model.fit(bad, y, batch_size=10, epochs=1, verbose=0)
+                else:
+                    model.evaluate(bad, y, batch_size=10, verbose=0)
+            except ValueError as exc:
+                messages[f"{call}: {case}"] = str(exc)
+            else:
+                messages[f"{call}: {case}"] = None
+    history = model.fit(x, y, batch_size=10, epochs=1, verbose=0).history
+    save(out, "bad_input", {f"w{i}": w for i, w in enumerate(model.get_weights())},
+         {"messages": messages, "history": history})
+
+
 def replay(out, threads):
     """Data-parallel fits of a plain Dense chain, whose steps the step plan replays
     (``step_plan``: the gradients written straight into the step buffer), and the
@@ -422,6 +454,8 @@ def main(scenario, out, arg=None):
         replay(out, arg)
     elif scenario == "on_batch":
         on_batch(out)
+    elif scenario == "bad_input":
+        bad_input(out)
     elif scenario == "refit":
         refit(out)
     elif scenario == "weights":
