@@ -174,8 +174,10 @@ class Trainer:
         arrays = V.check_model_inputs(x, shapes, names, dtype, name, allow_nan=True)
         if not data_parallel.all_finite(arrays):
             V.check_model_inputs(x, shapes, names, dtype, name)  # raises the error
-            raise ValueError(f"{name} contains NaN or infinite values after conversion "
-                             f"to {np.dtype(dtype).name}; clean or rescale it first.")
+            # (only reached if the whole check passed where a share failed: a bug)
+            raise ValueError(f"Expected {name} to hold finite values once converted to "
+                             f"{np.dtype(dtype).name}. Received: {name} with non-finite "
+                             "entries in a rank's share of the rows")
         return arrays
 
     def _maybe_build_from_data(self, x):
