@@ -158,16 +158,32 @@ class Trainer:
         layers = self.layers
         return np.dtype(layers[0].dtype if layers else _config.floatx())
 
-    def _prepare_x(self, x, name="x"):
+    def _prepare_x(self, x, name="x", data_parallel=None):
+        """``x`` checked and converted.  With ``data_parallel`` (every rank holds the
+        same ``x``) each rank looks for NaN and infinite values in its ``1/P`` of the
+        rows only and the ranks agree on the answer: checking all of it on every rank
+        cost each rank ``P`` times one process's check (0.25-0.5 ms per fit for the
+        benchmark's 4096 x 784 float32 at 2 ranks, Zen 5).  On a bad value every rank
+        runs the whole check, raising one process's error."""
         self._maybe_build_from_data(x)
         self._require_built(f"Passing data ({name})")
         shapes = [t.shape for t in self._graph.inputs]
-        return V.check_model_inputs(x, shapes, self.input_names, self._dtype(), name)
+        names, dtype = self.input_names, self._dtype()
+        if data_parallel is None:
+            return V.check_model_inputs(x, shapes, names, dtype, name)
+        arrays = V.check_model_inputs(x, shapes, names, dtype, name, allow_nan=True)
+        if not data_parallel.all_finite(arrays):
+            V.check_model_inputs(x, shapes, names, dtype, name)  # raises the error
+            # (only reached if the whole check passed where a share failed: a bug)
+            raise ValueError(f"Expected {name} to hold finite values once converted to "
+                             f"{np.dtype(dtype).name}. Received: {name} with non-finite "
+                             "entries in a rank's share of the rows")
+        return arrays
 
     def _maybe_build_from_data(self, x):
         """Sequential models without a declared input shape build from the first data."""
 
-    def _prepare_xy(self, x, y, what):
+    def _prepare_xy(self, x, y, what, data_parallel=None):
         """``_prepare_x`` for the calls that take targets, after refusing a ``(x, y)``
         tuple passed as ``x``: Keras takes that form only as ``validation_data``, and
         read as inputs it would fail with NumPy's ragged-array message."""
@@ -180,7 +196,7 @@ class Trainer:
                 "as a list of arrays, and y still separately). "
                 f"Received: x=tuple of {len(x)}, y=None"
             )
-        return self._prepare_x(x)
+        return self._prepare_x(x, data_parallel=data_parallel)
 
     def _prepare_y(self, y, n, name="y"):
         if y is None:
@@ -428,7 +444,8 @@ class Trainer:
                                         high=1.0, high_open=True, owner="fit")
         shuffle = V.check_bool("shuffle", shuffle, owner="fit")
 
-        xs = self._prepare_xy(x, y, "fit")
+        dp = _distributed.data_parallel(self)
+        xs = self._prepare_xy(x, y, "fit", dp)
         self._require_compiled("fit")
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
@@ -452,7 +469,6 @@ class Trainer:
             n = cut
 
         steps = -(-n // batch_size)
-        dp = _distributed.data_parallel(self)
         if dp is not None and not dp.primary:
             verbose = 0  # rank 0 alone prints
         cbs = CallbackList(
@@ -472,7 +488,7 @@ class Trainer:
             if self._resume_epoch is not None:
                 initial_epoch = self._resume_epoch
             if dp is not None:  # every rank starts from rank 0's model and position
-                dp.broadcast_model(self)
+                dp.sync_model(self, self._data_parallel_synced)
                 self._data_parallel_synced = True
                 rng.bit_generator.state = dp.agree(rng.bit_generator.state)
                 initial_epoch = dp.agree(initial_epoch)
@@ -483,9 +499,11 @@ class Trainer:
                 # Without a callback that reads per-batch logs (the default: History
                 # and, with verbose=0, nothing else) the batch hooks are not dispatched
                 # and the logs are made once per epoch (decided per epoch: a callback
-                # may add another).  A data-parallel fit dispatches them always: its
-                # metric logs are collective calls, which every rank must make alike.
-                batch_hooks = dp is not None or _needs_batch_hooks(cbs)
+                # may add another).  In a data-parallel fit too: its logs are read from
+                # the metric state the step's reduction already summed, with no
+                # communication, so ranks may decide differently (rank 0's progress
+                # bar).  Dispatching them always cost 14-20 us per step there.
+                batch_hooks = _needs_batch_hooks(cbs)
                 order = rng.permutation(n) if shuffle else None
                 seen, loss_sum = 0, 0.0
                 batches = _batches(dp, xs, ys, sw, batch_size, order, gather)
@@ -585,12 +603,12 @@ class Trainer:
             raise TypeError(f"Unrecognized keyword arguments passed to evaluate: {sorted(kwargs)}")
         batch_size = _check_batch_size(batch_size, "evaluate")
         verbose = _check_verbose(verbose, "evaluate")
-        xs = self._prepare_xy(x, y, "evaluate")
+        dp = _distributed.data_parallel(self)
+        xs = self._prepare_xy(x, y, "evaluate", dp)
         self._require_compiled("evaluate")
         n = xs[0].shape[0]
         ys = self._prepare_y(y, n)
         sw = V.check_sample_weight(sample_weight, n, self._dtype())
-        dp = _distributed.data_parallel(self)
         if dp is not None and not dp.primary:
             verbose = 0  # rank 0 alone prints
         cbs = CallbackList(

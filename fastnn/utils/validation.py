@@ -364,11 +364,13 @@ def as_list(value):
     return [value]
 
 
-def check_model_inputs(x, input_shapes, input_names, dtype, name="x"):
+def check_model_inputs(x, input_shapes, input_names, dtype, name="x", allow_nan=False):
     """Convert ``x`` (array, list of arrays, or dict by input name) for a model.
 
     Returns a list of arrays in model input order, all with the same first dimension,
-    each matching its input's feature shape.
+    each matching its input's feature shape.  ``allow_nan`` skips the checks for NaN,
+    infinite and (float) out-of-range values (a data-parallel ``fit`` makes them on
+    each rank's share of the rows instead).
     """
     if isinstance(x, dict):
         missing = [n for n in input_names if n not in x]
@@ -400,7 +402,8 @@ def check_model_inputs(x, input_shapes, input_names, dtype, name="x"):
     arrays = []
     for i, (arr, shape, iname) in enumerate(zip(x, input_shapes, input_names)):
         label = name if len(x) == 1 else f"{name}[{i}] (input {iname!r})"
-        arr = to_float_array(arr, label, dtype, accepted=MODEL_INPUT_DATA)
+        arr = to_float_array(arr, label, dtype, allow_nan=allow_nan,
+                             accepted=MODEL_INPUT_DATA)
         expected = tuple(shape[1:])
         if arr.ndim == 1 and expected == (1,):
             arr = arr.reshape(-1, 1)

@@ -134,6 +134,9 @@ def test_one_buffer_reduction_per_step(trained, dtype):
     assert log["local_size"] == 2 and log["reduction"] == "shared"
     assert log["buffer_allreduces"] == 0
     assert log["pickled_allreduces"] == 0
+    # besides: one int per fit and evaluate, the ranks agreeing their rows of x are
+    # finite (each checks its share)
+    assert log["flag_allreduces"] == 2
     params = sum(a.size for k, a in arrays.items() if k.startswith("w"))
     # the step buffer: every gradient, the loss and the metric state (accuracy and
     # weighted accuracy: a total and a count each)
@@ -227,6 +230,7 @@ def test_allreduce_path_counts_one_allreduce_per_step(trained_with_allreduce, dt
     assert log["reduction"] == "allreduce"
     assert log["buffer_allreduces"] == log["reductions"] > 0
     assert log["pickled_allreduces"] == 0
+    assert log["flag_allreduces"] == 2  # fit's and evaluate's input checks
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -287,6 +291,40 @@ def test_train_and_test_on_batch_take_their_share_of_the_global_batch(tmp_path):
     assert log1["test"][2] == log1["test"][1]
     assert log0["test"][0] != log0["test"][1]  # before and after training
     assert log0["generation"] == 2  # the segments grew once, the small layout was redone
+
+
+def test_a_later_fit_broadcasts_only_when_a_rank_changed_its_model(tmp_path):
+    parallel, single = tmp_path / "parallel", tmp_path / "single"
+    parallel.mkdir()
+    single.mkdir()
+    launch(parallel, "refit")
+    launch(single, "refit", ranks=1)
+    rank0, log0 = load(parallel, "refit", 0)
+    rank1, log1 = load(parallel, "refit", 1)
+    alone, _ = load(single, "refit", 0)
+    # the first fit (rank 1 scrambled) and each fit after rank 1 changed something:
+    # set_weights, one kernel value, one Adam moment, the step count; none otherwise
+    assert log0["changes"] == [None, None, "set_weights", "kernel", "adam m",
+                               "iterations", None]
+    assert log0["broadcasts"] == log1["broadcasts"] == [1, 0, 1, 1, 1, 1, 0]
+    assert_bit_identical(rank0, rank1)
+    assert_close_arrays(rank0, alone, "float64")
+
+
+def test_bad_input_in_one_ranks_rows_raises_one_process_error_on_every_rank(tmp_path):
+    parallel, single = tmp_path / "parallel", tmp_path / "single"
+    parallel.mkdir()
+    single.mkdir()
+    launch(parallel, "bad_input")
+    launch(single, "bad_input", ranks=1)
+    rank0, log0 = load(parallel, "bad_input", 0)
+    rank1, log1 = load(parallel, "bad_input", 1)
+    alone, log_alone = load(single, "bad_input", 0)
+    assert len(log_alone["messages"]) == 6
+    assert all(log_alone["messages"].values())  # one process refused every case
+    assert log0["messages"] == log1["messages"] == log_alone["messages"]
+    assert_bit_identical(rank0, rank1)
+    assert_close_arrays(rank0, alone, "float32")
 
 
 # --------------------------------------------------------------------- callbacks, files

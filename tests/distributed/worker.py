@@ -25,10 +25,14 @@ class CountingComm:
     def __init__(self, comm):
         self._comm = comm
         self.buffer_allreduces = 0
+        self.flag_allreduces = 0  # one int32: the ranks agreeing on a yes/no
         self.pickled_allreduces = 0
         self.sizes = set()
 
     def Allreduce(self, sendbuf, recvbuf, op):
+        if recvbuf.dtype == np.int32 and recvbuf.size == 1:
+            self.flag_allreduces += 1
+            return self._comm.Allreduce(sendbuf, recvbuf, op=op)
         self.buffer_allreduces += 1
         self.sizes.add(recvbuf.size)
         assert isinstance(recvbuf, np.ndarray) and recvbuf.flags.c_contiguous
@@ -126,6 +130,7 @@ def train(builder, dtype, n, out):
     record = {"history": history.history, "evaluate": evaluated}
     if counter is not None:
         record.update(buffer_allreduces=counter.buffer_allreduces,
+                      flag_allreduces=counter.flag_allreduces,
                       pickled_allreduces=counter.pickled_allreduces,
                       reductions=reductions.count,
                       buffer_sizes=sorted(reductions.sizes),
@@ -317,6 +322,71 @@ def on_batch(out):
                          if SIZE > 1 else None)})
 
 
+def refit(out):
+    """Several fits of one model: the later ones skip the start's broadcast while
+    every rank holds the same model, and broadcast again when one rank changed its
+    weights or optimizer state, announced (set_weights) or behind fastnn's back
+    (writing into the arrays); each fit's broadcasts are counted."""
+    from fastnn.distributed import _data_parallel
+
+    fastnn.utils.set_random_seed(1 + 10 * RANK)
+    model, shape = build("mlp", "float64")
+    scramble_other_ranks(model)
+    x, y, sw = data(90, shape, 3, "float64")
+    original = _data_parallel.DataParallel.broadcast_model
+    counts = []
+
+    def counted(dp, m):
+        counts[-1] += 1
+        return original(dp, m)
+
+    _data_parallel.DataParallel.broadcast_model = counted
+    changes = [None, None, "set_weights", "kernel", "adam m", "iterations", None]
+    for change in changes:
+        if RANK == 1 and change == "set_weights":
+            model.set_weights([w + 1.0 for w in model.get_weights()])
+        elif RANK == 1 and change == "kernel":
+            model.layers[0].kernel.value[3, 2] += 1e-9
+        elif RANK == 1 and change == "adam m":
+            model.optimizer.variables[2].reshape(-1)[7] *= 2.0
+        elif RANK == 1 and change == "iterations":
+            model.optimizer.iterations += 1
+        counts.append(0)
+        model.fit(x, y, batch_size=30, epochs=1, sample_weight=sw, verbose=0)
+    _data_parallel.DataParallel.broadcast_model = original
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"opt{i}": np.asarray(v) for i, v in
+                   enumerate(model.optimizer.variables)})
+    save(out, "refit", arrays, {"broadcasts": counts, "changes": changes})
+
+
+def bad_input(out):
+    """fit and evaluate on inputs with a bad value where one rank's share of the
+    rows holds it (each rank checks only its rows for NaN and infinities): every rank
+    must raise one process's error, and good data must still train."""
+    fastnn.utils.set_random_seed(5)
+    model, shape = build("mlp", "float32")
+    x, y, _ = data(40, shape, 3, "float64")
+    messages = {}
+    for case, row, value in [("nan, first row", 0, np.nan), ("inf, last row", 39, np.inf),
+                             ("too large for float32, last row", 39, 1e300)]:
+        bad = x.copy()
+        bad[row, 1] = value
+        for call in ("fit", "evaluate"):
+            try:
+                if call == "fit":
+                    model.fit(bad, y, batch_size=10, epochs=1, verbose=0)
+                else:
+                    model.evaluate(bad, y, batch_size=10, verbose=0)
+            except ValueError as exc:
+                messages[f"{call}: {case}"] = str(exc)
+            else:
+                messages[f"{call}: {case}"] = None
+    history = model.fit(x, y, batch_size=10, epochs=1, verbose=0).history
+    save(out, "bad_input", {f"w{i}": w for i, w in enumerate(model.get_weights())},
+         {"messages": messages, "history": history})
+
+
 def replay(out, threads):
     """Data-parallel fits of a plain Dense chain, whose steps the step plan replays
     (``step_plan``: the gradients written straight into the step buffer), and the
@@ -384,6 +454,10 @@ def main(scenario, out, arg=None):
         replay(out, arg)
     elif scenario == "on_batch":
         on_batch(out)
+    elif scenario == "bad_input":
+        bad_input(out)
+    elif scenario == "refit":
+        refit(out)
     elif scenario == "weights":
         weights(out)
     elif scenario == "files":
