@@ -223,10 +223,16 @@ def _torch_adam(torch, parameters, lr):
 
 # --------------------------------------------------------------------------- numpy-handwritten
 class _HandwrittenMLP:
-    """A compact NumPy MLP with Adam: what a user would write without a framework.
+    """A careful NumPy MLP with Adam: what a user who knows NumPy would write.
 
     Activation derivatives come from the layer outputs, the loss gradient from the
     fused softmax/sigmoid + cross-entropy, and the Adam moments are updated in place.
+    Every array a step writes (layer outputs, gradients, Adam's scratch) is allocated
+    once per batch size and reused through ``out=``: each step allocating ~1.5 MB
+    temporaries instead made glibc hand them back to the kernel and page-fault them in
+    again, which cost this loop 1.5x in a fresh process on a 2-core Zen 5 VM (505,000
+    minor faults for one epoch of 8,192 samples at batch 128), and made its speed depend
+    on what else the process had allocated before.
     """
 
     def __init__(self, scenario, seed):
@@ -240,10 +246,23 @@ class _HandwrittenMLP:
         self.params = [p for pair in zip(self.w, self.b) for p in pair]
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]
+        self.grads = [np.empty_like(p) for p in self.params]
+        self.scratch = [np.empty_like(p) for p in self.params]
         self.t = 0
         self.lr, self.b1, self.b2, self.eps = scenario["learning_rate"], 0.9, 0.999, 1e-7
         self.hidden = scenario["hidden_activation"]
         self.softmax = scenario["output"] == "softmax"
+        self._batch_buffers = {}
+
+    def _buffers(self, rows):
+        """Per batch size: each layer's output and each hidden layer's input gradient."""
+        buf = self._batch_buffers.get(rows)
+        if buf is None:
+            outs = [np.empty((rows, w.shape[1]), np.float32) for w in self.w]
+            dhs = [np.empty((rows, w.shape[0]), np.float32) for w in self.w[1:]]
+            mask = [np.empty((rows, w.shape[0]), bool) for w in self.w[1:]]
+            buf = self._batch_buffers[rows] = (outs, dhs, mask)
+        return buf
 
     def _act(self, z):
         if self.hidden == "relu":
@@ -251,12 +270,16 @@ class _HandwrittenMLP:
         if self.hidden == "tanh":
             return np.tanh(z, out=z)
         if self.hidden == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-z))
+            np.negative(z, out=z)
+            np.exp(z, out=z)
+            z += 1.0
+            return np.reciprocal(z, out=z)
         return z
 
-    def _act_grad(self, h, dh):
+    def _act_grad(self, h, dh, mask):
         if self.hidden == "relu":
-            dh *= h > 0
+            np.greater(h, 0, out=mask)
+            dh *= mask
         elif self.hidden == "tanh":
             dh *= 1.0 - h * h
         elif self.hidden == "sigmoid":
@@ -265,61 +288,79 @@ class _HandwrittenMLP:
 
     def _forward(self, xb):
         """Every layer's output, input first; the last is the logits."""
+        outs = self._buffers(xb.shape[0])[0]
         hs = [xb]
         for i, (w, b) in enumerate(zip(self.w, self.b)):
-            z = hs[-1] @ w
+            z = np.matmul(hs[-1], w, out=outs[i])
             z += b
             hs.append(self._act(z) if i < len(self.w) - 1 else z)
         return hs
 
-    def predict(self, xb):
-        """Probabilities: softmax or sigmoid of the logits."""
-        z = self._forward(xb)[-1]
+    def _probabilities(self, z):
+        """Softmax or sigmoid of the logits ``z``, in place."""
         if self.softmax:
             z -= z.max(axis=1, keepdims=True)
             np.exp(z, out=z)
             z /= z.sum(axis=1, keepdims=True)
             return z
-        return 1.0 / (1.0 + np.exp(-z))
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+        z += 1.0
+        return np.reciprocal(z, out=z)
+
+    def predict(self, xb):
+        """Probabilities: softmax or sigmoid of the logits (a fresh array)."""
+        return self._probabilities(self._forward(xb)[-1]).copy()
 
     def step(self, xb, yb):
         hs = self._forward(xb)
-        z, m = hs[-1], xb.shape[0]
+        _, dhs, masks = self._buffers(xb.shape[0])
+        m = xb.shape[0]
+        dz = self._probabilities(hs[-1])
         if self.softmax:
-            z -= z.max(axis=1, keepdims=True)
-            np.exp(z, out=z)
-            z /= z.sum(axis=1, keepdims=True)
-            z[np.arange(m), yb] -= 1.0  # d(CE)/d(logits) = p - onehot
+            dz[np.arange(m), yb] -= 1.0  # d(CE)/d(logits) = p - onehot
         else:
-            z = 1.0 / (1.0 + np.exp(-z))
-            z -= yb
-        dz = z / np.float32(m)
-        grads = [None] * len(self.params)
+            dz -= yb
+        dz *= np.float32(1.0 / m)
+        grads = self.grads
         for i in range(len(self.w) - 1, -1, -1):
-            grads[2 * i] = hs[i].T @ dz
-            grads[2 * i + 1] = dz.sum(axis=0)
+            np.matmul(hs[i].T, dz, out=grads[2 * i])
+            np.sum(dz, axis=0, out=grads[2 * i + 1])
             if i:
-                dz = self._act_grad(hs[i], dz @ self.w[i].T)
+                dh = np.matmul(dz, self.w[i].T, out=dhs[i - 1])
+                dz = self._act_grad(hs[i], dh, masks[i - 1])
         self.t += 1
-        lr_t = self.lr * np.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
-        for p, g, mm, vv in zip(self.params, grads, self.m, self.v):
-            mm *= self.b1
-            mm += (1 - self.b1) * g
-            vv *= self.b2
-            vv += (1 - self.b2) * (g * g)
-            p -= np.float32(lr_t) * mm / (np.sqrt(vv) + self.eps)
+        lr_t = np.float32(self.lr * np.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t))
+        b1, b2 = np.float32(self.b1), np.float32(self.b2)
+        for p, g, mm, vv, s in zip(self.params, grads, self.m, self.v, self.scratch):
+            mm *= b1
+            np.multiply(g, 1 - b1, out=s)
+            mm += s
+            vv *= b2
+            np.multiply(g, g, out=s)
+            s *= 1 - b2
+            vv += s
+            np.sqrt(vv, out=s)
+            s += np.float32(self.eps)
+            np.divide(mm, s, out=s)
+            s *= lr_t
+            p -= s
 
 
 def _numpy_train(scenario, x, y, seed):
     net = _HandwrittenMLP(scenario, seed)
     rng = np.random.default_rng(seed)
     bs = scenario["batch_size"]
+    batches = {}  # the gathered batch, one buffer per batch size
 
     def run():
         order = rng.permutation(x.shape[0])
         for start in range(0, x.shape[0], bs):
             idx = order[start:start + bs]
-            net.step(x.take(idx, axis=0), y.take(idx, axis=0))
+            xb = batches.get(len(idx))
+            if xb is None:
+                xb = batches[len(idx)] = np.empty((len(idx),) + x.shape[1:], x.dtype)
+            net.step(x.take(idx, axis=0, out=xb), y.take(idx, axis=0))
 
     return run
 

@@ -320,3 +320,36 @@ def test_gemm_shapes_and_benchmark():
         bench.benchmark_gemm(dz_wt, contenders=["torch"])
     assert bench.scaling_thread_counts(1) == [1]
     assert bench.scaling_thread_counts(6) == [1, 2, 4, 6]
+
+
+@pytest.mark.parametrize("hidden, output", [("relu", "softmax"), ("tanh", "sigmoid"),
+                                            ("sigmoid", "softmax"), ("linear", "sigmoid")])
+def test_handwritten_loop_trains_as_fastnn_does(hidden, output):
+    # The baseline the targets quote must compute what a Keras model computes: the same
+    # Adam steps from the same weights give the same weights (float32 tolerance), over
+    # batches of two sizes so that its per-batch-size buffers are exercised.
+    classes = 4 if output == "softmax" else 1
+    sc = bench.mlp_scenario([6, 5, 7, classes], hidden_activation=hidden, output=output,
+                            batch_size=8, n_samples=20, learning_rate=0.01)
+    net = contenders._HandwrittenMLP(sc, seed=3)
+    fastnn.set_backend("numpy")
+    model = fastnn.Sequential(
+        [fastnn.layers.Input((6,)), fastnn.layers.Dense(5, activation=hidden),
+         fastnn.layers.Dense(7, activation=hidden),
+         fastnn.layers.Dense(classes, activation=output)])
+    loss = ("sparse_categorical_crossentropy" if output == "softmax"
+            else "binary_crossentropy")
+    model.compile(optimizer=fastnn.optimizers.Adam(learning_rate=0.01, epsilon=1e-7),
+                  loss=loss)
+    model.set_weights([p.copy() for p in net.params])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 6)).astype(np.float32)
+    y = (rng.integers(0, classes, 20) if output == "softmax"
+         else rng.integers(0, 2, (20, 1)).astype(np.float32))
+    for rows in (slice(0, 8), slice(8, 13), slice(13, 20), slice(0, 8)):
+        net.step(x[rows], y[rows])
+        model.train_on_batch(x[rows], y[rows])
+    for mine, theirs in zip(net.params, model.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(net.predict(x), model.predict_on_batch(x), rtol=1e-4,
+                               atol=1e-5)
