@@ -113,6 +113,21 @@ def benchmark_inference(scenario, contenders=None, threads=None, repeats=5, warm
                     min_seconds, settle_seconds, pool)
 
 
+def _ready_contenders(names, results, scenario=None):
+    """The contenders of ``names`` that can run (and express ``scenario``'s model); each
+    other one gets a ``skipped`` entry in ``results`` saying why."""
+    ready = []
+    for name in names:
+        ok, reason = contenders.contender_status(name)
+        if scenario is not None:
+            reason = reason or contenders.unsupported_reason(name, scenario)
+        if ok and not reason:
+            ready.append(name)
+        else:
+            results[name] = {"status": "skipped", "reason": reason}
+    return ready
+
+
 def _compare(scenario, task, flops, names, threads, repeats, warmup, seed, peak_gflops,
              progress, min_seconds, settle_seconds, pool):
     """Build every contender's runner for ``task``, time them interleaved, and summarize."""
@@ -121,14 +136,7 @@ def _compare(scenario, task, flops, names, threads, repeats, warmup, seed, peak_
         contenders.contender_status(name)  # raises on an unknown name before any work
     threads = fastnn_threads.get_num_threads() if threads is None else int(threads)
     results = {}
-    ready = []
-    for name in names:
-        ok, reason = contenders.contender_status(name)
-        reason = reason or contenders.unsupported_reason(name, scenario)
-        if ok and not reason:
-            ready.append(name)
-        else:
-            results[name] = {"status": "skipped", "reason": reason}
+    ready = _ready_contenders(names, results, scenario)
     rounds = dict(repeats=repeats, warmup=warmup, progress=progress,
                   settle_seconds=settle_seconds)
     if pool is not None:
@@ -260,13 +268,8 @@ def _compare_gemm(shape, names, threads, dtype, repeats, warmup, min_seconds, pe
                              f"{contenders.GEMM_CONTENDERS}")
     threads = fastnn_threads.get_num_threads() if threads is None else int(threads)
     flops = 2.0 * shape["m"] * shape["n"] * shape["k"]
-    results, runners, calls, ready = {}, {}, {}, []
-    for name in names:
-        ok, reason = contenders.contender_status(name)
-        if ok:
-            ready.append(name)
-        else:
-            results[name] = {"status": "skipped", "reason": reason}
+    results, runners, calls = {}, {}, {}
+    ready = _ready_contenders(names, results)
     rounds = dict(repeats=repeats, warmup=warmup, progress=progress,
                   settle_seconds=settle_seconds)
     if pool is not None:

@@ -21,6 +21,7 @@ import pytest
 _conv = pytest.importorskip("fastnn._native._conv")
 _gemm = pytest.importorskip("fastnn._native._gemm")
 
+from conv_checks import assert_conv_close, assert_grads_close  # noqa: E402
 from numthreads import num_threads  # noqa: E402
 from subproc import run_python  # noqa: E402
 from fastnn.backend.native_ops import NativeOps  # noqa: E402
@@ -58,18 +59,12 @@ def _inputs(case, dtype, seed=0):
     return x, k, b, dict(strides=strides, pads=pads, dilation=dilation), rng
 
 
-def _close(got, want, dtype, k):
-    eps = np.finfo(dtype).eps
-    np.testing.assert_allclose(got, want, rtol=16 * eps * max(k, 1) ** 0.5,
-                               atol=16 * eps * max(k, 1))
-
-
 def _check_conv(case, dtype, activation="relu"):
     x, w, b, geom, rng = _inputs(case, dtype)
     y = NATIVE.conv2d_forward(x, w, b, **geom, activation=activation)
     want = NUMPY.conv2d_forward(x, w, b, **geom, activation=activation)
     assert y.shape == want.shape and y.dtype == want.dtype
-    _close(y, want, dtype, w.size // w.shape[3])
+    assert_conv_close(y, want, dtype, w.size // w.shape[3])
     dy = rng.standard_normal(want.shape).astype(dtype)
     k = max(w.size // w.shape[3], want.shape[0] * want.shape[1] * want.shape[2])
     for has_bias, need_dx in [(True, True), (False, True), (True, False)]:
@@ -77,11 +72,7 @@ def _check_conv(case, dtype, activation="relu"):
                                      has_bias=has_bias, need_dx=need_dx)
         ref = NUMPY.conv2d_backward(x, w, want, dy, **geom, activation=activation,
                                     has_bias=has_bias, need_dx=need_dx)
-        for g, v in zip(got, ref):
-            assert (g is None) == (v is None)
-            if v is not None:
-                assert g.shape == v.shape and g.dtype == v.dtype
-                _close(g, v, dtype, k)
+        assert_grads_close(got, ref, dtype, k)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -211,7 +202,7 @@ def test_max_pool_matches_numpy(nthreads, dtype, case, ties):
     if case in TILED_POOLS:  # one dy per cell: exact
         np.testing.assert_array_equal(dx, want_dx)
     else:  # overlapping windows add in another order
-        _close(dx, want_dx, dtype, 4)
+        assert_conv_close(dx, want_dx, dtype, 4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -15,6 +15,7 @@ import pytest
 
 _conv = pytest.importorskip("fastnn._native._conv")
 
+from conv_checks import assert_conv_close, assert_grads_close  # noqa: E402
 from numthreads import num_threads  # noqa: E402
 from fastnn.backend import activations as act_table  # noqa: E402
 from fastnn.backend.native_ops import NativeOps  # noqa: E402
@@ -66,12 +67,6 @@ POOL_CASES = {
 }
 
 
-def _close(got, want, dtype, k):
-    eps = np.finfo(dtype).eps
-    np.testing.assert_allclose(got, want, rtol=16 * eps * max(k, 1) ** 0.5,
-                               atol=16 * eps * max(k, 1))
-
-
 def _conv_inputs(case, dtype, seed=0):
     n, h, w, c, kh, kw, f, strides, pads, dilation = case
     rng = np.random.default_rng(seed)
@@ -97,7 +92,7 @@ def test_conv2d_forward_matches_numpy(nthreads, dtype, case):
     got = NATIVE.conv2d_forward(x, w, b, **geom, activation="relu")
     want = NUMPY.conv2d_forward(x, w, b, **geom, activation="relu")
     assert got.dtype == want.dtype and got.shape == want.shape
-    _close(got, want, dtype, w.size // w.shape[3])
+    assert_conv_close(got, want, dtype, w.size // w.shape[3])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -114,11 +109,7 @@ def test_conv2d_backward_matches_numpy(nthreads, dtype, case, has_bias, need_dx)
                                  has_bias=has_bias, need_dx=need_dx)
     np.testing.assert_array_equal(dy, dy_before)
     k = _reduction_length(x, w, y)
-    for g, v in zip(got, want):
-        assert (g is None) == (v is None)
-        if v is not None:
-            assert g.dtype == v.dtype and g.shape == v.shape
-            _close(g, v, dtype, k)
+    assert_grads_close(got, want, dtype, k)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -127,14 +118,14 @@ def test_conv2d_every_activation(nthreads, dtype, activation):
     x, w, b, geom, rng = _conv_inputs(CONV_CASES["stride2-dilation2"], dtype)
     y = NATIVE.conv2d_forward(x, w, b, **geom, activation=activation)
     want = NUMPY.conv2d_forward(x, w, b, **geom, activation=activation)
-    _close(y, want, dtype, 27)
+    assert_conv_close(y, want, dtype, 27)
     if activation in act_table.NEEDS_INPUT:
         return  # the layer runs these as linear + activation_backward
     dy = rng.standard_normal(y.shape).astype(dtype)
     got = NATIVE.conv2d_backward(x, w, want, dy, **geom, activation=activation)
     ref = NUMPY.conv2d_backward(x, w, want, dy, **geom, activation=activation)
     for g, v in zip(got, ref):
-        _close(g, v, dtype, _reduction_length(x, w, y))
+        assert_conv_close(g, v, dtype, _reduction_length(x, w, y))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -143,14 +134,14 @@ def test_conv2d_out_buffers_are_used(dtype):
     want = NUMPY.conv2d_forward(x, w, b, **geom)
     out = np.full(want.shape, np.nan, dtype)
     assert NATIVE.conv2d_forward(x, w, b, **geom, out=out) is out
-    _close(out, want, dtype, 27)
+    assert_conv_close(out, want, dtype, 27)
     dy = rng.standard_normal(want.shape).astype(dtype)
     bufs = dict(out_dx=np.full(x.shape, np.nan, dtype), out_dw=np.full(w.shape, np.nan, dtype),
                 out_db=np.full(b.shape, np.nan, dtype))
     got = NATIVE.conv2d_backward(x, w, want, dy, **geom, **bufs)
     assert got[0] is bufs["out_dx"] and got[1] is bufs["out_dw"] and got[2] is bufs["out_db"]
     for g, v in zip(got, NUMPY.conv2d_backward(x, w, want, dy, **geom)):
-        _close(g, v, dtype, 128)
+        assert_conv_close(g, v, dtype, 128)
 
 
 def test_conv2d_empty_batch():
@@ -191,12 +182,12 @@ def test_conv2d_non_contiguous_input_falls_back_to_the_same_answer():
     xt = np.asfortranarray(x)  # same values, not C-contiguous: the entry refuses it
     assert _conv.conv2d_forward(xt, w, b, np.empty((2, 5, 8, 5)), 1, 1, 0, 0, 0, 0, 1, 1,
                                 0, 0.0, 1) == _conv.NOT_TAKEN
-    _close(NATIVE.conv2d_forward(xt, w, b, **geom), NUMPY.conv2d_forward(x, w, b, **geom),
-           np.float64, 18)
+    assert_conv_close(NATIVE.conv2d_forward(xt, w, b, **geom),
+                      NUMPY.conv2d_forward(x, w, b, **geom), np.float64, 18)
     y = NUMPY.conv2d_forward(x, w, b, **geom)
     for g, v in zip(NATIVE.conv2d_backward(xt, w, y, np.asfortranarray(y), **geom),
                     NUMPY.conv2d_backward(x, w, y, y, **geom)):
-        _close(g, v, np.float64, 100)
+        assert_conv_close(g, v, np.float64, 100)
 
 
 def test_conv2d_out_the_kernel_does_not_take_falls_back():
@@ -204,7 +195,7 @@ def test_conv2d_out_the_kernel_does_not_take_falls_back():
     want = NUMPY.conv2d_forward(x, w, b, **geom)
     out = np.zeros(want.shape[:3] + (2 * want.shape[3],))[..., ::2]  # strided
     assert NATIVE.conv2d_forward(x, w, b, **geom, out=out) is out
-    _close(out, want, np.float64, 18)
+    assert_conv_close(out, want, np.float64, 18)
 
 
 def test_conv2d_dtype_mix_falls_back():
@@ -263,7 +254,7 @@ def test_pool2d_matches_numpy(nthreads, dtype, case, mode, ties):
     y, index = NATIVE.pool2d_forward(x, **geom, mode=mode)
     want, want_index = NUMPY.pool2d_forward(x, **geom, mode=mode)
     assert y.shape == want.shape and y.dtype == want.dtype
-    _close(y, want, dtype, 12)
+    assert_conv_close(y, want, dtype, 12)
     if mode == "max":
         assert index.dtype == np.int32
         np.testing.assert_array_equal(index, want_index)
@@ -273,7 +264,7 @@ def test_pool2d_matches_numpy(nthreads, dtype, case, mode, ties):
     dx = NATIVE.pool2d_backward(dy, index, x.shape, **geom, mode=mode)
     want_dx = NUMPY.pool2d_backward(dy, want_index, x.shape, **geom, mode=mode)
     assert dx.shape == x.shape and dx.dtype == want_dx.dtype
-    _close(dx, want_dx, dtype, 12)
+    assert_conv_close(dx, want_dx, dtype, 12)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
