@@ -2,7 +2,8 @@
 
 What these prove: ``_gemm.gemm`` with m == 1 and a row-major weight (the dense forward
 of one sample) matches NumpyOps in both dtypes on 1 and 2 threads, with awkward n and k
-(below, at and past the GEMV's 64-column block, k = 0 and 1), bias or none, every fused
+(below, at and past the GEMV's 64-column block and its 4 KiB chunk of sums; k = 0,
+k below and past a multiple of the 4 rows a sweep takes), bias or none, every fused
 activation, strided x and out; on every GEMM kernel (the GEMV follows the GEMM's choice:
 portable runs the portable variant, avx2-fma and avx512 the AVX2 one); results identical across thread counts; and that the one-row
 product really takes the GEMV (its fused multiply-adds round differently from NumPy's
@@ -36,8 +37,8 @@ def _rand(rng, shape, dtype, scale=1.0):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", [1, 7, 63, 64, 65, 129, 500])
-@pytest.mark.parametrize("k", [0, 1, 3, 784])
+@pytest.mark.parametrize("n", [1, 7, 63, 64, 65, 129, 500, 1100])
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 5, 784])
 def test_one_row_matches_numpy(nthreads, kernel, dtype, n, k):
     rng = np.random.default_rng(n + 1009 * k)
     x = _rand(rng, (1, k), dtype)
@@ -95,12 +96,14 @@ def test_same_on_1_and_2_threads(kernel, dtype):
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
-def test_one_row_takes_the_gemv():
+@pytest.mark.parametrize("k, n", [(1000, 65), (1003, 1100)])
+def test_one_row_takes_the_gemv(k, n):
     """The GEMV computes each output as one multiply-add chain over k: on the portable
     kernel with separate roundings, so exactly the sequential float32 sum; on AVX2 with
-    fused multiply-adds, exactly the sequential sum of fma's.  The GEMM would block k."""
+    fused multiply-adds, exactly the sequential sum of fma's.  The GEMM would block k.
+    (1003, 1100): a k that leaves 3 rows after the 4-row sweeps, and columns past one
+    chunk of sums."""
     rng = np.random.default_rng(11)
-    k, n = 1000, 65
     x = _rand(rng, (1, k), np.float32)
     w = _rand(rng, (k, n), np.float32)
     before = _gemm.kernel_name()
