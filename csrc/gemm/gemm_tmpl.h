@@ -76,6 +76,27 @@ static inline void FNN_F(fnn_pack_slices)(ptrdiff_t kc, const FNN_T *src, ptrdif
     }
 }
 
+/* The full panels of an operand whose lines are contiguous (s_x == 1: row-major B, or
+ * A^T), packed in the source's memory order: row p of all `npanels` panels, then row
+ * p + 1.  Panel by panel (fnn_pack_slices), each step reads `width` values and jumps a
+ * whole row (2000 bytes for a 784 x 500 weight), which the prefetchers follow badly:
+ * packing the weight that way took 10% of a 256 x 784 x 500 forward product on a Zen 3
+ * (perf), where this reads each row once, front to back.  Same values, same places. */
+static inline void FNN_F(fnn_pack_rows)(ptrdiff_t npanels, ptrdiff_t kc, const FNN_T *src,
+                                        ptrdiff_t s_k, int width, FNN_T *restrict dst)
+{
+    const ptrdiff_t panel = kc * width;
+    ptrdiff_t p, q;
+    int i;
+    for (p = 0; p < kc; ++p) {
+        const FNN_T *row = src + p * s_k;
+        FNN_T *d = dst + p * width;
+        for (q = 0; q < npanels; ++q, row += width, d += panel)
+            for (i = 0; i < width; ++i)
+                d[i] = row[i];
+    }
+}
+
 /* Packs `lines` x kc values (line i, step p at src[i*s_x + p*s_k]) into micro-panels of
  * `width` lines, zero-padding the last one: dst[panel][p*width + i].  One routine packs
  * both operands: A's MR-row panels (s_x = rs_a, s_k = cs_a) and B's NR-column panels
@@ -83,9 +104,20 @@ static inline void FNN_F(fnn_pack_slices)(ptrdiff_t kc, const FNN_T *src, ptrdif
 static void FNN_F(fnn_pack)(ptrdiff_t lines, ptrdiff_t kc, const FNN_T *src, ptrdiff_t s_x,
                             ptrdiff_t s_k, int width, FNN_T *restrict dst)
 {
-    ptrdiff_t l, p;
+    ptrdiff_t l = 0, p;
     int i;
-    for (l = 0; l < lines; l += width, dst += kc * width) {
+    if (s_x == 1 && lines >= 2 * width) {
+        const ptrdiff_t npanels = lines / width;
+        switch (width) { /* literal widths, unrolled as in fnn_pack_slices */
+        case 8: FNN_F(fnn_pack_rows)(npanels, kc, src, s_k, 8, dst); break;
+        case 16: FNN_F(fnn_pack_rows)(npanels, kc, src, s_k, 16, dst); break;
+        case 32: FNN_F(fnn_pack_rows)(npanels, kc, src, s_k, 32, dst); break;
+        default: FNN_F(fnn_pack_rows)(npanels, kc, src, s_k, width, dst); break;
+        }
+        l = npanels * width;
+        dst += npanels * kc * width;
+    }
+    for (; l < lines; l += width, dst += kc * width) {
         const int valid = (int)(lines - l < width ? lines - l : width);
         const FNN_T *s = src + l * s_x;
         if (valid == width) {
