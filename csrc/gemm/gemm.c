@@ -338,6 +338,14 @@ const fnn_cpu_facts *fnn_gemm_cpu(void)
  * method, best of 5, not tuned: the rule's KC 112), avx512 / avx2-fma / OpenBLAS: 1024^3
  * 99 / 55 / 56, 256x784x500 94 / 52 / 53.  Two threads were not timed (on a machine
  * this busy, thread scaling means nothing).
+ * Zen 3 (2-core VM, AMD EPYC family 25 model 1, the zen3 row's own CPU; FMA peak 98
+ * GFLOP/s a core), float32, 1 thread, thread CPU time, best of 10 interleaved rounds in
+ * one process, geometric mean over 1024^3 and seven products of the MLP step: zen3
+ * 75.6-76.4, zen1-2 75.5-76.1, the cache rule's KC 272 with MC 150 / 258 / 480: 74.4 /
+ * 74.8 / 74.3; OpenBLAS 78.4-80.2.  The rows are level within the noise, so zen3 keeps
+ * its derived sizes; OpenBLAS leads on the forward products x @ W (0.90-0.94x), where
+ * perf put 10% of the time in packing W (14% before fnn_pack_rows) and 73% in the
+ * micro-kernel.
  * benchmarks/bench_gemm_tables.py times a 1024^3 product and the products of a
  * 784-500-500-10 training step under every row against NumPy's @, with the CPU model
  * and the share of the FMA peak; its output on a quiet machine of each kind belongs
