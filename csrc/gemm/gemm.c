@@ -911,6 +911,26 @@ static ptrdiff_t fnn_balanced_block(ptrdiff_t len, ptrdiff_t max_block, ptrdiff_
     return block > 0 ? block : unit;
 }
 
+/* Whether a B read in place with rows row_bytes apart keeps its micro-panel in L1.
+ * The L1 caches of the x86 cores in the tables (32 or 48 KiB, 8 or 12 ways) have 64
+ * sets of 64-byte lines, so addresses 4 KiB apart share a set, and KC rows of a panel
+ * row_bytes apart fall on 4096 / gcd(row_bytes, 4096) distinct offsets in those 4 KiB.
+ * At 2 KiB and 4 KiB (n = 512 or 1024 floats) the panel's rows crowd into one or two
+ * sets and are evicted between the tiles that reuse them; such a B is packed instead.
+ * The 6 x 16 kernel alone on a Zen 3 (KC = 256, 40 tiles per panel, best of 4 runs),
+ * GFLOP/s by row stride in floats: 32: 98, 64: 99, 128: 92, 256: 93, 496: 96, 512: 82,
+ * 1024: 72 (and 500: 87, its rows straddling cache lines). */
+static int fnn_gemm_direct_stride_ok(ptrdiff_t row_bytes)
+{
+    ptrdiff_t a = row_bytes < 0 ? -row_bytes : row_bytes, b = 4096;
+    while (a != 0) { /* gcd(row_bytes, 4096) */
+        const ptrdiff_t t = b % a;
+        b = a;
+        a = t;
+    }
+    return b <= 1024;
+}
+
 /* Rough cost, in cycles per unit of k, of computing an m x n product in this orientation:
  * the micro-kernel runs on whole MR x NR tiles (8 multiply-adds per cycle with AVX2;
  * the AVX-512 kernel does more, which this model does not weigh: it only compares the
@@ -1004,68 +1024,86 @@ static void fnn_gemm_partition(ptrdiff_t m, ptrdiff_t n, const fnn_blocksizes *b
 /* ------------------------------------------------------------------ transposing pack */
 
 /* Packing an operand whose lines run along k (row-major x as A, or w.T as B) is a
- * transpose: dst[p*width + i] = src[i*s_x + p].  Element by element that is a load and
- * a store per value, about a cycle each, which is a third of a 128 x 10 x 500 output
- * layer.  With SSE2 (every x86-64 CPU) 4 x 4 float / 2 x 2 double blocks are transposed
- * in registers, so each store writes 4 (2) values.  Other CPUs use the scalar loop.
- * Both need width to be even (every kernel's MR and NR is). */
+ * transpose: dst[p*width + i] = LINE(i)[p], line i at src + i*s_x for a stored matrix
+ * (fnn_pack_transposed_*), anywhere for a packer's virtual one (fnn_pack_lines_*, for
+ * a convolution's patches: gemm.h).  Element by element that is a load and a store per
+ * value, about a cycle each, which is a third of a 128 x 10 x 500 output layer.  With
+ * SSE2 (every x86-64 CPU) 4 x 4 float / 2 x 2 double blocks are transposed in
+ * registers, so each store writes 4 (2) values.  Other CPUs use the scalar loop.  Both
+ * need width to be even (every kernel's MR and NR is).  One body for both sources: the
+ * stored matrix keeps its address arithmetic (read through a pointer array, its loads
+ * cost 25% more instructions: the pointers are reloaded at every block). */
+#define FNN_PACK_T_TAIL(LINE)                                                           \
+    for (; p < kc; ++p, dst += width)                                                   \
+        for (q = 0; q < width; ++q)                                                     \
+            dst[q] = LINE(q)[p];
 #if defined(__SSE2__)
 #include <emmintrin.h>
-#define FNN_HAVE_SSE2_PACK 1
-
-static void fnn_pack_transposed_f32(ptrdiff_t kc, const float *src, ptrdiff_t s_x,
-                                    int width, float *restrict dst)
-{
-    ptrdiff_t p;
-    int i, q;
-    for (p = 0; p + 4 <= kc; p += 4, dst += 4 * width) {
-        for (i = 0; i + 4 <= width; i += 4) {
-            __m128 r0 = _mm_loadu_ps(src + (i + 0) * s_x + p);
-            __m128 r1 = _mm_loadu_ps(src + (i + 1) * s_x + p);
-            __m128 r2 = _mm_loadu_ps(src + (i + 2) * s_x + p);
-            __m128 r3 = _mm_loadu_ps(src + (i + 3) * s_x + p);
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-            _mm_storeu_ps(dst + 0 * width + i, r0);
-            _mm_storeu_ps(dst + 1 * width + i, r1);
-            _mm_storeu_ps(dst + 2 * width + i, r2);
-            _mm_storeu_ps(dst + 3 * width + i, r3);
-        }
-        if (i < width) { /* a last pair of lines (width 6) */
-            const __m128 r0 = _mm_loadu_ps(src + (i + 0) * s_x + p);
-            const __m128 r1 = _mm_loadu_ps(src + (i + 1) * s_x + p);
-            const __m128 lo = _mm_unpacklo_ps(r0, r1); /* k = p, p+1 */
-            const __m128 hi = _mm_unpackhi_ps(r0, r1); /* k = p+2, p+3 */
-            _mm_storel_pi((__m64 *)(dst + 0 * width + i), lo);
-            _mm_storeh_pi((__m64 *)(dst + 1 * width + i), lo);
-            _mm_storel_pi((__m64 *)(dst + 2 * width + i), hi);
-            _mm_storeh_pi((__m64 *)(dst + 3 * width + i), hi);
-        }
-    }
-    for (; p < kc; ++p, dst += width)
-        for (q = 0; q < width; ++q)
-            dst[q] = src[q * s_x + p];
-}
-
-static void fnn_pack_transposed_f64(ptrdiff_t kc, const double *src, ptrdiff_t s_x,
-                                    int width, double *restrict dst)
-{
-    ptrdiff_t p;
-    int i, q;
-    for (p = 0; p + 2 <= kc; p += 2, dst += 2 * width) {
-        for (i = 0; i < width; i += 2) {
-            const __m128d r0 = _mm_loadu_pd(src + (i + 0) * s_x + p);
-            const __m128d r1 = _mm_loadu_pd(src + (i + 1) * s_x + p);
-            _mm_storeu_pd(dst + 0 * width + i, _mm_unpacklo_pd(r0, r1));
-            _mm_storeu_pd(dst + 1 * width + i, _mm_unpackhi_pd(r0, r1));
-        }
-    }
-    for (; p < kc; ++p, dst += width)
-        for (q = 0; q < width; ++q)
-            dst[q] = src[q * s_x + p];
-}
+#define FNN_PACK_T_BODY_f32(LINE)                                                       \
+    ptrdiff_t p;                                                                        \
+    int i, q;                                                                           \
+    for (p = 0; p + 4 <= kc; p += 4, dst += 4 * width) {                                \
+        for (i = 0; i + 4 <= width; i += 4) {                                           \
+            __m128 r0 = _mm_loadu_ps(LINE(i + 0) + p);                                  \
+            __m128 r1 = _mm_loadu_ps(LINE(i + 1) + p);                                  \
+            __m128 r2 = _mm_loadu_ps(LINE(i + 2) + p);                                  \
+            __m128 r3 = _mm_loadu_ps(LINE(i + 3) + p);                                  \
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);                                          \
+            _mm_storeu_ps(dst + 0 * width + i, r0);                                     \
+            _mm_storeu_ps(dst + 1 * width + i, r1);                                     \
+            _mm_storeu_ps(dst + 2 * width + i, r2);                                     \
+            _mm_storeu_ps(dst + 3 * width + i, r3);                                     \
+        }                                                                               \
+        if (i < width) { /* a last pair of lines (width 6) */                           \
+            const __m128 r0 = _mm_loadu_ps(LINE(i + 0) + p);                            \
+            const __m128 r1 = _mm_loadu_ps(LINE(i + 1) + p);                            \
+            const __m128 lo = _mm_unpacklo_ps(r0, r1); /* k = p, p+1 */                 \
+            const __m128 hi = _mm_unpackhi_ps(r0, r1); /* k = p+2, p+3 */               \
+            _mm_storel_pi((__m64 *)(dst + 0 * width + i), lo);                          \
+            _mm_storeh_pi((__m64 *)(dst + 1 * width + i), lo);                          \
+            _mm_storel_pi((__m64 *)(dst + 2 * width + i), hi);                          \
+            _mm_storeh_pi((__m64 *)(dst + 3 * width + i), hi);                          \
+        }                                                                               \
+    }                                                                                   \
+    FNN_PACK_T_TAIL(LINE)
+#define FNN_PACK_T_BODY_f64(LINE)                                                       \
+    ptrdiff_t p;                                                                        \
+    int i, q;                                                                           \
+    for (p = 0; p + 2 <= kc; p += 2, dst += 2 * width) {                                \
+        for (i = 0; i < width; i += 2) {                                                \
+            const __m128d r0 = _mm_loadu_pd(LINE(i + 0) + p);                           \
+            const __m128d r1 = _mm_loadu_pd(LINE(i + 1) + p);                           \
+            _mm_storeu_pd(dst + 0 * width + i, _mm_unpacklo_pd(r0, r1));                \
+            _mm_storeu_pd(dst + 1 * width + i, _mm_unpackhi_pd(r0, r1));                \
+        }                                                                               \
+    }                                                                                   \
+    FNN_PACK_T_TAIL(LINE)
 #else
-#define FNN_HAVE_SSE2_PACK 0
+#define FNN_PACK_T_BODY_f32(LINE) ptrdiff_t p = 0; int q; FNN_PACK_T_TAIL(LINE)
+#define FNN_PACK_T_BODY_f64(LINE) ptrdiff_t p = 0; int q; FNN_PACK_T_TAIL(LINE)
 #endif
+
+#define FNN_STRIDED_LINE(i) (src + (i) * s_x)
+#define FNN_POINTED_LINE(i) (lines[i])
+#define FNN_TRANSPOSING_PACKS(T, SFX)                                                   \
+    void fnn_pack_transposed_##SFX(ptrdiff_t kc, const T *src, ptrdiff_t s_x,           \
+                                   int width, T *restrict dst)                          \
+    {                                                                                   \
+        FNN_PACK_T_BODY_##SFX(FNN_STRIDED_LINE)                                         \
+    }                                                                                   \
+    void fnn_pack_lines_##SFX(ptrdiff_t kc, const T *const *lines, int width,           \
+                              T *restrict dst)                                          \
+    {                                                                                   \
+        FNN_PACK_T_BODY_##SFX(FNN_POINTED_LINE)                                         \
+    }
+FNN_TRANSPOSING_PACKS(float, f32)
+FNN_TRANSPOSING_PACKS(double, f64)
+#undef FNN_TRANSPOSING_PACKS
+#undef FNN_STRIDED_LINE
+#undef FNN_POINTED_LINE
+#undef FNN_PACK_T_BODY_f32
+#undef FNN_PACK_T_BODY_f64
+#undef FNN_PACK_T_TAIL
 
 /* ------------------------------------------------------------------ one body, two dtypes */
 

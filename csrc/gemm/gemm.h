@@ -42,6 +42,43 @@ fnn_status fnn_gemm_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                         double *c, ptrdiff_t rs_c, ptrdiff_t cs_c, int accumulate,
                         const double *bias, int act, double alpha, int nthreads);
 
+/* A GEMM whose A is never stored: a packer writes A's values straight into the
+ * GEMM's packed panels, so an operand computed on the fly (a convolution's patches:
+ * conv_tmpl.h) costs one pass instead of being built as a matrix and then packed.
+ *
+ * The packer fills rows [i0, i0 + mc) and columns [p0, p0 + kc) of the virtual m x k
+ * matrix A as ceil(mc / mr) micro-panels of mr rows (ukernel.h's layout):
+ *     dst[q*kc*mr + p*mr + i] = A[i0 + q*mr + i][p0 + p],  zero for rows >= mc.
+ * It is called from the thread running the GEMM, for blocks chosen from the shapes
+ * alone.  The product, epilogue and rules are fnn_gemm_*'s, never swapped to C^T, and
+ * the bits equal fnn_gemm_* on the stored A. */
+typedef void (*fnn_pack_a_f32)(const void *ctx, ptrdiff_t i0, ptrdiff_t p0, ptrdiff_t mc,
+                               ptrdiff_t kc, int mr, float *dst);
+typedef void (*fnn_pack_a_f64)(const void *ctx, ptrdiff_t i0, ptrdiff_t p0, ptrdiff_t mc,
+                               ptrdiff_t kc, int mr, double *dst);
+fnn_status fnn_gemm_packer_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fnn_pack_a_f32 pack_a,
+                               const void *ctx, const float *b, ptrdiff_t rs_b,
+                               ptrdiff_t cs_b, float *c, ptrdiff_t rs_c, ptrdiff_t cs_c,
+                               int accumulate, const float *bias, int act, float alpha,
+                               int nthreads);
+fnn_status fnn_gemm_packer_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, fnn_pack_a_f64 pack_a,
+                               const void *ctx, const double *b, ptrdiff_t rs_b,
+                               ptrdiff_t cs_b, double *c, ptrdiff_t rs_c, ptrdiff_t cs_c,
+                               int accumulate, const double *bias, int act, double alpha,
+                               int nthreads);
+
+/* The packers' transposing copies: dst[p*width + i] = lines[i][p] for p < kc, i < width,
+ * with line i at lines[i], or at src + i*s_x (width even, at most FNN_GEMM_MAX_NR; SSE2
+ * 4 x 4 transposes where the build has SSE2; the strided form is the cheaper one). */
+void fnn_pack_lines_f32(ptrdiff_t kc, const float *const *lines, int width,
+                        float *dst);
+void fnn_pack_lines_f64(ptrdiff_t kc, const double *const *lines, int width,
+                        double *dst);
+void fnn_pack_transposed_f32(ptrdiff_t kc, const float *src, ptrdiff_t s_x, int width,
+                             float *dst);
+void fnn_pack_transposed_f64(ptrdiff_t kc, const double *src, ptrdiff_t s_x, int width,
+                             double *dst);
+
 /* out[j] = sum_i x[i][j] (the bias gradient), summed in row order 0..m-1 for every
  * column whatever the thread count; threads split the columns. */
 void fnn_col_sum_f32(ptrdiff_t m, ptrdiff_t n, const float *x, ptrdiff_t rs_x,

@@ -21,6 +21,8 @@ typedef struct {
     ptrdiff_t rs_bias, cs_bias; /* (0, 1): one value per column; (1, 0) when swapped */
     int act;
     FNN_T alpha;
+    FNN_F(fnn_pack_a) pack_a; /* not NULL: A is virtual (gemm.h), a and its strides unused */
+    const void *pack_a_ctx;
 } FNN_F(fnn_gemm_args);
 
 /* bias then activation on one finished row segment of C (len <= MAX_NR values);
@@ -61,14 +63,8 @@ static inline void FNN_F(fnn_pack_slices)(ptrdiff_t kc, const FNN_T *src, ptrdif
         for (p = 0; p < kc; ++p, dst += width)
             for (i = 0; i < width; ++i)
                 dst[i] = src[p * s_k + i];
-    } else if (s_k == 1) {
-#if FNN_HAVE_SSE2_PACK
+    } else if (s_k == 1) { /* a transpose (gemm.c) */
         FNN_F(fnn_pack_transposed)(kc, src, s_x, width, dst);
-#else
-        for (p = 0; p < kc; ++p, dst += width)
-            for (i = 0; i < width; ++i)
-                dst[i] = src[i * s_x + p];
-#endif
     } else {
         for (p = 0; p < kc; ++p, dst += width)
             for (i = 0; i < width; ++i)
@@ -211,8 +207,10 @@ static fnn_status FNN_F(fnn_gemm_region)(const FNN_F(fnn_gemm_args) *g,
     /* B is read in place, unpacked, when its rows are contiguous and one MC block covers
      * all rows of this region: each B value is then used by a single macro-kernel call,
      * so packing it would be a pure extra pass over the largest operand (25% of a
-     * 32 x 500 x 784 product).  Only a last partial panel still needs packing (padding). */
-    const int direct_b = g->cs_b == 1 && m <= mc_max;
+     * 32 x 500 x 784 product).  Only a last partial panel still needs packing (padding).
+     * Not when B's row stride would evict the panel from L1 (fnn_gemm_direct_stride_ok). */
+    const int direct_b = g->cs_b == 1 && m <= mc_max &&
+                         fnn_gemm_direct_stride_ok(g->rs_b * (ptrdiff_t)sizeof(FNN_T));
     FNN_T *ap, *bp;
     ptrdiff_t jc, pc, ic;
     if (fnn_gemm_buffers((size_t)mc_max * (size_t)kc_max * sizeof(FNN_T),
@@ -237,8 +235,11 @@ static fnn_status FNN_F(fnn_gemm_region)(const FNN_F(fnn_gemm_args) *g,
                 FNN_T *c_block = g->c + ic * g->rs_c + jc * g->cs_c;
                 const FNN_T *bias_block =
                     g->bias ? g->bias + ic * g->rs_bias + jc * g->cs_bias : NULL;
-                FNN_F(fnn_pack)(mc, kc, g->a + ic * g->rs_a + pc * g->cs_a, g->rs_a,
-                                g->cs_a, bs->mr, ap);
+                if (g->pack_a)
+                    g->pack_a(g->pack_a_ctx, ic, pc, mc, kc, bs->mr, ap);
+                else
+                    FNN_F(fnn_pack)(mc, kc, g->a + ic * g->rs_a + pc * g->cs_a, g->rs_a,
+                                    g->cs_a, bs->mr, ap);
                 FNN_F(fnn_macro_kernel)(g, ukr, bs, mc, nc, kc, ap, bp,
                                         direct_b ? b_block : NULL, c_block, bias_block,
                                         accumulate, last_k);
@@ -265,55 +266,89 @@ static void FNN_F(fnn_gemm_k0)(const FNN_F(fnn_gemm_args) *g)
     }
 }
 
-fnn_status FNN_F(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a,
-                           ptrdiff_t rs_a, ptrdiff_t cs_a, const FNN_T *b, ptrdiff_t rs_b,
-                           ptrdiff_t cs_b, FNN_T *c, ptrdiff_t rs_c, ptrdiff_t cs_c,
-                           int accumulate, const FNN_T *bias, int act, FNN_T alpha,
-                           int nthreads)
+/* Runs the product g describes (its operands, C, epilogue and pack_a filled in). */
+static fnn_status FNN_F(fnn_gemm_run)(FNN_F(fnn_gemm_args) *g, int nthreads)
 {
     const fnn_gemm_kernel *kern = fnn_gemm_active();
     /* A copy: a test hook switching tables meanwhile cannot mix two tables' sizes. */
     const fnn_blocksizes bs_now = FNN_F(fnn_bs_in_use);
     const fnn_blocksizes *bs = &bs_now;
     const FNN_F(fnn_ukernel) ukr = kern->FNN_F(ukr);
-    FNN_F(fnn_gemm_args) g;
     int status = 0;
-    if (m <= 0 || n <= 0)
+    if (g->m <= 0 || g->n <= 0)
         return FNN_OK;
-    g.m = m; g.n = n; g.k = k;
-    g.a = a; g.rs_a = rs_a; g.cs_a = cs_a;
-    g.b = b; g.rs_b = rs_b; g.cs_b = cs_b;
-    g.c = c; g.rs_c = rs_c; g.cs_c = cs_c;
-    g.accumulate = accumulate; g.bias = bias; g.act = act; g.alpha = alpha;
-    g.rs_bias = 0; g.cs_bias = 1;
-    if (k <= 0) {
-        FNN_F(fnn_gemm_k0)(&g);
+    if (g->k <= 0) {
+        FNN_F(fnn_gemm_k0)(g);
         return FNN_OK;
     }
-    if (fnn_gemm_prefer_swap(m, n, rs_a, cs_b, bs)) {
+    if (!g->pack_a && fnn_gemm_prefer_swap(g->m, g->n, g->rs_a, g->cs_b, bs)) {
         /* Compute C^T = op(B)^T op(A)^T: the same products, summed in the same order,
          * so the same bits, with fewer padded lanes (see fnn_gemm_prefer_swap). */
-        g.m = n; g.n = m;
-        g.a = b; g.rs_a = cs_b; g.cs_a = rs_b;
-        g.b = a; g.rs_b = cs_a; g.cs_b = rs_a;
-        g.rs_c = cs_c; g.cs_c = rs_c;
-        g.rs_bias = 1; g.cs_bias = 0;
+        const FNN_T *a = g->a;
+        const ptrdiff_t m = g->m, rs_a = g->rs_a, cs_a = g->cs_a, rs_c = g->rs_c;
+        g->m = g->n; g->n = m;
+        g->a = g->b; g->rs_a = g->cs_b; g->cs_a = g->rs_b;
+        g->b = a; g->rs_b = cs_a; g->cs_b = rs_a;
+        g->rs_c = g->cs_c; g->cs_c = rs_c;
+        g->rs_bias = 1; g->cs_bias = 0;
     }
-    nthreads = fnn_gemm_threads_for(g.m, g.n, k, bs, nthreads);
+    nthreads = fnn_gemm_threads_for(g->m, g->n, g->k, bs, nthreads);
     if (nthreads <= 1)
-        return FNN_F(fnn_gemm_region)(&g, bs, ukr, 0, g.m, 0, g.n);
+        return FNN_F(fnn_gemm_region)(g, bs, ukr, 0, g->m, 0, g->n);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads) reduction(| : status)
     {
         /* Each thread runs the whole blocked GEMM on its own rectangle of C, with its
          * own packing buffers: no barriers, and nothing shared but read-only A and B. */
         fnn_region r;
-        fnn_gemm_partition(g.m, g.n, bs, omp_get_thread_num(), omp_get_num_threads(), &r);
+        fnn_gemm_partition(g->m, g->n, bs, omp_get_thread_num(), omp_get_num_threads(), &r);
         if (r.m0 < r.m1 && r.n0 < r.n1)
-            status |= FNN_F(fnn_gemm_region)(&g, bs, ukr, r.m0, r.m1, r.n0, r.n1) != 0;
+            status |= FNN_F(fnn_gemm_region)(g, bs, ukr, r.m0, r.m1, r.n0, r.n1) != 0;
     }
 #endif
     return status ? FNN_NO_MEMORY : FNN_OK;
+}
+
+/* The arguments common to both entries; A is left unset. */
+static void FNN_F(fnn_gemm_args_init)(FNN_F(fnn_gemm_args) *g, ptrdiff_t m, ptrdiff_t n,
+                                      ptrdiff_t k, const FNN_T *b, ptrdiff_t rs_b,
+                                      ptrdiff_t cs_b, FNN_T *c, ptrdiff_t rs_c,
+                                      ptrdiff_t cs_c, int accumulate, const FNN_T *bias,
+                                      int act, FNN_T alpha)
+{
+    g->m = m; g->n = n; g->k = k;
+    g->a = NULL; g->rs_a = 0; g->cs_a = 0;
+    g->b = b; g->rs_b = rs_b; g->cs_b = cs_b;
+    g->c = c; g->rs_c = rs_c; g->cs_c = cs_c;
+    g->accumulate = accumulate; g->bias = bias; g->act = act; g->alpha = alpha;
+    g->rs_bias = 0; g->cs_bias = 1;
+    g->pack_a = NULL; g->pack_a_ctx = NULL;
+}
+
+fnn_status FNN_F(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const FNN_T *a,
+                           ptrdiff_t rs_a, ptrdiff_t cs_a, const FNN_T *b, ptrdiff_t rs_b,
+                           ptrdiff_t cs_b, FNN_T *c, ptrdiff_t rs_c, ptrdiff_t cs_c,
+                           int accumulate, const FNN_T *bias, int act, FNN_T alpha,
+                           int nthreads)
+{
+    FNN_F(fnn_gemm_args) g;
+    FNN_F(fnn_gemm_args_init)(&g, m, n, k, b, rs_b, cs_b, c, rs_c, cs_c, accumulate, bias,
+                              act, alpha);
+    g.a = a; g.rs_a = rs_a; g.cs_a = cs_a;
+    return FNN_F(fnn_gemm_run)(&g, nthreads);
+}
+
+fnn_status FNN_F(fnn_gemm_packer)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                  FNN_F(fnn_pack_a) pack_a, const void *ctx, const FNN_T *b,
+                                  ptrdiff_t rs_b, ptrdiff_t cs_b, FNN_T *c, ptrdiff_t rs_c,
+                                  ptrdiff_t cs_c, int accumulate, const FNN_T *bias,
+                                  int act, FNN_T alpha, int nthreads)
+{
+    FNN_F(fnn_gemm_args) g;
+    FNN_F(fnn_gemm_args_init)(&g, m, n, k, b, rs_b, cs_b, c, rs_c, cs_c, accumulate, bias,
+                              act, alpha);
+    g.pack_a = pack_a; g.pack_a_ctx = ctx;
+    return FNN_F(fnn_gemm_run)(&g, nthreads);
 }
 
 #define FNN_COL_CHUNK 256

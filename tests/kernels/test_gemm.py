@@ -179,6 +179,23 @@ def test_bit_identical_across_threads(kernel, dtype, m, n, k, ta, tb):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", [(100, 512, 300), (32, 1024, 70), (7, 256, 33)])
+def test_b_read_in_place_or_packed_gives_the_same_bits(kernel, dtype, m, n, k):
+    """A row-major B of a one-block product is read in place unless its row stride is a
+    multiple of 2 KiB (gemm.c, fnn_gemm_direct_stride_ok), then packed; the same B with
+    a padded stride takes the other path, and the bits must not change."""
+    rng = np.random.default_rng(9)
+    a, b = _operands(rng, m, n, k, dtype)
+    padded = np.zeros((k, n + 8), dtype)
+    padded[:, :n] = b
+    bias = rng.standard_normal(n).astype(dtype)
+    got = _run(a, b, bias, act="relu")
+    np.testing.assert_array_equal(_run(a, padded[:, :n], bias, act="relu"), got)
+    want = np.maximum(_gemm_ref(a, b, bias), 0)
+    assert np.all(np.abs(got - want) <= _bound(a, b, dtype, extra=np.abs(bias)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_large_residual(kernel, dtype):
     """C = A B at a size that runs every blocking loop several times, checked through
     C t == A (B t) for a random t (cheap, independent of NumPy's GEMM)."""
