@@ -3,15 +3,16 @@
  *
  * Design (the direct path for few channels, which takes LeNet's convolutions, is the
  * second part below)
- * - Forward is im2col tile by tile into the GEMM (csrc/gemm).  The output pixels,
- *   numbered flat over (N, OH, OW), are cut into tiles of T rows; a thread copies the
- *   patches of one tile into its own T x (KH*KW*C) buffer and multiplies it by the
- *   kernel, which in Keras's (KH, KW, C, F) layout already is the (KH*KW*C) x F matrix,
- *   with bias + activation in the GEMM's epilogue (as Dense does).  The working memory is
- *   one tile per thread (T*K values, ~64 KiB: fnn_conv_tile_rows), never a whole-batch
- *   im2col.  The tiles are the parallel split; each GEMM runs on one thread.  A 1x1
- *   convolution with stride 1 and no padding skips the copy: x is the patch matrix, and
- *   one GEMM threads itself.
+ * - Forward is a GEMM of the patch matrix by the kernel, which in Keras's (KH, KW, C,
+ *   F) layout already is the (KH*KW*C) x F matrix, with bias + activation in the GEMM's
+ *   epilogue (as Dense does); the patch matrix is never stored.  The output pixels,
+ *   numbered flat over (N, OH, OW), are cut into tiles of T rows (the GEMM's MC:
+ *   fnn_conv_forward_tile), and each tile's GEMM takes the patches from a packer
+ *   (fnn_im2col_pack, gemm.h's virtual A) that writes them straight into the GEMM's
+ *   packed panels.  The working memory is the GEMM's own packing buffers and a few KiB
+ *   of stack per thread.  The tiles are the parallel split; each GEMM runs on one
+ *   thread.  A 1x1 convolution with stride 1 and no padding needs no packer: x is the
+ *   patch matrix, and one GEMM threads itself.
  * - Backward splits the batch into a fixed number of chunks of whole images
  *   (fnn_conv_chunks: min(N, 16), from N only, never from the thread count).  A chunk
  *   walks its tiles in order: dz = dy * act'(y) on the tile (activations' serial
@@ -56,6 +57,30 @@
  *   most of the count (F = 6 fills 6 of the micro-kernel's 16 columns, an edge path
  *   every tile), and by thread CPU time LeNet's first pool (~1.0 ms) was above conv1's
  *   forward.  Both were taken up next (below).
+ *
+ * The forward's packer, measured: thread CPU time per call, 1 thread, float32, batch 64,
+ * best of 3 runs alternating with the previous build (`python benchmarks/profile_conv.py
+ * --model vgg`'s forward shapes), AMD EPYC family 25 model 1 (Zen 3, AVX2 kernel):
+ *
+ *                                   tile + pack   packer
+ *   conv1 32x32x3->32 3x3 fwd        3.37 ms      3.40 ms
+ *   conv2 32x32x32->32 3x3 fwd      21.00        18.27
+ *   conv3 16x16x32->64 3x3 fwd       9.81         8.11
+ *   conv4 16x16x64->64 3x3 fwd      17.27        15.17
+ *   the four (3.13 GFLOP)           51.45        44.95   (61 -> 70 GFLOP/s, 64 -> 73%
+ *                                                          of the 1-thread FMA peak)
+ *
+ * - Before, each tile was built as a T x K matrix (T = 64 KiB / K: 56 rows for K =
+ *   288, so every tile ended in a 2-row padded panel) and the GEMM then packed it
+ *   again: perf put the pack at 19% and the patch copies at 9% of conv2's samples,
+ *   because with F = 32 each packed A value serves only two 16-column panels.
+ * - Long patches (K > 256) go kernel row by kernel row: an interior pixel's row is read
+ *   in place by fnn_pack_lines.  Short ones are built whole for a few panels at a time
+ *   by fnn_im2col into a stack buffer and transposed from there (conv1's rows are 9
+ *   values: one transposing copy per kernel row counted 74M instructions against 50M
+ *   for the old path; this way 54M, and the same time).
+ * - B (the kernel matrix, F columns) is read in place; F = 512 or 1024 would be
+ *   packed (gemm.c's fnn_gemm_direct_stride_ok).
  *
  * The direct path (direct_tmpl.h; direct.h; one template compiled three times:
  * portable in this file, direct_avx2.c under -mavx2 -mfma, direct_avx512.c under
@@ -143,6 +168,7 @@
 
 #include "../activations.h"
 #include "../gemm/gemm.h"
+#include "../gemm/ukernel.h"
 #include "conv.h"
 #include "direct.h"
 
@@ -170,6 +196,26 @@ static ptrdiff_t fnn_conv_tile_rows(ptrdiff_t k, size_t elem)
     ptrdiff_t t = (ptrdiff_t)(FNN_CONV_TILE_BYTES / (elem * (size_t)(k > 0 ? k : 1)));
     t = t / 8 * 8;
     return t < 16 ? 16 : t > 512 ? 512 : t;
+}
+
+/* Output pixels per GEMM of the forward: the GEMM's MC, a whole number of MR-row
+ * panels (so only the last tile ends in a zero-padded panel) and small enough that
+ * the GEMM reads the kernel matrix in place; fewer when that leaves less than four
+ * tiles per thread.  Forward results do not depend on it (fnn_conv2d_forward). */
+static ptrdiff_t fnn_conv_forward_tile(fnn_dtype dtype, ptrdiff_t npix, int nthreads)
+{
+    int mr = 1, nr, kc, mc = 1, nc;
+    ptrdiff_t t, per;
+    if (fnn_gemm_block_sizes(dtype, &mr, &nr, &kc, &mc, &nc) != FNN_OK || mr < 1 || mc < mr)
+        return 256;
+    t = mc;
+    if (nthreads > 1) {
+        per = (npix + 4 * (ptrdiff_t)nthreads - 1) / (4 * (ptrdiff_t)nthreads);
+        per = (per + mr - 1) / mr * mr;
+        if (per < t)
+            t = per;
+    }
+    return t;
 }
 
 /* Backward chunks for a batch of n images (n >= 1 when there are pixels). */

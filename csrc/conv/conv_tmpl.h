@@ -90,6 +90,133 @@ static void FNN_F(fnn_im2col)(const fnn_conv_geom *g, const FNN_T *x, ptrdiff_t 
     }
 }
 
+/* The patch matrix of output pixels [pix0, pix0 + m) as a GEMM's virtual A (gemm.h):
+ * fnn_im2col_pack writes its values straight into the GEMM's packed panels, so the
+ * forward needs neither a patch tile nor the GEMM's pass packing it. */
+typedef struct {
+    const fnn_conv_geom *g;
+    const FNN_T *x;
+    ptrdiff_t pix0;
+} FNN_F(fnn_im2col_ctx);
+
+/* Values [off, off + len) of one pixel's kernel row at input row xrow, window starting
+ * at column iw0, into dst: copied where the column lies inside the image, zero outside
+ * (fnn_im2col_row's values, for any part of the row). */
+static void FNN_F(fnn_im2col_row_part)(const fnn_conv_geom *g, const FNN_T *xrow,
+                                       ptrdiff_t iw0, ptrdiff_t off, ptrdiff_t len,
+                                       FNN_T *restrict dst)
+{
+    const ptrdiff_t c = g->c;
+    const size_t es = sizeof(FNN_T);
+    ptrdiff_t t = 0;
+    if (g->dw == 1) {
+        /* The columns inside the image are one contiguous run of inputs: values
+         * [in_lo, in_hi) of the kernel row (as in fnn_im2col_row). */
+        const ptrdiff_t jlo = iw0 < 0 ? -iw0 : 0;
+        const ptrdiff_t jhi = g->w - iw0 < g->kw ? g->w - iw0 : g->kw;
+        const ptrdiff_t in_lo = jlo * c > off ? jlo * c : off;
+        const ptrdiff_t in_hi = jhi * c < off + len ? jhi * c : off + len;
+        if (in_hi <= in_lo) {
+            fnn_conv_zero(dst, (size_t)len * es);
+            return;
+        }
+        fnn_conv_zero(dst, (size_t)(in_lo - off) * es);
+        fnn_conv_copy(dst + (in_lo - off), xrow + iw0 * c + in_lo, (size_t)(in_hi - in_lo) * es);
+        fnn_conv_zero(dst + (in_hi - off), (size_t)(off + len - in_hi) * es);
+        return;
+    }
+    while (t < len) {
+        const ptrdiff_t j = (off + t) / c, ch = off + t - j * c, iw = iw0 + j * g->dw;
+        const ptrdiff_t run = c - ch < len - t ? c - ch : len - t;
+        if (iw < 0 || iw >= g->w)
+            fnn_conv_zero(dst + t, (size_t)run * es);
+        else
+            fnn_conv_copy(dst + t, xrow + iw * c + ch, (size_t)run * es);
+        t += run;
+    }
+}
+
+/* Patch values handled per transposing copy: what a line that is not a pointer into x
+ * is gathered into, on the stack.  Patches up to this long (3x3x3 = 27, 5x5x6 = 150,
+ * 7x7x3 = 147) are built whole per panel by fnn_im2col: copied kernel row by kernel
+ * row, rows of 9 values cost more in setup than in moves (VGG's first conv, 3x3x3,
+ * counted 74M instructions against 50M for im2col then packing; 50M this way). */
+#define FNN_IM2COL_CHUNK 256
+
+/* The packer (gemm.h's contract) of the patch matrix.  Short patches: a few panels'
+ * patches are built whole into a stack buffer, whose rows are the lines.  Long ones:
+ * the panel's mr pixels are placed once, then its k range is walked in chunks within
+ * one kernel row each, where a pixel's line is a pointer into x when it is interior
+ * (its kernel row is KW*C contiguous inputs), a run of zeros when its row lies in the
+ * padding or it is past the tile, else its values gathered into the buffer.
+ * fnn_pack_lines transposes the lines into the panel. */
+static void FNN_F(fnn_im2col_pack)(const void *ctx_, ptrdiff_t i0, ptrdiff_t p0,
+                                   ptrdiff_t mc, ptrdiff_t kc, int mr, FNN_T *dst)
+{
+    static const FNN_T zeros[FNN_IM2COL_CHUNK];
+    const FNN_F(fnn_im2col_ctx) *ctx = (const FNN_F(fnn_im2col_ctx) *)ctx_;
+    const fnn_conv_geom *g = ctx->g;
+    const ptrdiff_t c = g->c, kwc = g->kw * c, k = g->kh * kwc, ohw = g->oh * g->ow;
+    const ptrdiff_t hwc = g->h * g->w * c;
+    FNN_T part[FNN_GEMM_MAX_MR * FNN_IM2COL_CHUNK];
+    const FNN_T *lines[FNN_GEMM_MAX_MR];
+    const FNN_T *xn[FNN_GEMM_MAX_MR];
+    ptrdiff_t ih0[FNN_GEMM_MAX_MR], iw0[FNN_GEMM_MAX_MR];
+    int interior[FNN_GEMM_MAX_MR];
+    ptrdiff_t q, o, len;
+    int i;
+    if (k <= FNN_IM2COL_CHUNK) {
+        /* as many whole panels' patches per fnn_im2col call as the buffer holds */
+        const ptrdiff_t batch = FNN_IM2COL_CHUNK / k * mr;
+        ptrdiff_t b0, r;
+        for (b0 = 0; b0 < mc; b0 += batch) {
+            const ptrdiff_t rows = mc - b0 < batch ? mc - b0 : batch;
+            const ptrdiff_t padded = (rows + mr - 1) / mr * mr;
+            FNN_F(fnn_im2col)(g, ctx->x, ctx->pix0 + i0 + b0, ctx->pix0 + i0 + b0 + rows, part);
+            fnn_conv_zero(part + rows * k, (size_t)((padded - rows) * k) * sizeof(FNN_T));
+            for (r = 0; r < rows; r += mr, dst += kc * mr)
+                FNN_F(fnn_pack_transposed)(kc, part + r * k + p0, k, mr, dst);
+        }
+        return;
+    }
+    for (q = 0; q < mc; q += mr, dst += kc * mr) {
+        const int valid = (int)(mc - q < mr ? mc - q : mr);
+        const ptrdiff_t pix = ctx->pix0 + i0 + q;
+        ptrdiff_t n = pix / ohw, oh = (pix - n * ohw) / g->ow, ow = pix - n * ohw - oh * g->ow;
+        for (i = 0; i < valid; ++i) {
+            xn[i] = ctx->x + n * hwc;
+            ih0[i] = oh * g->sh - g->pad_top;
+            iw0[i] = ow * g->sw - g->pad_left;
+            interior[i] = g->dw == 1 && iw0[i] >= 0 && iw0[i] + g->kw <= g->w;
+            if (++ow == g->ow) {
+                ow = 0;
+                if (++oh == g->oh) {
+                    oh = 0;
+                    ++n;
+                }
+            }
+        }
+        for (o = p0; o < p0 + kc; o += len) {
+            const ptrdiff_t kr = o / kwc, off = o - kr * kwc;
+            const ptrdiff_t end = (kr + 1) * kwc < p0 + kc ? (kr + 1) * kwc : p0 + kc;
+            len = end - o < FNN_IM2COL_CHUNK ? end - o : FNN_IM2COL_CHUNK;
+            for (i = 0; i < mr; ++i) {
+                const ptrdiff_t ih = i < valid ? ih0[i] + kr * g->dh : -1;
+                if (ih < 0 || ih >= g->h) {
+                    lines[i] = zeros;
+                } else if (interior[i]) {
+                    lines[i] = xn[i] + (ih * g->w + iw0[i]) * c + off;
+                } else {
+                    FNN_F(fnn_im2col_row_part)(g, xn[i] + ih * g->w * c, iw0[i], off, len,
+                                               part + i * FNN_IM2COL_CHUNK);
+                    lines[i] = part + i * FNN_IM2COL_CHUNK;
+                }
+            }
+            FNN_F(fnn_pack_lines)(len, lines, mr, dst + (o - p0) * mr);
+        }
+    }
+}
+
 /* The transpose of fnn_im2col: adds each row of cols (pixels [p0, p1)) back onto the
  * input cells it was read from, padded cells dropped.  IN cols; IN/OUT dx. */
 static void FNN_F(fnn_col2im_add)(const fnn_conv_geom *g, const FNN_T *cols, ptrdiff_t p0,
@@ -372,7 +499,6 @@ fnn_status FNN_F(fnn_conv2d_forward)(const fnn_conv_geom *g, const FNN_T *x,
 {
     const ptrdiff_t f = g->f, k = g->kh * g->kw * g->c, npix = g->n * g->oh * g->ow;
     ptrdiff_t tile, ntiles, t;
-    FNN_T *scratch;
     int nt, failed = 0;
     if (npix <= 0 || f <= 0)
         return FNN_OK;
@@ -381,25 +507,22 @@ fnn_status FNN_F(fnn_conv2d_forward)(const fnn_conv_geom *g, const FNN_T *x,
     if (fnn_conv_is_pointwise(g)) /* x itself is the patch matrix: one threaded GEMM */
         return FNN_F(fnn_gemm)(npix, f, k, x, k, 1, w, f, 1, y, f, 1, 0, b, act, alpha,
                                nthreads);
-    tile = fnn_conv_tile_rows(k, sizeof(FNN_T));
+    tile = fnn_conv_forward_tile(sizeof(FNN_T) == 4 ? FNN_FLOAT32 : FNN_FLOAT64, npix,
+                                 nthreads);
     ntiles = (npix + tile - 1) / tile;
     nt = fnn_conv_threads(2.0 * (double)npix * (double)k * (double)f, ntiles, nthreads);
-    scratch = (FNN_T *)malloc((size_t)nt * (size_t)tile * (size_t)k * sizeof(FNN_T));
-    if (!scratch)
-        return FNN_NO_MEMORY;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(| : failed) if (nt > 1)
 #endif
     for (t = 0; t < ntiles; ++t) {
-        FNN_T *cols = scratch + (ptrdiff_t)fnn_conv_thread_num() * tile * k;
         const ptrdiff_t p0 = t * tile, p1 = p0 + tile < npix ? p0 + tile : npix;
-        FNN_F(fnn_im2col)(g, x, p0, p1, cols);
-        /* y[p0:p1] = act(cols @ w + b): bias and activation in the GEMM's epilogue, on
-         * the tile while it is in cache; one thread per GEMM, the tiles are the split. */
-        failed |= FNN_F(fnn_gemm)(p1 - p0, f, k, cols, k, 1, w, f, 1, y + p0 * f, f, 1, 0,
-                                  b, act, alpha, 1) != FNN_OK;
+        FNN_F(fnn_im2col_ctx) ctx;
+        ctx.g = g; ctx.x = x; ctx.pix0 = p0;
+        /* y[p0:p1] = act(patches @ w + b): the patches packed as the GEMM goes, bias and
+         * activation in its epilogue; one thread per GEMM, the tiles are the split. */
+        failed |= FNN_F(fnn_gemm_packer)(p1 - p0, f, k, FNN_F(fnn_im2col_pack), &ctx, w, f,
+                                         1, y + p0 * f, f, 1, 0, b, act, alpha, 1) != FNN_OK;
     }
-    free(scratch);
     return failed ? FNN_NO_MEMORY : FNN_OK;
 }
 

@@ -53,6 +53,16 @@ CONV_CASES = {
     "run-15-values-stride2": (3, 9, 10, 5, 2, 3, 4, (2, 2), (0, 1, 1, 1), (1, 1)),
     "run-90-values": (2, 5, 6, 30, 3, 3, 7, (1, 1), (1, 1, 1, 1), (1, 1)),
     "tiles-cut-rows-and-images": (5, 21, 23, 1, 3, 3, 2, (1, 1), (1, 1, 1, 1), (1, 1)),
+    # the forward's patch packer (conv_tmpl.h): whole short patches (k <= 256) per panel
+    # batch, and for long ones pointers into x, padding rows, gathered border pixels,
+    # dilation, kernel rows longer than a chunk (300 values) and cut by the GEMM's k
+    # blocks, more pixels than a tile and a last partial panel
+    "packer-short-patches-many-tiles": (3, 13, 11, 17, 3, 3, 20, (1, 1), (1, 1, 1, 1),
+                                        (1, 1)),
+    "packer-long-patches-many-tiles": (3, 13, 11, 40, 3, 3, 20, (1, 1), (1, 1, 1, 1),
+                                       (1, 1)),
+    "packer-long-dilated-stride2": (2, 9, 10, 40, 3, 3, 5, (2, 1), (1, 2, 2, 1), (2, 2)),
+    "packer-row-past-a-chunk": (2, 5, 6, 100, 3, 3, 4, (1, 1), (1, 1, 1, 1), (1, 1)),
 }
 
 # (N, H, W, C, pool, strides, pads)
@@ -172,6 +182,33 @@ def test_conv2d_bit_identical_across_thread_counts(dtype, activation):
     for other in results[1:]:
         for a, c in zip(results[0], other):
             np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["vgg-3x3-same", "packer-short-patches-many-tiles",
+                                  "packer-long-patches-many-tiles",
+                                  "packer-long-dilated-stride2", "packer-row-past-a-chunk"])
+def test_conv2d_forward_is_the_gemm_of_its_patches_bit_for_bit(nthreads, dtype, case):
+    """The packer puts each patch value where packing a stored patch matrix would, so
+    the forward is exactly the native GEMM of NumPy-built patches (one chain per output
+    over k, whatever the tiles): any misplaced, missing or extra value shows."""
+    _gemm = pytest.importorskip("fastnn._native._gemm")
+    x, w, b, geom, _ = _conv_inputs(CONV_CASES[case], dtype)
+    n, h, wd, c = x.shape
+    kh, kw, _, f = w.shape
+    (sh, sw), (pt, pb, pl, pr), (dh, dw) = geom["strides"], geom["pads"], geom["dilation"]
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    patches = np.stack([np.stack([xp[:, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                                     j * dw:j * dw + sw * (ow - 1) + 1:sw, :]
+                                  for j in range(kw)], axis=3) for i in range(kh)], axis=3)
+    patches = np.ascontiguousarray(patches.reshape(n * oh * ow, kh * kw * c))
+    want = np.empty((n * oh * ow, f), dtype)
+    assert _gemm.gemm(patches, np.ascontiguousarray(w.reshape(-1, f)), want, b, 0, 0.0,
+                      False, nthreads) == 0
+    got = NATIVE.conv2d_forward(x, w, b, **geom, activation="linear")
+    np.testing.assert_array_equal(got.reshape(-1, f), want)
 
 
 # ---------------------------------------------------------------------- fallbacks
